@@ -1,0 +1,97 @@
+/**
+ * The manifest's data model (SPEC §3): what the TOML files may say, after
+ * validation, and a bottle after its `extends` chain is resolved.
+ */
+
+/** Where a manifest file came from; decides what it may define. */
+export type ManifestScope = "user" | "project";
+
+/** One git remote the bundle's git gate mirrors (`git = [{...}]`). */
+export interface GitRemote {
+  /** Local name, `^[a-z][a-z0-9-]*$`, unique in a bottle. */
+  name: string;
+  /** Upstream URL: `ssh://user@host[:port]/path` or `user@host:path`. */
+  upstream: string;
+  /** Path of the SSH identity on the host (may start with `~/`); stays in the bundle. */
+  identity: string;
+  /** Pinned host key, e.g. `ssh-ed25519 AAAA...`. */
+  hostKey: string;
+}
+
+/** A `[bottles.<name>]` table as written in one file (every field optional but validated). */
+export interface BottleDef {
+  name: string;
+  /** File that defined it. */
+  source: string;
+  extends?: string;
+  image?: string;
+  dockerfile?: string;
+  cpus?: number;
+  memory?: number;
+  workdir?: string;
+  env?: Record<string, string>;
+  /** Guest variable name -> host variable name. */
+  secrets?: Record<string, string>;
+  egressAllow?: string[];
+  git?: GitRemote[];
+  supervise?: boolean;
+}
+
+/** An `[agents.<name>]` table. */
+export interface AgentDef {
+  name: string;
+  /** File that defined it. */
+  source: string;
+  scope: ManifestScope;
+  bottle: string;
+  command: string[];
+  prompt?: string;
+}
+
+/** Every file that was loaded, merged: user bottles and agents plus project agents. */
+export interface Manifest {
+  /** Files read, in load order (user first). */
+  files: string[];
+  bottles: Record<string, BottleDef>;
+  agents: Record<string, AgentDef>;
+}
+
+/** A bottle with its `extends` chain folded in (root first). */
+export interface ResolvedBottle {
+  name: string;
+  /** Names from the root ancestor to this bottle, e.g. `["base", "dev"]`. */
+  chain: string[];
+  /** Exactly one of image / dockerfile is set. */
+  image?: string;
+  /** Absolute path (resolved against the defining file's directory). */
+  dockerfile?: string;
+  cpus: number;
+  memory: number;
+  workdir?: string;
+  env: Record<string, string>;
+  secrets: Record<string, string>;
+  /** Union over the chain, in first-seen order, without duplicates. */
+  egressAllow: string[];
+  git: GitRemote[];
+  supervise: boolean;
+}
+
+/** Defaults for resources a bottle does not set. */
+export const DEFAULT_CPUS = 2;
+/** MiB. */
+export const DEFAULT_MEMORY_MIB = 4096;
+
+/** Names of bottles, agents, git remotes and labels. */
+export const NAME_PATTERN = /^[a-z][a-z0-9-]*$/;
+
+/** Guest variables bot-bottle sets itself; a bottle may not set them in `env` or `secrets`. */
+export const RESERVED_GUEST_VARS: readonly string[] = [
+  "HTTPS_PROXY",
+  "HTTP_PROXY",
+  "https_proxy",
+  "http_proxy",
+  "NO_PROXY",
+  "no_proxy",
+  "GIT_GATE_URL",
+  "MCP_SUPERVISE_URL",
+];
