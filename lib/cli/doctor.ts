@@ -1,0 +1,31 @@
+/**
+ * `bot-bottle doctor`: the preflight for both backends, every check reported
+ * with its fix. Never stops early; exits 1 when any check failed.
+ */
+import { renderChecks } from "../plan/render_plan.ts";
+import { preflightAll, preflightPassed } from "../runtime/preflight.ts";
+import { makeStyle } from "../ui/style.ts";
+import { VERSION } from "../version.ts";
+import type { CliContext } from "./context.ts";
+
+/** Run `doctor`. */
+export async function runDoctor(ctx: CliContext, opts: { json: boolean }): Promise<number> {
+  const checks = await preflightAll({ runner: ctx.runner, probe: ctx.probe });
+  const ok = preflightPassed(checks);
+  const ready = {
+    smolmachines: preflightPassed(checks.filter((c) => c.backends.includes("smolmachines"))),
+    docker: preflightPassed(checks.filter((c) => c.backends.includes("docker"))),
+  };
+  if (opts.json) {
+    ctx.stdout(`${JSON.stringify({ version: VERSION, ok, ready, checks }, null, 2)}\n`);
+  } else {
+    const style = makeStyle(ctx.stderrIsTerminal, ctx.env.get("NO_COLOR"));
+    const verdict = (b: boolean) => (b ? style.green("ready") : style.red("not ready"));
+    ctx.stderr(
+      `${style.bold(`bot-bottle ${VERSION} doctor`)}\n${renderChecks(checks, style).join("\n")}\n` +
+        `  smolmachines backend: ${verdict(ready.smolmachines)}\n` +
+        `  docker backend:       ${verdict(ready.docker)}\n`,
+    );
+  }
+  return ok ? 0 : 1;
+}

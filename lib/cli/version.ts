@@ -1,0 +1,11 @@
+/**
+ * `bot-bottle version` / `--version`.
+ */
+import { VERSION } from "../version.ts";
+import type { CliContext } from "./context.ts";
+
+/** Print the version on stdout. */
+export function runVersion(ctx: CliContext): number {
+  ctx.stdout(`bot-bottle ${VERSION}\n`);
+  return 0;
+}

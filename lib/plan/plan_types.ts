@@ -1,0 +1,82 @@
+/**
+ * The plan: everything a launch would do, resolved before anything is done.
+ * Keys are snake_case because this object is also the `--json` contract.
+ */
+import type { PreflightCheck } from "../runtime/preflight.ts";
+
+/** The two ways to run a bottle. */
+export type Backend = "smolmachines" | "docker";
+
+/** All backends, default first. */
+export const BACKENDS: readonly Backend[] = ["smolmachines", "docker"];
+
+/** One Docker or smolvm object a launch creates. */
+export interface PlannedResource {
+  kind: "network" | "internal-network" | "container" | "machine";
+  name: string;
+  role: "egress" | "internal" | "bundle" | "agent";
+}
+
+/** A secret the guest gets by reference: names only, never the value. */
+export interface PlannedSecret {
+  guest: string;
+  host_var: string;
+  /** Whether the host variable is set right now (the value itself is never read into the plan). */
+  present: boolean;
+}
+
+/** The metadata record a launch writes (SPEC §4.5), the `resume` contract. */
+export interface MetadataRecord {
+  schema: 1;
+  slug: string;
+  agent: string;
+  bottles: string[];
+  backend: Backend;
+  label: string | null;
+  cwd: string | null;
+  copy_cwd: boolean;
+  started_at: string;
+  subnet: string;
+  gateway: string;
+  bundle_ip: string;
+  smolvm_version: string | null;
+  resources: PlannedResource[];
+}
+
+/** A resolved plan. */
+export interface Plan {
+  slug: string;
+  agent: string;
+  label: string | null;
+  /** Bottle chain, root first. */
+  bottles: string[];
+  backend: Backend;
+  image: string | null;
+  dockerfile: string | null;
+  command: string[];
+  subnet: string;
+  gateway: string;
+  bundle_ip: string;
+  /** What the seed algorithm alone gives; differs from `subnet` only when that /24 was taken. */
+  seed_subnet: string;
+  /** Each /24 skipped on the way, with what holds it. */
+  subnet_moves: { subnet: string; taken_by: string; source: string }[];
+  /** Literal guest env (names and values); secrets are listed separately by name. */
+  guest_env: Record<string, string>;
+  secrets: PlannedSecret[];
+  egress_allow: string[];
+  git: { name: string; upstream: string }[];
+  resources: { cpus: number; memory_mib: number };
+  workdir: string | null;
+  /** The rendered Smolfile (smolmachines) or null (docker). */
+  smolfile: string | null;
+  labels: Record<string, string>;
+  create: PlannedResource[];
+  state_dir: string;
+  metadata: MetadataRecord;
+  preflight: PreflightCheck[];
+  /** True when every preflight check passed and every secret's host variable is set. */
+  ready: boolean;
+  /** Things the planner could not check, said plainly. */
+  notes: string[];
+}

@@ -1,0 +1,74 @@
+/**
+ * The plan as people read it (SPEC §4.6): printed to stderr before the y/N
+ * prompt and by `start --dry-run`. Secret values never appear; the plan holds
+ * none.
+ */
+import type { PreflightCheck } from "../runtime/preflight.ts";
+import type { Style } from "../ui/style.ts";
+import type { Plan } from "./plan_types.ts";
+
+/** Render the plan as text (ends with a newline). */
+export function renderPlan(plan: Plan, style: Style): string {
+  const out: string[] = [];
+  const row = (key: string, value: string) => out.push(`  ${style.bold(key.padEnd(10))} ${value}`);
+  out.push(style.bold(`bot-bottle plan for agent "${plan.agent}"`));
+  row("slug", plan.slug);
+  row("backend", plan.backend);
+  row("bottles", plan.bottles.join(" -> "));
+  row("image", plan.image ?? `built from ${plan.dockerfile}`);
+  row("command", plan.command.map(shellQuote).join(" "));
+  row("resources", `${plan.resources.cpus} cpus, ${plan.resources.memory_mib} MiB`);
+  row("subnet", `${plan.subnet} (gateway ${plan.gateway}, bundle ${plan.bundle_ip})`);
+  for (const move of plan.subnet_moves) {
+    out.push(
+      `  ${" ".repeat(10)} ${
+        style.dim(`moved past ${move.subnet}: overlaps ${move.taken_by} (${move.source})`)
+      }`,
+    );
+  }
+  row(
+    "egress",
+    plan.egress_allow.length === 0
+      ? "nothing (every destination refused)"
+      : `${plan.egress_allow.length} allowed: ${plan.egress_allow.join(", ")}`,
+  );
+  row("env", Object.keys(plan.guest_env).length === 0 ? "(none)" : "");
+  for (const [name, value] of Object.entries(plan.guest_env)) out.push(`    ${name}=${value}`);
+  row("secrets", plan.secrets.length === 0 ? "(none)" : "");
+  for (const s of plan.secrets) {
+    const state = s.present ? style.green("set") : style.red("NOT SET");
+    out.push(`    ${s.guest} <- $${s.host_var} (${state}; value never shown)`);
+  }
+  row("git", plan.git.length === 0 ? "(none)" : "");
+  for (const g of plan.git) out.push(`    ${g.name} -> ${g.upstream} (via the bundle's git gate)`);
+  row("creates", "");
+  for (const r of plan.create) out.push(`    ${r.kind} ${r.name}`);
+  row("state", plan.state_dir);
+  if (plan.smolfile !== null) {
+    out.push(`  ${style.bold("smolfile")}`);
+    for (const line of plan.smolfile.trimEnd().split("\n")) out.push(`    ${style.dim(line)}`);
+  }
+  out.push(style.bold("preflight"));
+  out.push(...renderChecks(plan.preflight, style));
+  for (const note of plan.notes) out.push(`  ${style.yellow("note")} ${note}`);
+  return `${out.join("\n")}\n`;
+}
+
+/** One line per check, with the fix under failures and warnings. */
+export function renderChecks(checks: readonly PreflightCheck[], style: Style): string[] {
+  const lines: string[] = [];
+  for (const check of checks) {
+    const mark = check.status === "ok"
+      ? style.green("ok  ")
+      : check.status === "warn"
+      ? style.yellow("warn")
+      : style.red("FAIL");
+    lines.push(`  ${mark} ${check.id}: ${check.summary}`);
+    if (check.fix && check.status !== "ok") lines.push(`       fix: ${check.fix}`);
+  }
+  return lines;
+}
+
+function shellQuote(arg: string): string {
+  return /^[A-Za-z0-9_./:=@%+-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}

@@ -1,0 +1,62 @@
+/**
+ * Names and labels of everything a bottle creates (SPEC §4.1).
+ */
+import type { Backend, PlannedResource } from "./plan_types.ts";
+
+/** Label keys. */
+export const LABEL_SLUG = "io.bot-bottle.slug";
+export const LABEL_ROLE = "io.bot-bottle.role";
+export const LABEL_BACKEND = "io.bot-bottle.backend";
+
+/** The name prefix of every bot-bottle resource. */
+export const RESOURCE_PREFIX = "bot-bottle-";
+
+/** `bot-bottle-<slug>`: the egress network, and the VM on smolmachines. */
+export function networkName(slug: string): string {
+  return `${RESOURCE_PREFIX}${slug}`;
+}
+
+/** The docker backend's `--internal` network shared by agent and bundle only. */
+export function internalNetworkName(slug: string): string {
+  return `${RESOURCE_PREFIX}${slug}-internal`;
+}
+
+/** `bot-bottle-<slug>-bundle`. */
+export function bundleName(slug: string): string {
+  return `${RESOURCE_PREFIX}${slug}-bundle`;
+}
+
+/** `bot-bottle-<slug>-agent` (docker backend). */
+export function agentContainerName(slug: string): string {
+  return `${RESOURCE_PREFIX}${slug}-agent`;
+}
+
+/** `bot-bottle-<slug>` (smolmachines backend). */
+export function machineName(slug: string): string {
+  return `${RESOURCE_PREFIX}${slug}`;
+}
+
+/** Labels common to every resource of a bottle. */
+export function bottleLabels(slug: string, backend: Backend): Record<string, string> {
+  return { [LABEL_SLUG]: slug, [LABEL_BACKEND]: backend };
+}
+
+/** What a launch on `backend` creates, in creation order. */
+export function plannedResources(slug: string, backend: Backend): PlannedResource[] {
+  const common: PlannedResource[] = [
+    { kind: "network", name: networkName(slug), role: "egress" },
+  ];
+  if (backend === "docker") {
+    return [
+      ...common,
+      { kind: "internal-network", name: internalNetworkName(slug), role: "internal" },
+      { kind: "container", name: bundleName(slug), role: "bundle" },
+      { kind: "container", name: agentContainerName(slug), role: "agent" },
+    ];
+  }
+  return [
+    ...common,
+    { kind: "container", name: bundleName(slug), role: "bundle" },
+    { kind: "machine", name: machineName(slug), role: "agent" },
+  ];
+}

@@ -1,0 +1,95 @@
+import assert from "node:assert/strict";
+import { main } from "../../main.ts";
+import { fail, ok, on } from "../fixtures/recording_runner.ts";
+import { testContext } from "../fixtures/test_context.ts";
+
+const MANIFEST = "/home/u/.config/bot-bottle/bot-bottle.toml";
+const TOML = `
+[bottles.base]
+image = "img:1"
+secrets = { T = "HOST_T" }
+egress.allow = ["a.test"]
+
+[agents.zed]
+bottle = "base"
+command = ["zsh"]
+
+[agents.alpha]
+bottle = "base"
+command = ["sh", "-c", "echo hi"]
+`;
+
+Deno.test("agents --json lists agents sorted, with chain, image and secret names", async () => {
+  const c = testContext({ files: { [MANIFEST]: TOML }, env: { HOST_T: "s3cret-value" } });
+  assert.equal(await main(["agents", "--json"], c), 0);
+  const out = JSON.parse(c.stdoutText);
+  assert.deepEqual(out.files, [MANIFEST]);
+  assert.deepEqual(out.agents.map((a: { name: string }) => a.name), ["alpha", "zed"]);
+  assert.deepEqual(out.agents[0], {
+    name: "alpha",
+    scope: "user",
+    source: MANIFEST,
+    bottle: "base",
+    bottles: ["base"],
+    image: "img:1",
+    dockerfile: null,
+    command: ["sh", "-c", "echo hi"],
+    egress_allow: ["a.test"],
+    secrets: ["T"],
+  });
+  assert.ok(!c.stdoutText.includes("s3cret-value"));
+  assert.deepEqual(c.runner.calls, [], "agents spawns nothing");
+});
+
+Deno.test("agents prints a readable list on stderr; an empty manifest says so", async () => {
+  const c = testContext({ files: { [MANIFEST]: TOML } });
+  assert.equal(await main(["agents"], c), 0);
+  assert.match(c.stderrText, /^alpha {2}\(user: .*\)\n {2}bottles {2}base\n/);
+  const empty = testContext();
+  assert.equal(await main(["agents"], empty), 0);
+  assert.match(empty.stderrText, /^no agents defined/);
+});
+
+Deno.test("agents with --manifest reads that file instead of the user one", async () => {
+  const c = testContext({ files: { "/tmp/m.toml": TOML } });
+  assert.equal(await main(["--manifest", "/tmp/m.toml", "agents", "--json"], c), 0);
+  assert.deepEqual(JSON.parse(c.stdoutText).files, ["/tmp/m.toml"]);
+});
+
+Deno.test("doctor --json: every check, both backends' readiness, exit 0 when all pass", async () => {
+  const c = testContext();
+  assert.equal(await main(["doctor", "--json"], c), 0);
+  const report = JSON.parse(c.stdoutText);
+  assert.equal(report.ok, true);
+  assert.deepEqual(report.ready, { smolmachines: true, docker: true });
+  assert.deepEqual(report.checks.map((x: { id: string }) => x.id), [
+    "smolvm-installed",
+    "smolvm-version",
+    "kvm-device",
+    "kvm-access",
+    "docker-installed",
+    "docker-daemon",
+  ]);
+  for (const { argv } of c.runner.calls) {
+    assert.ok(["--version", "version"].includes(argv[1]), `doctor must only ask versions: ${argv}`);
+  }
+});
+
+Deno.test("doctor reports every failure and exits 1 without stopping early", async () => {
+  const c = testContext({
+    kvm: { state: "no-access" },
+    handlers: [
+      on(["smolvm", "--version"], ok("smolvm 1.0.0")),
+      on(["docker", "version"], fail(1, "Cannot connect to the Docker daemon")),
+    ],
+  });
+  assert.equal(await main(["doctor"], c), 1);
+  const text = c.stderrText;
+  assert.match(
+    text,
+    /FAIL smolvm-version: smolvm 1\.0\.0 enforces the egress allowlist through TSI/,
+  );
+  assert.match(text, /FAIL kvm-access: \/dev\/kvm exists but is not readable and writable/);
+  assert.match(text, /FAIL docker-daemon: the Docker daemon is not reachable: Cannot connect/);
+  assert.match(text, /smolmachines backend: not ready\n {2}docker backend: {7}not ready\n$/);
+});

@@ -1,0 +1,279 @@
+import assert from "node:assert/strict";
+import { main } from "../../main.ts";
+import { seedSubnet } from "../../lib/plan/bundle_subnet.ts";
+import { ok, on } from "../fixtures/recording_runner.ts";
+import { HEALTHY_HOST, testContext } from "../fixtures/test_context.ts";
+
+const MANIFEST = "/home/u/.config/bot-bottle/bot-bottle.toml";
+const NEEDLE = "needle-7f3a9c1e-secret-value";
+
+const USER_TOML = `
+[bottles.base]
+image = "bot-bottle/agent-shell:latest"
+env = { EDITOR = "vi" }
+secrets = { API_TOKEN = "HOST_API_TOKEN" }
+egress.allow = ["api.example.test"]
+
+[bottles.dev]
+extends = "base"
+cpus = 3
+memory = 2048
+egress.allow = ["*.cdn.example.test"]
+
+[agents.demo]
+bottle = "dev"
+command = ["bash", "-l"]
+`;
+
+function ctx(extra: Parameters<typeof testContext>[0] = {}) {
+  return testContext({
+    files: { [MANIFEST]: USER_TOML },
+    env: { HOST_API_TOKEN: NEEDLE },
+    ...extra,
+  });
+}
+
+Deno.test("start --dry-run --json prints one plan object with the contract keys", async () => {
+  const c = ctx();
+  const code = await main(["start", "demo", "--dry-run", "--json"], c);
+  assert.equal(code, 0, c.stderrText);
+  const plan = JSON.parse(c.stdoutText);
+  for (
+    const key of [
+      "slug",
+      "agent",
+      "bottles",
+      "backend",
+      "subnet",
+      "gateway",
+      "bundle_ip",
+      "guest_env",
+      "egress_allow",
+      "resources",
+      "smolfile",
+      "preflight",
+    ]
+  ) assert.ok(key in plan, key);
+  assert.equal(plan.slug, "demo-abcde");
+  assert.equal(plan.backend, "smolmachines");
+  assert.deepEqual(plan.bottles, ["base", "dev"]);
+  const seed = seedSubnet("demo-abcde");
+  assert.equal(plan.subnet, seed.subnet);
+  assert.equal(plan.gateway, seed.gateway);
+  assert.equal(plan.bundle_ip, seed.bundleIp);
+  assert.deepEqual(plan.subnet_moves, []);
+  assert.deepEqual(plan.egress_allow, ["api.example.test", "*.cdn.example.test"]);
+  assert.deepEqual(plan.resources, { cpus: 3, memory_mib: 2048 });
+  assert.deepEqual(plan.secrets, [{
+    guest: "API_TOKEN",
+    host_var: "HOST_API_TOKEN",
+    present: true,
+  }]);
+  assert.equal(plan.guest_env.HTTPS_PROXY, `http://${seed.bundleIp}:8888`);
+  assert.match(
+    plan.smolfile,
+    new RegExp(`allow_cidrs = \\["${seed.bundleIp.replaceAll(".", "\\.")}/32"\\]`),
+  );
+  assert.ok(plan.preflight.every((c: { status: string }) => c.status === "ok"));
+  assert.equal(plan.ready, true);
+  assert.equal(plan.metadata.schema, 1);
+  assert.equal(plan.metadata.smolvm_version, "1.9.3");
+  assert.equal(plan.state_dir, "/home/u/.local/state/bot-bottle/bottles/demo-abcde");
+  assert.equal(c.stderrText, "");
+});
+
+Deno.test("a secret's value never appears in the plan, JSON or text", async () => {
+  for (const args of [["--json"], []]) {
+    const c = ctx();
+    assert.equal(await main(["start", "demo", "--dry-run", ...args], c), 0);
+    assert.ok(!c.stdoutText.includes(NEEDLE));
+    assert.ok(!c.stderrText.includes(NEEDLE));
+    assert.ok(!c.runner.calls.some((call) => JSON.stringify(call).includes(NEEDLE)));
+  }
+});
+
+Deno.test("a taken /24 moves the subnet and the plan says why", async () => {
+  const seed = seedSubnet("demo-abcde");
+  const c = ctx({
+    handlers: [
+      on(["docker", "network", "ls"], ok("n1\n")),
+      on(["docker", "network", "inspect"], ok(`clash ${seed.subnet}\n`)),
+      ...HEALTHY_HOST,
+    ],
+  });
+  assert.equal(await main(["start", "demo", "--dry-run", "--json"], c), 0);
+  const plan = JSON.parse(c.stdoutText);
+  assert.notEqual(plan.subnet, seed.subnet);
+  assert.equal(plan.seed_subnet, seed.subnet);
+  assert.deepEqual(plan.subnet_moves, [
+    { subnet: seed.subnet, taken_by: seed.subnet, source: 'docker network "clash"' },
+  ]);
+  const text = ctx({
+    handlers: [
+      on(["docker", "network", "ls"], ok("n1\n")),
+      on(["docker", "network", "inspect"], ok(`clash ${seed.subnet}\n`)),
+      ...HEALTHY_HOST,
+    ],
+  });
+  await main(["start", "demo", "--dry-run"], text);
+  assert.match(
+    text.stderrText,
+    new RegExp(`moved past ${seed.subnet.replaceAll(".", "\\.")}: overlaps`),
+  );
+});
+
+Deno.test("dry run reports preflight failures under the plan without dying", async () => {
+  const c = ctx({ have: ["docker"], kvm: { state: "missing" } });
+  assert.equal(await main(["start", "demo", "--dry-run", "--json"], c), 0);
+  const plan = JSON.parse(c.stdoutText);
+  assert.equal(plan.ready, false);
+  const failed = plan.preflight.filter((x: { status: string }) => x.status === "fail").map((
+    x: { id: string },
+  ) => x.id);
+  assert.deepEqual(failed, ["smolvm-installed", "kvm-device"]);
+});
+
+Deno.test("a real start stops on a failed preflight before any side effect", async () => {
+  const c = ctx({
+    handlers: [on(["smolvm", "--version"], ok("smolvm 1.1.0")), ...HEALTHY_HOST],
+  });
+  assert.equal(await main(["start", "demo", "--yes"], c), 1);
+  assert.match(c.stderrText, /FAIL smolvm-version/);
+  assert.match(
+    c.stderrText,
+    /bot-bottle: error: cannot start a smolmachines bottle on this host; nothing was created/,
+  );
+  for (const { argv } of c.runner.calls) {
+    assert.ok(
+      (argv[0] === "smolvm" && argv[1] === "--version") ||
+        (argv[0] === "docker" && argv[1] === "version"),
+      `unexpected call ${argv.join(" ")}`,
+    );
+  }
+});
+
+Deno.test("--backend docker plans without smolvm and without a Smolfile", async () => {
+  const c = ctx({ have: ["docker"] });
+  assert.equal(await main(["start", "demo", "--dry-run", "--json", "--backend", "docker"], c), 0);
+  const plan = JSON.parse(c.stdoutText);
+  assert.equal(plan.backend, "docker");
+  assert.equal(plan.smolfile, null);
+  assert.deepEqual(plan.create.map((r: { name: string }) => r.name), [
+    "bot-bottle-demo-abcde",
+    "bot-bottle-demo-abcde-internal",
+    "bot-bottle-demo-abcde-bundle",
+    "bot-bottle-demo-abcde-agent",
+  ]);
+  assert.ok(!c.runner.argvs.some((a) => a[0] === "smolvm"));
+});
+
+Deno.test("BOT_BOTTLE_BACKEND picks the backend; --backend wins; bad values are refused", async () => {
+  const env = { HOST_API_TOKEN: "x", BOT_BOTTLE_BACKEND: "docker" };
+  let c = ctx({ env });
+  await main(["start", "demo", "--dry-run", "--json"], c);
+  assert.equal(JSON.parse(c.stdoutText).backend, "docker");
+  c = ctx({ env });
+  await main(["start", "demo", "--dry-run", "--json", "--backend=smolmachines"], c);
+  assert.equal(JSON.parse(c.stdoutText).backend, "smolmachines");
+  c = ctx();
+  assert.equal(await main(["start", "demo", "--dry-run", "--backend", "qemu"], c), 2);
+  assert.match(c.stderrText, /unknown backend "qemu" for --backend/);
+  c = ctx({ env: { BOT_BOTTLE_BACKEND: "podman" } });
+  assert.equal(await main(["start", "demo", "--dry-run"], c), 1);
+  assert.match(c.stderrText, /BOT_BOTTLE_BACKEND is "podman"/);
+});
+
+Deno.test("--label names the slug; agent args after -- join the command", async () => {
+  const c = ctx();
+  await main(
+    ["start", "demo", "--dry-run", "--json", "--label", "fix-bug", "--", "-c", "echo hi"],
+    c,
+  );
+  const plan = JSON.parse(c.stdoutText);
+  assert.equal(plan.slug, "fix-bug-abcde");
+  assert.equal(plan.label, "fix-bug");
+  assert.deepEqual(plan.command, ["bash", "-l", "-c", "echo hi"]);
+});
+
+Deno.test("an unset secret host variable is a note and makes the plan not ready", async () => {
+  const c = testContext({ files: { [MANIFEST]: USER_TOML } });
+  await main(["start", "demo", "--dry-run", "--json"], c);
+  const plan = JSON.parse(c.stdoutText);
+  assert.equal(plan.ready, false);
+  assert.ok(plan.notes.some((n: string) => n.includes("HOST_API_TOKEN, which is not set")));
+});
+
+Deno.test("unknown agent: did you mean, and the list of agents", async () => {
+  const c = ctx();
+  assert.equal(await main(["start", "dmeo", "--dry-run"], c), 1);
+  assert.match(
+    c.stderrText,
+    /bot-bottle: error: no agent named "dmeo" in .* \(did you mean "demo"\?\)/,
+  );
+  assert.match(c.stderrText, /hint: defined agents: demo/);
+  assert.ok(!c.stderrText.includes("    at "));
+});
+
+Deno.test("usage errors exit 2 with a one-line hint", async () => {
+  const cases: [string[], RegExp][] = [
+    [[], /no command given/],
+    [["frobnicate"], /unknown command "frobnicate"/],
+    [["start"], /start: missing <agent>/],
+    [["start", "demo", "--json"], /--json needs --dry-run/],
+    [["start", "demo", "--dry-run", "--bogus"], /start: Unknown option '--bogus'/],
+    [["agents", "extra"], /agents: unexpected argument "extra"/],
+    [["doctor", "--", "x"], /doctor takes no arguments after --/],
+    [
+      ["start", "demo", "--dry-run", "--label", "Bad_Label"],
+      /--label "Bad_Label" is not a valid name/,
+    ],
+  ];
+  for (const [argv, pattern] of cases) {
+    const c = ctx();
+    assert.equal(await main(argv, c), 2, argv.join(" "));
+    assert.match(c.stderrText, pattern, argv.join(" "));
+    assert.match(
+      c.stderrText,
+      /\nhint: Run `bot-bottle( \w+)? --help` for usage\.\n$/,
+      argv.join(" "),
+    );
+  }
+});
+
+Deno.test("commands that are not built yet say so instead of pretending", async () => {
+  for (const command of ["resume", "list", "ls", "stop", "rm", "cleanup", "bundle"]) {
+    const c = ctx();
+    assert.equal(await main([command, "x"], c), 1, command);
+    assert.match(c.stderrText, new RegExp(`\`${command}\` is not in this build of bot-bottle`));
+  }
+  const c = ctx();
+  assert.equal(await main(["start", "demo", "--yes"], c), 1);
+  assert.match(
+    c.stderrText,
+    /launching bottles is not in this build of bot-bottle yet; nothing was created/,
+  );
+  assert.ok(
+    !c.runner.argvs.some((a) => ["run", "create", "network"].includes(a[1]) && a[2] !== "ls"),
+  );
+});
+
+Deno.test("help and version", async () => {
+  let c = ctx();
+  assert.equal(await main(["--help"], c), 0);
+  assert.match(c.stderrText, /^bot-bottle 0\.1\.0/);
+  assert.ok(
+    !/^\s+(list|resume|cleanup)\s/m.test(c.stderrText),
+    "unbuilt commands are not listed as working",
+  );
+  c = ctx();
+  assert.equal(await main(["start", "--help"], c), 0);
+  assert.match(c.stderrText, /^Usage: bot-bottle start <agent> --dry-run/);
+  c = ctx();
+  assert.equal(await main(["--version"], c), 0);
+  assert.equal(c.stdoutText, "bot-bottle 0.1.0\n");
+  c = ctx();
+  assert.equal(await main(["version"], c), 0);
+  assert.equal(c.stdoutText, "bot-bottle 0.1.0\n");
+  c = ctx();
+  assert.equal(await main(["--", "version"], c), 0, "a leading -- (deno task) is ignored");
+});
