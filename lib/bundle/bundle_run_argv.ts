@@ -1,0 +1,97 @@
+/**
+ * The `docker run` argv that starts a bottle's sidecar bundle (SPEC §4.1, §6.2, §8). Pure.
+ */
+import { BUNDLE_CONFIG_MOUNT, type IdentityMount } from "./render_bundle_config.ts";
+
+/** Options of {@link bundleRunArgv}. */
+export interface BundleRunOptions {
+  slug: string;
+  image: string;
+  /** Network the bundle is started on (it reaches the allowlisted hosts through it). */
+  egressNetwork: string;
+  /** The bundle's fixed IP on that network (the guest's proxy and DNS address). */
+  ip: string;
+  /** Host directory holding the rendered config, mounted read-only at /etc/bot-bottle. */
+  configDir: string;
+  identityMounts: readonly IdentityMount[];
+  /** Container labels, e.g. io.bot-bottle.slug / .role=bundle / .backend. */
+  labels: Readonly<Record<string, string>>;
+}
+
+/** Name of a bottle's bundle container. */
+export function bundleContainerName(slug: string): string {
+  return `bot-bottle-${slug}-bundle`;
+}
+
+/** Command the bundle's Docker health check runs (also usable with `docker exec`). */
+export const BUNDLE_HEALTH_CMD = "/usr/local/bin/bot-bottle-health";
+
+/**
+ * Capabilities the bundle keeps (everything else is dropped): squid, dnsmasq, runuser and git
+ * daemon switch users (SETUID/SETGID), dnsmasq binds :53 (NET_BIND_SERVICE), init prepares
+ * files for other users (CHOWN/FOWNER), reads identity files owned by the host user
+ * (DAC_OVERRIDE) and signals daemons running as other users (KILL).
+ */
+export const BUNDLE_CAPABILITIES: readonly string[] = [
+  "CHOWN",
+  "DAC_OVERRIDE",
+  "FOWNER",
+  "KILL",
+  "NET_BIND_SERVICE",
+  "SETGID",
+  "SETUID",
+];
+
+function volumePath(path: string, what: string): string {
+  if (!path.startsWith("/") || /[:,\n\r\t\0]/.test(path)) {
+    throw new Error(`bundleRunArgv: ${what} ${JSON.stringify(path)} must be absolute, without ':'`);
+  }
+  return path;
+}
+
+/** `docker run -d ...` for the bundle. Labels are emitted sorted by key. */
+export function bundleRunArgv(opts: BundleRunOptions): string[] {
+  const argv = [
+    "docker",
+    "run",
+    "-d",
+    "--name",
+    bundleContainerName(opts.slug),
+    "--hostname",
+    "bundle",
+    "--network",
+    opts.egressNetwork,
+    "--ip",
+    opts.ip,
+  ];
+  for (const key of Object.keys(opts.labels).sort()) {
+    argv.push("--label", `${key}=${opts.labels[key]}`);
+  }
+  argv.push("-v", `${volumePath(opts.configDir, "configDir")}:${BUNDLE_CONFIG_MOUNT}:ro`);
+  for (const mount of opts.identityMounts) {
+    argv.push(
+      "-v",
+      `${volumePath(mount.hostPath, "identity")}:${volumePath(mount.containerPath, "identity")}:ro`,
+    );
+  }
+  argv.push("--cap-drop", "ALL");
+  for (const cap of BUNDLE_CAPABILITIES) argv.push("--cap-add", cap);
+  argv.push(
+    "--security-opt",
+    "no-new-privileges",
+    "--health-cmd",
+    BUNDLE_HEALTH_CMD,
+    "--health-interval",
+    "1s",
+    "--health-timeout",
+    "3s",
+    "--health-retries",
+    "3",
+    "--health-start-period",
+    "60s",
+    "--stop-timeout",
+    "10",
+    opts.image,
+  );
+  return argv;
+}

@@ -1,0 +1,219 @@
+/**
+ * The bundle's git gate on a real Docker engine: an SSH upstream container (git +
+ * openssh-server, key generated for the test), the bundle mirroring it, and a client that
+ * clones from and pushes to git://<bundle>:9418. A push carrying an AWS key is refused with
+ * gitleaks' findings; a clean push reaches the upstream; a wrong host key fails closed.
+ */
+import assert from "node:assert/strict";
+import { bundleRunArgv } from "../../lib/bundle/bundle_run_argv.ts";
+import { renderBundleConfig } from "../../lib/bundle/render_bundle_config.ts";
+import {
+  bundleImage,
+  cleanup,
+  createTestNetwork,
+  docker,
+  ensureFixtureImage,
+  exec,
+  uniquePrefix,
+  waitExited,
+  waitHealthy,
+  writeConfig,
+} from "./bundle_fixtures.ts";
+
+const UPSTREAM_SETUP = `set -e
+ssh-keygen -A >/dev/null
+mkdir -p /run/sshd
+useradd -m -s /bin/bash git && usermod -p '*' git
+install -d -o git -g git -m 0700 /home/git/.ssh
+printf '%s\\n' "$CLIENT_PUB" > /home/git/.ssh/authorized_keys
+chown git:git /home/git/.ssh/authorized_keys && chmod 0600 /home/git/.ssh/authorized_keys
+mkdir -p /srv/git && git init -q --bare -b main /srv/git/app.git
+git init -q -b main /tmp/seed && cd /tmp/seed
+git -c user.name=seed -c user.email=seed@test commit -q --allow-empty -m seed
+git push -q /srv/git/app.git main
+chown -R git:git /srv/git
+exec /usr/sbin/sshd -D -e`;
+
+// AWS-shaped test credentials (random-looking, not the documented example key).
+const AWS_KEY_ID = "AKIAZ7QK3R4MNXW2PLT5";
+const AWS_SECRET = "q8Vn3Rt5Lw2Zx7Kb9Pd4Hs6Jm1Fg0Yc5Ue8Wa3Ti";
+
+Deno.test("bundle git gate: gitleaks refuses secrets, clean pushes reach upstream (real docker)", async (t) => {
+  const t0 = performance.now();
+  const [bundle, fixture] = await Promise.all([bundleImage(), ensureFixtureImage()]);
+  const prefix = uniquePrefix();
+  const network = `${prefix}-net`;
+  const upstream = `${prefix}-upstream`;
+  const bundleName = `bot-bottle-${prefix}-bundle`;
+  const badBundleName = `bot-bottle-${prefix}-bad-bundle`;
+  const client = `${prefix}-client`;
+  const tmp = await Deno.makeTempDir({ prefix: "bbtest-gitgate-" });
+  const containers = [bundleName, badBundleName, upstream, client];
+  try {
+    const { prefix: net } = await createTestNetwork(network);
+    // A throwaway key pair for this test, generated in a container.
+    const keygen = await docker([
+      "run",
+      "--rm",
+      "--network",
+      "none",
+      fixture,
+      "bash",
+      "-c",
+      "ssh-keygen -q -t ed25519 -N '' -C bbtest -f /tmp/k && cat /tmp/k.pub && cat /tmp/k",
+    ]);
+    const [pub, ...priv] = keygen.stdout.split("\n");
+    const identity = `${tmp}/id_ed25519`;
+    await Deno.writeTextFile(identity, priv.join("\n"), { mode: 0o600 });
+
+    await docker([
+      "run",
+      "-d",
+      "--name",
+      upstream,
+      "--network",
+      network,
+      "--network-alias",
+      "upstream.test",
+      "-e",
+      `CLIENT_PUB=${pub}`,
+      fixture,
+      "bash",
+      "-c",
+      UPSTREAM_SETUP,
+    ]);
+    const sshUp = await exec(
+      upstream,
+      "for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/22) 2>/dev/null && exit 0; sleep 0.1; done; exit 1",
+    );
+    assert.equal(sshUp.code, 0, "upstream sshd did not start");
+    const hostKey = (await exec(upstream, "cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub"))
+      .stdout.trim();
+    assert.match(hostKey, /^ssh-ed25519 /);
+
+    const remote = {
+      name: "app",
+      upstream: "ssh://git@upstream.test/srv/git/app.git",
+      identity,
+      hostKey,
+    };
+    const start = async (name: string, ip: string, remoteHostKey: string, dir: string) => {
+      await Deno.mkdir(dir);
+      const config = renderBundleConfig({
+        slug: prefix,
+        egressAllow: [],
+        git: [{ ...remote, hostKey: remoteHostKey }],
+      });
+      await writeConfig(dir, config.files);
+      const argv = bundleRunArgv({
+        slug: prefix,
+        image: bundle,
+        egressNetwork: network,
+        ip,
+        configDir: dir,
+        identityMounts: config.identityMounts,
+        labels: {
+          "io.bot-bottle.slug": prefix,
+          "io.bot-bottle.role": "bundle",
+          "io.bot-bottle.backend": "docker",
+        },
+      });
+      argv[argv.indexOf("--name") + 1] = name;
+      await docker(argv.slice(1));
+    };
+    await start(bundleName, `${net}.2`, hostKey, `${tmp}/cfg`);
+    await docker(["run", "-d", "--name", client, "--network", network, fixture, "sleep", "600"]);
+    await waitHealthy(bundleName);
+    console.log(`setup done in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+
+    const gate = `git://${net}.2:9418/app.git`;
+    const upstreamHead = async () =>
+      (await exec(upstream, "git --git-dir=/srv/git/app.git log -1 --format=%s main")).stdout
+        .trim();
+
+    await t.step("the agent clones the mirror through the gate", async () => {
+      const r = await exec(
+        client,
+        `git clone -q ${gate} /w/app && git -C /w/app log -1 --format=%s`,
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trim(), "seed");
+    });
+    await t.step("a push containing an AWS key is refused with gitleaks' findings", async () => {
+      const r = await exec(
+        client,
+        `set -e; cd /w/app
+        git config user.name agent; git config user.email agent@test
+        printf 'aws_access_key_id = ${AWS_KEY_ID}\\naws_secret_access_key = ${AWS_SECRET}\\n' > creds.ini
+        git add creds.ini && git commit -q -m 'add creds'
+        git push origin main`,
+      );
+      assert.notEqual(r.code, 0, "push with a secret was accepted");
+      assert.match(r.stderr, /gitleaks: /);
+      assert.match(r.stderr, /RuleID:\s+aws-access-token/);
+      assert.match(r.stderr, /push of refs\/heads\/main REFUSED: gitleaks found secrets/);
+      assert.match(r.stderr, /pre-receive hook declined/);
+      assert.ok(!r.stderr.includes(AWS_SECRET), "gitleaks output must be redacted");
+      assert.equal(await upstreamHead(), "seed");
+    });
+    await t.step("a 'gitleaks:allow' comment does not get a secret through", async () => {
+      const r = await exec(
+        client,
+        `set -e; cd /w/app
+        printf 'key = ${AWS_KEY_ID} # gitleaks:allow\\n' > creds.ini
+        git commit -q -a --amend -m 'add creds quietly'
+        git push origin main`,
+      );
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /gitleaks:allow/);
+      assert.equal(await upstreamHead(), "seed");
+    });
+    await t.step("a clean push is forwarded and reaches the upstream repo", async () => {
+      const r = await exec(
+        client,
+        `set -e; cd /w/app
+        git reset -q --hard origin/main
+        echo hello > README && git add README && git commit -q -m 'clean change'
+        git push origin main`,
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /git-gate: clean; forwarding/);
+      assert.equal(await upstreamHead(), "clean change");
+    });
+    await t.step("deleting an upstream branch through the gate is refused", async () => {
+      const r = await exec(client, "cd /w/app && git push origin :main");
+      assert.notEqual(r.code, 0);
+      assert.equal(await upstreamHead(), "clean change");
+    });
+    await t.step(
+      "the identity is only mounted read-only and not in the agent-facing repos",
+      async () => {
+        const r = await docker([
+          "inspect",
+          "-f",
+          "{{range .Mounts}}{{.Destination}} {{.RW}};{{end}}",
+          bundleName,
+        ]);
+        assert.match(r.stdout, /\/run\/secrets\/bot-bottle\/app false;/);
+        assert.match(r.stdout, /\/etc\/bot-bottle false;/);
+        const leak = await exec(
+          bundleName,
+          `grep -rl 'OPENSSH PRIVATE' /srv/git /run/bot-bottle || true`,
+        );
+        assert.equal(leak.stdout.trim(), "");
+      },
+    );
+    await t.step("a wrong pinned host key makes the bundle fail closed", async () => {
+      const wrongKey = `ssh-ed25519 ${pub.split(" ")[1]}`; // a valid key, not the server's
+      await start(badBundleName, `${net}.3`, wrongKey, `${tmp}/badcfg`);
+      assert.equal(await waitExited(badBundleName, 40_000), 1);
+      const logs = await docker(["logs", badBundleName]);
+      assert.match(logs.stderr, /cannot fetch git remote app/);
+      assert.match(logs.stderr, /Host key verification failed|REMOTE HOST IDENTIFICATION/);
+    });
+  } finally {
+    await cleanup(containers, [network]);
+    await Deno.remove(tmp, { recursive: true });
+    console.log(`bundle git gate test total ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+  }
+});
