@@ -21,6 +21,8 @@ export interface CliContext {
   stdout(text: string): void;
   /** Human output. */
   stderr(text: string): void;
+  /** One line from stdin (without the newline); null at end of input. */
+  readLine(): Promise<string | null>;
   stdinIsTerminal: boolean;
   stderrIsTerminal: boolean;
   now(): Date;
@@ -47,9 +49,24 @@ export function realContext(): CliContext {
     readFile: readTextFileOrNull,
     stdout: (text) => writeAll(Deno.stdout, text),
     stderr: (text) => writeAll(Deno.stderr, text),
+    readLine: readStdinLine,
     stdinIsTerminal: Deno.stdin.isTerminal(),
     stderrIsTerminal: Deno.stderr.isTerminal(),
     now: () => new Date(),
     randomSuffix,
   };
+}
+
+/** Read one line from stdin, byte by byte (nothing past the newline is consumed). */
+async function readStdinLine(): Promise<string | null> {
+  const bytes: number[] = [];
+  const buf = new Uint8Array(1);
+  while (true) {
+    const n = await Deno.stdin.read(buf);
+    if (n === null) {
+      return bytes.length > 0 ? new TextDecoder().decode(new Uint8Array(bytes)) : null;
+    }
+    if (buf[0] === 0x0a) return new TextDecoder().decode(new Uint8Array(bytes));
+    bytes.push(buf[0]);
+  }
 }

@@ -5,7 +5,10 @@
  */
 import { UsageError, UserError } from "../errors.ts";
 import { NAME_PATTERN } from "../manifest/types.ts";
-import { resolvePlan } from "../plan/resolve_plan.ts";
+import { type PlanInput, resolvePlan } from "../plan/resolve_plan.ts";
+import { resolveBottle } from "../manifest/resolve_bottle.ts";
+import { launchDocker } from "../backend/docker_launch.ts";
+import { Interrupts } from "../backend/interrupts.ts";
 import { type Backend, BACKENDS } from "../plan/plan_types.ts";
 import { renderChecks, renderPlan } from "../plan/render_plan.ts";
 import { makeSlug } from "../plan/slug.ts";
@@ -64,20 +67,14 @@ export async function runStart(ctx: CliContext, opts: StartOptions): Promise<num
     throw new UsageError("--json needs --dry-run", "Run `bot-bottle start --help` for usage.");
   }
   const manifest = await loadManifestForCli(ctx, opts.manifest);
-  findAgent(manifest, opts.agent);
+  const agent = findAgent(manifest, opts.agent);
   const checks = await preflight(backend, { runner: ctx.runner, probe: ctx.probe });
   const style = makeStyle(ctx.stderrIsTerminal, ctx.env.get("NO_COLOR"));
 
-  if (!opts.dryRun) {
-    if (!preflightPassed(checks)) {
-      ctx.stderr(`${style.bold(`preflight for the ${backend} backend failed:`)}\n`);
-      ctx.stderr(`${renderChecks(checks.filter((c) => c.status === "fail"), style).join("\n")}\n`);
-      throw new UserError(`cannot start a ${backend} bottle on this host; nothing was created`);
-    }
-    throw new UserError(
-      "launching bottles is not in this build of bot-bottle yet; nothing was created",
-      { hint: `preview the bottle with \`bot-bottle start ${opts.agent} --dry-run\`` },
-    );
+  if (!opts.dryRun && !preflightPassed(checks)) {
+    ctx.stderr(`${style.bold(`preflight for the ${backend} backend failed:`)}\n`);
+    ctx.stderr(`${renderChecks(checks.filter((c) => c.status === "fail"), style).join("\n")}\n`);
+    throw new UserError(`cannot start a ${backend} bottle on this host; nothing was created`);
   }
 
   const dockerOk = checks.some((c) => c.id === "docker-daemon" && c.status === "ok");
@@ -86,7 +83,7 @@ export async function runStart(ctx: CliContext, opts: StartOptions): Promise<num
     note: "existing Docker networks not checked (the Docker daemon is not reachable)",
   };
   const routes = await ctx.hostRoutes();
-  const plan = resolvePlan({
+  const input: PlanInput = {
     manifest,
     agent: opts.agent,
     backend,
@@ -101,8 +98,65 @@ export async function runStart(ctx: CliContext, opts: StartOptions): Promise<num
     smolvmVersion: checks.find((c) => c.id === "smolvm-version")?.version ?? null,
     now: ctx.now().toISOString(),
     notes: [docker.note, routes.note].filter((n): n is string => n !== undefined),
-  });
-  if (opts.json) ctx.stdout(`${JSON.stringify(plan, null, 2)}\n`);
-  else ctx.stderr(renderPlan(plan, style));
-  return 0;
+  };
+  const plan = resolvePlan(input);
+  if (opts.dryRun) {
+    if (opts.json) ctx.stdout(`${JSON.stringify(plan, null, 2)}\n`);
+    else ctx.stderr(renderPlan(plan, style));
+    return 0;
+  }
+
+  ctx.stderr(renderPlan(plan, style));
+  const unset = plan.secrets.filter((s) => !s.present);
+  if (unset.length > 0) {
+    throw new UserError(
+      `secret host variable${unset.length > 1 ? "s" : ""} ${
+        unset.map((s) => s.host_var).join(", ")
+      } ` +
+        "not set; nothing was created",
+      { hint: `export ${unset.map((s) => s.host_var).join(" ")} and start again` },
+    );
+  }
+  if (backend === "smolmachines") {
+    throw new UserError(
+      "launching on the smolmachines backend is not in this build of bot-bottle yet; nothing was " +
+        "created",
+      { hint: `the docker backend is available: bot-bottle start ${opts.agent} --backend=docker` },
+    );
+  }
+  if (!opts.yes) {
+    if (!ctx.stdinIsTerminal) {
+      throw new UserError("refusing to launch without confirmation: stdin is not a terminal", {
+        hint: "pass --yes to launch without the y/N prompt",
+      });
+    }
+    ctx.stderr("Launch? [y/N] ");
+    const answer = (await ctx.readLine())?.trim().toLowerCase();
+    if (answer !== "y" && answer !== "yes") {
+      ctx.stderr("not launched; nothing was created\n");
+      return 1;
+    }
+  }
+  const interrupts = new Interrupts();
+  try {
+    const code = await launchDocker(plan, {
+      runner: ctx.runner,
+      env: ctx.env,
+      progress: (line) => ctx.stderr(`${style.dim(`bot-bottle: ${line}`)}\n`),
+      stdinIsTerminal: ctx.stdinIsTerminal,
+      interrupts,
+      replan: (extra) => {
+        input.taken = [...input.taken, ...extra];
+        return resolvePlan(input);
+      },
+      bottle: resolveBottle(manifest, agent.bottle),
+      baseImage: ctx.env.get("BOT_BOTTLE_BASE_IMAGE") || undefined,
+    });
+    ctx.stderr(
+      `${style.dim(`bot-bottle: agent exited with ${code}; state kept in ${plan.state_dir}`)}\n`,
+    );
+    return code;
+  } finally {
+    interrupts.dispose();
+  }
 }

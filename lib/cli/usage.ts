@@ -11,7 +11,7 @@ its sidecar egress allowlist.
 Usage: bot-bottle [--manifest PATH] <command> [options]
 
 Commands:
-  start <agent> --dry-run   resolve and print the plan for a bottle (no side effects)
+  start <agent>             launch a bottle (docker backend) or, with --dry-run, print its plan
   agents                    list the agents and bottles the manifests define
   doctor                    check this host for both backends (no side effects)
   version                   print the version
@@ -21,21 +21,22 @@ Global options:
   -h, --help        show help (also: bot-bottle <command> --help)
   --version         print the version
 
-Launching bottles, resume, list, stop, rm, cleanup and bundle build are not in this
-build yet; \`start\` without --dry-run says so.
+Launching on the smolmachines backend, resume, list, stop, rm, cleanup and bundle
+build are not in this build yet; they say so when asked.
 `;
 
 /** Per-command help. */
 export const COMMAND_USAGE: Record<string, string> = {
-  start: `Usage: bot-bottle start <agent> --dry-run [--json] [--backend smolmachines|docker]
-                        [--label L] [--cwd] [-- <agent args>]
+  start: `Usage: bot-bottle start <agent> [--dry-run [--json]] [--backend smolmachines|docker]
+                        [--label L] [--cwd] [--yes] [-- <agent args>]
 
-Resolve the plan for a bottle running <agent>: slug, backend, bundle subnet, guest
-environment (secret names only), egress allowlist, resources, Smolfile and the
-preflight checks. Nothing is created.
+Resolve the plan for a bottle running <agent> (slug, backend, bundle subnet, guest
+environment with secret names only, egress allowlist, resources, Smolfile, preflight),
+print it, ask "Launch? [y/N]" on a terminal, launch, attach the agent to this terminal,
+tear everything down when it exits, and exit with the agent's exit code.
 
 Options:
-  --dry-run            resolve and print the plan, change nothing (required in this build)
+  --dry-run            resolve and print the plan, change nothing
   --json               print the plan as one JSON object on stdout
   --backend NAME       smolmachines (default) or docker; also BOT_BOTTLE_BACKEND
   --label L            name the bottle L instead of the agent (slug L-xxxxx)

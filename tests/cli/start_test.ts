@@ -250,11 +250,13 @@ Deno.test("commands that are not built yet say so instead of pretending", async 
   assert.equal(await main(["start", "demo", "--yes"], c), 1);
   assert.match(
     c.stderrText,
-    /launching bottles is not in this build of bot-bottle yet; nothing was created/,
+    /launching on the smolmachines backend is not in this build of bot-bottle yet; nothing was created/,
   );
-  assert.ok(
-    !c.runner.argvs.some((a) => ["run", "create", "network"].includes(a[1]) && a[2] !== "ls"),
+  assert.match(
+    c.stderrText,
+    /hint: the docker backend is available: bot-bottle start demo --backend=docker/,
   );
+  assertNoSideEffects(c.runner.argvs);
 });
 
 Deno.test("help and version", async () => {
@@ -267,7 +269,7 @@ Deno.test("help and version", async () => {
   );
   c = ctx();
   assert.equal(await main(["start", "--help"], c), 0);
-  assert.match(c.stderrText, /^Usage: bot-bottle start <agent> --dry-run/);
+  assert.match(c.stderrText, /^Usage: bot-bottle start <agent> \[--dry-run/);
   c = ctx();
   assert.equal(await main(["--version"], c), 0);
   assert.equal(c.stdoutText, "bot-bottle 0.1.0\n");
@@ -276,4 +278,39 @@ Deno.test("help and version", async () => {
   assert.equal(c.stdoutText, "bot-bottle 0.1.0\n");
   c = ctx();
   assert.equal(await main(["--", "version"], c), 0, "a leading -- (deno task) is ignored");
+});
+
+function assertNoSideEffects(argvs: string[][]): void {
+  for (const argv of argvs) {
+    const readOnly = (argv[0] === "smolvm" && argv[1] === "--version") ||
+      (argv[0] === "docker" &&
+        (argv[1] === "version" || (argv[1] === "network" && ["ls", "inspect"].includes(argv[2]))));
+    assert.ok(readOnly, `unexpected side effect: ${argv.join(" ")}`);
+  }
+}
+
+Deno.test("a launch without a TTY and without --yes is refused, naming --yes", async () => {
+  const c = ctx();
+  assert.equal(await main(["start", "demo", "--backend", "docker"], c), 1);
+  assert.match(
+    c.stderrText,
+    /refusing to launch without confirmation: stdin is not a terminal\nhint: pass --yes/,
+  );
+  assertNoSideEffects(c.runner.argvs);
+});
+
+Deno.test("on a TTY the y/N prompt defaults to no", async () => {
+  for (const answer of ["", "n", "no", "nope"]) {
+    const c = ctx({ stdinIsTerminal: true, input: [answer] });
+    assert.equal(await main(["start", "demo", "--backend", "docker"], c), 1);
+    assert.match(c.stderrText, /Launch\? \[y\/N\] not launched; nothing was created\n$/);
+    assertNoSideEffects(c.runner.argvs);
+  }
+});
+
+Deno.test("an unset secret host variable stops a launch before any side effect", async () => {
+  const c = testContext({ files: { [MANIFEST]: USER_TOML } });
+  assert.equal(await main(["start", "demo", "--backend", "docker", "--yes"], c), 1);
+  assert.match(c.stderrText, /secret host variable HOST_API_TOKEN not set; nothing was created/);
+  assertNoSideEffects(c.runner.argvs);
 });

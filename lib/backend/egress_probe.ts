@@ -1,0 +1,88 @@
+/**
+ * The egress probe (SPEC §6.6), run inside the bottle's network before the
+ * agent starts: the bundle proxy must answer (and refuse an unlisted host with
+ * 403), and a direct connection to a target outside the allowlist must be
+ * refused quickly — a timeout is not a pass.
+ */
+import { UserError } from "../errors.ts";
+import { BUNDLE_PORTS } from "../plan/guest_env.ts";
+
+/** Where the direct connection is aimed unless BOT_BOTTLE_PROBE_TARGET says otherwise. */
+export const DEFAULT_PROBE_TARGET = "1.1.1.1:443";
+
+/** Parse `host:port` (BOT_BOTTLE_PROBE_TARGET). */
+export function parseProbeTarget(value: string | undefined): { host: string; port: number } {
+  const text = value && value.trim() !== "" ? value.trim() : DEFAULT_PROBE_TARGET;
+  const match = /^([A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
+  const port = match ? Number(match[2]) : 0;
+  if (!match || port < 1 || port > 65535) {
+    throw new UserError(`BOT_BOTTLE_PROBE_TARGET is "${text}", not host:port`, {
+      hint: "set it to an address outside the allowlist, e.g. 1.1.1.1:443, or unset it",
+    });
+  }
+  return { host: match[1], port };
+}
+
+/**
+ * A POSIX-ish bash script: `$1` bundle IP, `$2` host, `$3` port. Exit 0 and
+ * one `probe ok:` line on success; otherwise a line saying what failed.
+ */
+export const PROBE_SCRIPT = `set -u
+ip=$1 host=$2 port=$3
+if ! exec 3<>"/dev/tcp/$ip/${BUNDLE_PORTS.proxy}"; then
+  echo "probe: the bundle proxy at $ip:${BUNDLE_PORTS.proxy} does not answer"; exit 10
+fi
+printf 'GET http://bot-bottle-probe.invalid/ HTTP/1.0\\r\\nHost: bot-bottle-probe.invalid\\r\\n\\r\\n' >&3
+status=""
+IFS= read -r -t 5 status <&3 || true
+exec 3<&-
+case "$status" in
+  "HTTP/1."?" 403"*) ;;
+  *) echo "probe: the bundle proxy did not refuse an unlisted host (answered: \${status:-nothing})"; exit 11 ;;
+esac
+t0=$(date +%s%N)
+if timeout 5 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$host" "$port" 2>/tmp/probe-err; then
+  echo "probe: LEAK: a direct connection to $host:$port succeeded"; exit 12
+fi
+rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+if [ "$rc" -eq 124 ] || [ "$ms" -ge 3000 ]; then
+  echo "probe: a direct connection to $host:$port was not refused but hung for $ms ms (a timeout is not a pass)"; exit 13
+fi
+why=$(tail -n 1 /tmp/probe-err 2>/dev/null | sed 's/^.*: //')
+echo "probe ok: the proxy refused an unlisted host with 403; direct $host:$port refused in $ms ms (\${why:-refused})"
+`;
+
+/** argv that runs the probe in a throwaway container sharing `agent`'s network namespace. */
+export function probeArgv(opts: {
+  agent: string;
+  name: string;
+  image: string;
+  bundleIp: string;
+  target: { host: string; port: number };
+  labels: Record<string, string>;
+}): string[] {
+  return [
+    "docker",
+    "run",
+    "--rm",
+    "--name",
+    opts.name,
+    "--network",
+    `container:${opts.agent}`,
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges",
+    ...Object.entries(opts.labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]),
+    "--entrypoint",
+    "bash",
+    opts.image,
+    "-c",
+    PROBE_SCRIPT,
+    "probe",
+    opts.bundleIp,
+    opts.target.host,
+    String(opts.target.port),
+  ];
+}

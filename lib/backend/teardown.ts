@@ -1,0 +1,59 @@
+/**
+ * Tear a bottle down: every container and network named after or labelled
+ * with its slug, agent first, networks last. Idempotent: "no such ..." is
+ * success. Best effort per item; what could not be removed is returned.
+ */
+import { LABEL_SLUG } from "../plan/resource_names.ts";
+import {
+  containerRmArgv,
+  networkLsByLabelArgv,
+  networkRmArgv,
+  psByLabelArgv,
+} from "../runtime/docker_argv.ts";
+import type { Runner } from "../runtime/runner.ts";
+
+/** Names that could not be removed, with docker's reason. */
+export interface TeardownFailure {
+  name: string;
+  reason: string;
+}
+
+const GONE = /no such (container|network)|not found/i;
+
+/**
+ * Remove `containers` and `networks` (given in creation order) plus anything
+ * else labelled with `slug`.
+ */
+export async function teardownDocker(
+  runner: Runner,
+  slug: string,
+  known: { containers: string[]; networks: string[] },
+): Promise<TeardownFailure[]> {
+  const failures: TeardownFailure[] = [];
+  const labelled = await listNames(runner, psByLabelArgv(LABEL_SLUG, slug));
+  const containers = unique([...[...known.containers].reverse(), ...labelled]);
+  for (const name of containers) {
+    const r = await runner.run(containerRmArgv(name));
+    if (r.code !== 0 && !GONE.test(r.stderr)) failures.push({ name, reason: firstLine(r.stderr) });
+  }
+  const labelledNets = await listNames(runner, networkLsByLabelArgv(LABEL_SLUG, slug));
+  for (const name of unique([...[...known.networks].reverse(), ...labelledNets])) {
+    const r = await runner.run(networkRmArgv(name));
+    if (r.code !== 0 && !GONE.test(r.stderr)) failures.push({ name, reason: firstLine(r.stderr) });
+  }
+  return failures;
+}
+
+async function listNames(runner: Runner, argv: string[]): Promise<string[]> {
+  const r = await runner.run(argv);
+  if (r.code !== 0) return [];
+  return r.stdout.split("\n").map((l) => l.split("\t")[0].trim()).filter(Boolean);
+}
+
+function unique(names: string[]): string[] {
+  return [...new Set(names)];
+}
+
+function firstLine(text: string): string {
+  return text.trim().split("\n")[0] ?? "";
+}

@@ -1,0 +1,149 @@
+/**
+ * Pure argv builders for every docker call bot-bottle makes (besides the
+ * bundle's own, in lib/bundle/). No shell, no secret values: secrets are
+ * passed as `-e NAME` and their values travel in the child's environment.
+ */
+
+/** `docker network create` for a bottle network. */
+export function networkCreateArgv(opts: {
+  name: string;
+  labels: Record<string, string>;
+  subnet?: string;
+  gateway?: string;
+  internal?: boolean;
+}): string[] {
+  const argv = ["docker", "network", "create", "--driver", "bridge"];
+  if (opts.subnet) argv.push("--subnet", opts.subnet);
+  if (opts.gateway) argv.push("--gateway", opts.gateway);
+  if (opts.internal) argv.push("--internal");
+  argv.push(...labelFlags(opts.labels), opts.name);
+  return argv;
+}
+
+/** `docker network connect [--ip IP] NETWORK CONTAINER`. */
+export function networkConnectArgv(network: string, container: string, ip?: string): string[] {
+  return ["docker", "network", "connect", ...(ip ? ["--ip", ip] : []), network, container];
+}
+
+/** `docker network rm NAME...`. */
+export function networkRmArgv(...names: string[]): string[] {
+  return ["docker", "network", "rm", ...names];
+}
+
+/** `docker rm -f -v NAME...` (idempotent when paired with "No such container" tolerance). */
+export function containerRmArgv(...names: string[]): string[] {
+  return ["docker", "rm", "--force", "--volumes", ...names];
+}
+
+/** The docker backend's agent container (SPEC §7): hardened, on the internal network only. */
+export interface AgentRunOptions {
+  name: string;
+  image: string;
+  internalNetwork: string;
+  /** DNS and proxy address: the bundle's IP on the internal network. */
+  bundleIp: string;
+  labels: Record<string, string>;
+  /** Literal env, passed as `-e K=V` (visible in `docker inspect`, like the plan shows). */
+  env: Record<string, string>;
+  /** Guest names of secrets: `-e NAME`, the value comes from the docker CLI's environment. */
+  secretNames: string[];
+  cpus: number;
+  memoryMib: number;
+  workdir?: string;
+}
+
+/**
+ * `docker run -d` of the agent container, kept alive by `sleep infinity`
+ * under docker's init so the egress probe can run before the agent starts
+ * (`docker exec`).
+ */
+export function agentRunArgv(o: AgentRunOptions): string[] {
+  const argv = [
+    "docker",
+    "run",
+    "--detach",
+    "--name",
+    o.name,
+    "--hostname",
+    o.name.slice(0, 63),
+    "--network",
+    o.internalNetwork,
+    "--dns",
+    o.bundleIp,
+    "--cap-drop",
+    "ALL",
+    "--security-opt",
+    "no-new-privileges",
+    "--pids-limit",
+    "4096",
+    "--cpus",
+    String(o.cpus),
+    "--memory",
+    `${o.memoryMib}m`,
+    "--init",
+    ...labelFlags(o.labels),
+  ];
+  for (const [k, v] of Object.entries(o.env)) argv.push("--env", `${k}=${v}`);
+  for (const name of o.secretNames) argv.push("--env", name);
+  if (o.workdir) argv.push("--workdir", o.workdir);
+  argv.push("--entrypoint", "sleep", o.image, "infinity");
+  return argv;
+}
+
+/** `docker exec` of the agent command, attached to the terminal. */
+export function agentExecArgv(opts: { name: string; command: string[]; tty: boolean }): string[] {
+  return [
+    "docker",
+    "exec",
+    "--interactive",
+    ...(opts.tty ? ["--tty"] : []),
+    opts.name,
+    ...opts.command,
+  ];
+}
+
+/** `docker ps -a` of everything carrying a label, as `name<TAB>labels`. */
+export function psByLabelArgv(label: string, value?: string): string[] {
+  return [
+    "docker",
+    "ps",
+    "--all",
+    "--no-trunc",
+    "--filter",
+    `label=${value === undefined ? label : `${label}=${value}`}`,
+    "--format",
+    "{{.Names}}\t{{.State}}\t{{.Labels}}",
+  ];
+}
+
+/** `docker network ls` of networks carrying a label, as names. */
+export function networkLsByLabelArgv(label: string, value?: string): string[] {
+  return [
+    "docker",
+    "network",
+    "ls",
+    "--filter",
+    `label=${value === undefined ? label : `${label}=${value}`}`,
+    "--format",
+    "{{.Name}}",
+  ];
+}
+
+/** `docker inspect --format '{{json .State.Health}}' NAME`. */
+export function healthInspectArgv(name: string): string[] {
+  return ["docker", "inspect", "--format", "{{json .State.Health}}", name];
+}
+
+/** `docker logs --tail N NAME`. */
+export function logsArgv(name: string, tail = 50): string[] {
+  return ["docker", "logs", "--tail", String(tail), name];
+}
+
+/** `docker image inspect --format '{{.Id}}' IMAGE`. */
+export function imageIdArgv(image: string): string[] {
+  return ["docker", "image", "inspect", "--format", "{{.Id}}", image];
+}
+
+function labelFlags(labels: Record<string, string>): string[] {
+  return Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
+}
