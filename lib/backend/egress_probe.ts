@@ -41,15 +41,16 @@ case "$status" in
   *) echo "probe: the bundle proxy did not refuse an unlisted host (answered: \${status:-nothing})"; exit 11 ;;
 esac
 t0=$(date +%s%N)
-if timeout 5 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$host" "$port" 2>/tmp/probe-err; then
+if err=$(timeout 5 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$host" "$port" 2>&1); then
   echo "probe: LEAK: a direct connection to $host:$port succeeded"; exit 12
+else
+  rc=$?
 fi
-rc=$?
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 if [ "$rc" -eq 124 ] || [ "$ms" -ge 3000 ]; then
   echo "probe: a direct connection to $host:$port was not refused but hung for $ms ms (a timeout is not a pass)"; exit 13
 fi
-why=$(tail -n 1 /tmp/probe-err 2>/dev/null | sed 's/^.*: //')
+why=$(printf '%s\n' "$err" | tail -n 1 | sed 's/^.*: //')
 echo "probe ok: the proxy refused an unlisted host with 403; direct $host:$port refused in $ms ms (\${why:-refused})"
 `;
 

@@ -11,6 +11,7 @@ import {
   psByLabelArgv,
 } from "../runtime/docker_argv.ts";
 import type { Runner } from "../runtime/runner.ts";
+import { deleteArgv, stopArgv } from "../runtime/smolvm_argv.ts";
 
 /** Names that could not be removed, with docker's reason. */
 export interface TeardownFailure {
@@ -56,4 +57,20 @@ function unique(names: string[]): string[] {
 
 function firstLine(text: string): string {
   return text.trim().split("\n")[0] ?? "";
+}
+
+const MACHINE_GONE = /not found|not running/i;
+
+/** Stop and delete a smolvm machine; "not found" counts as done. */
+export async function teardownMachine(runner: Runner, name: string): Promise<TeardownFailure[]> {
+  const failures: TeardownFailure[] = [];
+  const stop = await runner.run(stopArgv(name));
+  if (stop.code !== 0 && !MACHINE_GONE.test(`${stop.stderr}${stop.stdout}`)) {
+    failures.push({ name, reason: `stop: ${firstLine(stop.stderr)}` });
+  }
+  const del = await runner.run(deleteArgv(name));
+  if (del.code !== 0 && !MACHINE_GONE.test(`${del.stderr}${del.stdout}`)) {
+    failures.push({ name, reason: `delete: ${firstLine(del.stderr)}` });
+  }
+  return failures;
 }

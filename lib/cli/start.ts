@@ -8,6 +8,8 @@ import { NAME_PATTERN } from "../manifest/types.ts";
 import { type PlanInput, resolvePlan } from "../plan/resolve_plan.ts";
 import { resolveBottle } from "../manifest/resolve_bottle.ts";
 import { launchDocker } from "../backend/docker_launch.ts";
+import { launchSmolvm } from "../backend/smolvm_launch.ts";
+import type { TakenRange } from "../plan/bundle_subnet.ts";
 import { Interrupts } from "../backend/interrupts.ts";
 import { type Backend, BACKENDS } from "../plan/plan_types.ts";
 import { renderChecks, renderPlan } from "../plan/render_plan.ts";
@@ -117,13 +119,6 @@ export async function runStart(ctx: CliContext, opts: StartOptions): Promise<num
       { hint: `export ${unset.map((s) => s.host_var).join(" ")} and start again` },
     );
   }
-  if (backend === "smolmachines") {
-    throw new UserError(
-      "launching on the smolmachines backend is not in this build of bot-bottle yet; nothing was " +
-        "created",
-      { hint: `the docker backend is available: bot-bottle start ${opts.agent} --backend=docker` },
-    );
-  }
   if (!opts.yes) {
     if (!ctx.stdinIsTerminal) {
       throw new UserError("refusing to launch without confirmation: stdin is not a terminal", {
@@ -139,19 +134,26 @@ export async function runStart(ctx: CliContext, opts: StartOptions): Promise<num
   }
   const interrupts = new Interrupts();
   try {
-    const code = await launchDocker(plan, {
+    const common = {
       runner: ctx.runner,
       env: ctx.env,
-      progress: (line) => ctx.stderr(`${style.dim(`bot-bottle: ${line}`)}\n`),
+      progress: (line: string) => ctx.stderr(`${style.dim(`bot-bottle: ${line}`)}\n`),
       stdinIsTerminal: ctx.stdinIsTerminal,
       interrupts,
-      replan: (extra) => {
+      replan: (extra: TakenRange[]) => {
         input.taken = [...input.taken, ...extra];
         return resolvePlan(input);
       },
       bottle: resolveBottle(manifest, agent.bottle),
       baseImage: ctx.env.get("BOT_BOTTLE_BASE_IMAGE") || undefined,
-    });
+    };
+    const code = backend === "docker"
+      ? await launchDocker(plan, common)
+      : await launchSmolvm(plan, {
+        ...common,
+        os: ctx.probe.os,
+        imageCacheDir: `${input.stateRoot}/images`,
+      });
     ctx.stderr(
       `${style.dim(`bot-bottle: agent exited with ${code}; state kept in ${plan.state_dir}`)}\n`,
     );

@@ -11,7 +11,7 @@ its sidecar egress allowlist.
 Usage: bot-bottle [--manifest PATH] <command> [options]
 
 Commands:
-  start <agent>             launch a bottle (docker backend) or, with --dry-run, print its plan
+  start <agent>             launch a bottle, or with --dry-run print its plan
   agents                    list the agents and bottles the manifests define
   doctor                    check this host for both backends (no side effects)
   version                   print the version
@@ -21,8 +21,8 @@ Global options:
   -h, --help        show help (also: bot-bottle <command> --help)
   --version         print the version
 
-Launching on the smolmachines backend, resume, list, stop, rm, cleanup and bundle
-build are not in this build yet; they say so when asked.
+resume, list, stop, rm, cleanup and bundle build are not in this build yet; they
+say so when asked.
 `;
 
 /** Per-command help. */

@@ -50,8 +50,6 @@ export interface AgentRunOptions {
   labels: Record<string, string>;
   /** Literal env, passed as `-e K=V` (visible in `docker inspect`, like the plan shows). */
   env: Record<string, string>;
-  /** Guest names of secrets: `-e NAME`, the value comes from the docker CLI's environment. */
-  secretNames: string[];
   cpus: number;
   memoryMib: number;
   workdir?: string;
@@ -95,19 +93,30 @@ export function agentRunArgv(o: AgentRunOptions): string[] {
     ...labelFlags(o.labels),
   ];
   for (const [k, v] of Object.entries(o.env)) argv.push("--env", `${k}=${v}`);
-  for (const name of o.secretNames) argv.push("--env", name);
   if (o.workdir) argv.push("--workdir", o.workdir);
   argv.push("--entrypoint", "sleep", o.image, "infinity");
   return argv;
 }
 
-/** `docker exec` of the agent command, attached to the terminal. */
-export function agentExecArgv(opts: { name: string; command: string[]; tty: boolean }): string[] {
+/**
+ * `docker exec` of the agent command, attached to the terminal. Secrets are
+ * given here, not to `docker run`: `docker run -e NAME` resolves the value in
+ * the CLI and stores it in the container's config, where `docker inspect`
+ * shows it; an exec's environment is not kept anywhere inspectable.
+ */
+export function agentExecArgv(opts: {
+  name: string;
+  command: string[];
+  tty: boolean;
+  /** Guest names of secrets: `-e NAME`, the value comes from the docker CLI's environment. */
+  secretNames?: string[];
+}): string[] {
   return [
     "docker",
     "exec",
     "--interactive",
     ...(opts.tty ? ["--tty"] : []),
+    ...(opts.secretNames ?? []).flatMap((name) => ["--env", name]),
     opts.name,
     ...opts.command,
   ];

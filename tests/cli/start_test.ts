@@ -246,17 +246,6 @@ Deno.test("commands that are not built yet say so instead of pretending", async 
     assert.equal(await main([command, "x"], c), 1, command);
     assert.match(c.stderrText, new RegExp(`\`${command}\` is not in this build of bot-bottle`));
   }
-  const c = ctx();
-  assert.equal(await main(["start", "demo", "--yes"], c), 1);
-  assert.match(
-    c.stderrText,
-    /launching on the smolmachines backend is not in this build of bot-bottle yet; nothing was created/,
-  );
-  assert.match(
-    c.stderrText,
-    /hint: the docker backend is available: bot-bottle start demo --backend=docker/,
-  );
-  assertNoSideEffects(c.runner.argvs);
 });
 
 Deno.test("help and version", async () => {

@@ -1,0 +1,162 @@
+/**
+ * What both backends do first: the bottle's /24 network (moving on overlap,
+ * bounded), and the sidecar bundle on it at the plan's IP, healthy.
+ */
+import { bundleRunArgv } from "../bundle/bundle_run_argv.ts";
+import { renderBundleConfig } from "../bundle/render_bundle_config.ts";
+import { UserError } from "../errors.ts";
+import type { GitRemote } from "../manifest/types.ts";
+import type { TakenRange } from "../plan/bundle_subnet.ts";
+import type { Plan } from "../plan/plan_types.ts";
+import { bundleName, LABEL_ROLE } from "../plan/resource_names.ts";
+import { healthInspectArgv, logsArgv, networkCreateArgv } from "../runtime/docker_argv.ts";
+import type { Runner } from "../runtime/runner.ts";
+import { ensurePrivateDir, writeFileAtomic, writeMetadata } from "../state/metadata_store.ts";
+import { type Interrupts, sleep } from "./interrupts.ts";
+
+/** Docker resources created so far, in creation order (teardown reverses them). */
+export interface CreatedResources {
+  containers: string[];
+  networks: string[];
+}
+
+const OVERLAP = /overlap/i;
+const MAX_SUBNET_TRIES = 8;
+
+/** Labels of one resource of the plan's bottle. */
+export function roleLabels(plan: Plan, role: string): Record<string, string> {
+  return { ...plan.labels, [LABEL_ROLE]: role };
+}
+
+/**
+ * Create the network that carries the plan's /24. On an address-pool overlap
+ * the plan moves to the next free /24 (bounded) and the metadata is rewritten.
+ * Returns the plan in force.
+ */
+export async function createSubnetNetwork(
+  runner: Runner,
+  initial: Plan,
+  opts: {
+    name: string;
+    role: string;
+    internal: boolean;
+    created: CreatedResources;
+    interrupts: Interrupts;
+    replan(extra: TakenRange[]): Plan;
+    progress(line: string): void;
+  },
+): Promise<Plan> {
+  let plan = initial;
+  for (let tries = 1;; tries++) {
+    opts.interrupts.check();
+    opts.created.networks.push(opts.name);
+    const r = await runner.run(networkCreateArgv({
+      name: opts.name,
+      subnet: plan.subnet,
+      gateway: plan.gateway,
+      internal: opts.internal,
+      labels: roleLabels(plan, opts.role),
+    }));
+    if (r.code === 0) break;
+    opts.created.networks.pop();
+    const why = r.stderr.trim().split("\n")[0];
+    if (!OVERLAP.test(r.stderr) || tries >= MAX_SUBNET_TRIES) {
+      throw new UserError(`creating network ${opts.name} (${plan.subnet}) failed: ${why}`);
+    }
+    const moved = opts.replan([{ cidr: plan.subnet, source: "docker network create (overlap)" }]);
+    opts.progress(`${plan.subnet} overlaps an existing network; moving to ${moved.subnet}`);
+    plan = moved;
+  }
+  await writeMetadata(plan.state_dir, plan.metadata);
+  return plan;
+}
+
+/**
+ * Render the bundle's config into the state dir (mounted read-only), start the
+ * bundle on `network` at the plan's bundle IP, and wait for its health check.
+ */
+export async function startBundle(
+  runner: Runner,
+  plan: Plan,
+  opts: {
+    network: string;
+    image: string;
+    git: GitRemote[];
+    home?: string;
+    created: CreatedResources;
+    interrupts: Interrupts;
+    healthTimeoutMs?: number;
+  },
+): Promise<string> {
+  const config = renderBundleConfig({
+    slug: plan.slug,
+    egressAllow: plan.egress_allow,
+    git: opts.git,
+    homeDir: opts.home,
+  });
+  const configDir = `${plan.state_dir}/bundle`;
+  await ensurePrivateDir(configDir);
+  await Deno.chmod(configDir, 0o755);
+  for (const [path, text] of Object.entries(config.files)) {
+    const full = `${configDir}/${path}`;
+    await Deno.mkdir(full.slice(0, full.lastIndexOf("/")), { recursive: true });
+    await writeFileAtomic(full, text, 0o644);
+  }
+  const bundle = bundleName(plan.slug);
+  opts.interrupts.check();
+  opts.created.containers.push(bundle);
+  const r = await runner.run(bundleRunArgv({
+    slug: plan.slug,
+    image: opts.image,
+    egressNetwork: opts.network,
+    ip: plan.bundle_ip,
+    configDir,
+    identityMounts: config.identityMounts,
+    labels: roleLabels(plan, "bundle"),
+  }));
+  opts.interrupts.check();
+  if (r.code !== 0) {
+    throw new UserError(
+      `starting the bundle failed: ${r.stderr.trim().split("\n")[0] || `exit ${r.code}`}`,
+    );
+  }
+  return bundle;
+}
+
+/** Wait (bounded) for the bundle's health check; on failure say why, with its logs. */
+export async function waitHealthy(
+  runner: Runner,
+  name: string,
+  timeoutMs: number,
+  interrupts: Interrupts,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  while (Date.now() < deadline) {
+    interrupts.check();
+    const r = await runner.run(healthInspectArgv(name));
+    if (r.code === 0) {
+      last = r.stdout.trim();
+      let status = "";
+      try {
+        status = (JSON.parse(last) as { Status?: string } | null)?.Status ?? "";
+      } catch { /* not JSON yet */ }
+      if (status === "healthy") return;
+      if (status === "unhealthy") break;
+      const state = await runner.run(["docker", "inspect", "--format", "{{.State.Status}}", name]);
+      if (state.code === 0 && ["exited", "dead"].includes(state.stdout.trim())) {
+        last = `container ${state.stdout.trim()}`;
+        break;
+      }
+    }
+    await sleep(250, interrupts.signal);
+  }
+  const logs = await runner.run(logsArgv(name, 40));
+  throw new UserError(
+    `the bundle ${name} did not become healthy (${
+      last || "no health status"
+    }); its last log lines:\n` +
+      `${`${logs.stdout}${logs.stderr}`.trim() || "(no logs)"}`,
+    { hint: "nothing was left running; check the bottle's egress.allow and the bundle image" },
+  );
+}

@@ -1,0 +1,184 @@
+/**
+ * The smolmachines launch (SPEC §6): network and bundle, the agent image as a
+ * `docker save` archive, `machine create` with the rendered Smolfile, `--dns`
+ * at the bundle and secrets by reference, the allowlist verified read-only in
+ * smolvm's DB (fail closed), start, the egress probe inside the guest, the
+ * agent attached, and teardown in reverse order on every path.
+ */
+import { ensureBundleImage } from "../bundle/bundle_image.ts";
+import { UserError } from "../errors.ts";
+import type { ResolvedBottle } from "../manifest/types.ts";
+import type { TakenRange } from "../plan/bundle_subnet.ts";
+import type { Plan } from "../plan/plan_types.ts";
+import { machineName, networkName } from "../plan/resource_names.ts";
+import type { Runner } from "../runtime/runner.ts";
+import { createArgv, execArgv, startArgv } from "../runtime/smolvm_argv.ts";
+import { smolvmDbPath } from "../runtime/smolvm_db_path.ts";
+import { verifyAllowlist } from "../runtime/verify_allowlist.ts";
+import { writeFileAtomic, writeMetadata } from "../state/metadata_store.ts";
+import { ensureAgentImage } from "./agent_image.ts";
+import {
+  type CreatedResources,
+  createSubnetNetwork,
+  startBundle,
+  waitHealthy,
+} from "./bundle_up.ts";
+import { parseProbeTarget, PROBE_SCRIPT } from "./egress_probe.ts";
+import { ensureImageArchive } from "./image_archive.ts";
+import { Interrupted, type Interrupts } from "./interrupts.ts";
+import { teardownDocker, teardownMachine } from "./teardown.ts";
+
+/** What the launch needs from the outside. */
+export interface SmolvmLaunchDeps {
+  runner: Runner;
+  env: { get(name: string): string | undefined };
+  os: string;
+  progress(line: string): void;
+  stdinIsTerminal: boolean;
+  interrupts: Interrupts;
+  replan(extraTaken: TakenRange[]): Plan;
+  bottle: ResolvedBottle;
+  /** Where `docker save` archives are cached. */
+  imageCacheDir: string;
+  baseImage?: string;
+  healthTimeoutMs?: number;
+}
+
+/** Launch, run the agent, tear down. Returns the agent's exit code. */
+export async function launchSmolvm(initial: Plan, deps: SmolvmLaunchDeps): Promise<number> {
+  const { runner, progress, interrupts } = deps;
+  let plan = initial;
+  const slug = plan.slug;
+  const machine = machineName(slug);
+  const created: CreatedResources = { containers: [], networks: [] };
+  let machineCreated = false;
+  const smolvm = async (argv: string[], what: string, interactive = false) => {
+    interrupts.check();
+    const r = await runner.run(argv, { signal: interrupts.signal, interactive });
+    interrupts.check();
+    if (r.code !== 0 && !interactive) {
+      const why = `${r.stderr}${r.stdout}`.trim().split("\n").pop() || `exit ${r.code}`;
+      throw new UserError(`smolvm ${what} failed: ${why}`);
+    }
+    return r;
+  };
+
+  try {
+    await writeMetadata(plan.state_dir, plan.metadata);
+    const target = parseProbeTarget(deps.env.get("BOT_BOTTLE_PROBE_TARGET"));
+    const home = deps.env.get("HOME") ?? "";
+    const dbPath = smolvmDbPath({ os: deps.os, env: (n) => deps.env.get(n), home });
+    const agentImage = await ensureAgentImage(runner, {
+      bottle: deps.bottle.name,
+      image: plan.image,
+      dockerfile: plan.dockerfile,
+      baseImage: deps.baseImage,
+      progress,
+      signal: interrupts.signal,
+    });
+    interrupts.check();
+    const archive = await ensureImageArchive(runner, {
+      image: agentImage,
+      cacheDir: deps.imageCacheDir,
+      progress,
+      signal: interrupts.signal,
+    });
+    interrupts.check();
+    const bundleImage = await ensureBundleImage(runner, {
+      baseImage: deps.baseImage,
+      workDir: `${plan.state_dir}/bundle-build`,
+      onProgress: progress,
+    });
+
+    // The bundle's network carries the /24; the host reaches the bundle on it,
+    // which is how smolvm's user-space network stack delivers the guest's traffic.
+    plan = await createSubnetNetwork(runner, plan, {
+      name: networkName(slug),
+      role: "egress",
+      internal: false,
+      created,
+      interrupts,
+      replan: deps.replan,
+      progress,
+    });
+    const bundle = await startBundle(runner, plan, {
+      network: networkName(slug),
+      image: bundleImage,
+      git: deps.bottle.git,
+      home,
+      created,
+      interrupts,
+    });
+    await waitHealthy(runner, bundle, deps.healthTimeoutMs ?? 90_000, interrupts);
+    progress(`bundle ${bundle} is healthy at ${plan.bundle_ip}`);
+
+    // The machine: Smolfile (no secrets), --dns at the bundle, secrets by reference.
+    const smolfilePath = `${plan.state_dir}/Smolfile`;
+    await writeFileAtomic(smolfilePath, plan.smolfile ?? "", 0o600);
+    machineCreated = true;
+    await smolvm(
+      createArgv({
+        name: machine,
+        smolfilePath,
+        imageArchive: archive,
+        dns: plan.bundle_ip,
+        secretEnv: plan.secrets.map((s) => ({ guest: s.guest, hostVar: s.host_var })),
+      }),
+      "machine create",
+    );
+
+    // Fail closed: read back what smolvm stored before anything boots.
+    verifyAllowlist(dbPath, machine, { bundleIp: plan.bundle_ip });
+    progress(
+      `smolvm stored the allowlist ["${plan.bundle_ip}/32"], DNS ${plan.bundle_ip}: verified`,
+    );
+
+    await smolvm(startArgv(machine), "machine start");
+    const probe = await runner.run(
+      execArgv({
+        name: machine,
+        command: [
+          "bash",
+          "-c",
+          PROBE_SCRIPT,
+          "probe",
+          plan.bundle_ip,
+          target.host,
+          String(target.port),
+        ],
+        interactive: false,
+      }),
+      { signal: interrupts.signal },
+    );
+    interrupts.check();
+    const verdict = `${probe.stdout}`.trim().split("\n").pop() ?? "";
+    if (probe.code !== 0) {
+      throw new UserError(
+        `the egress probe inside the machine failed, so the agent was not started: ${
+          verdict || probe.stderr.trim().split("\n").pop() || `exit ${probe.code}`
+        }`,
+      );
+    }
+    progress(verdict);
+
+    progress(`running ${plan.command.join(" ")} in ${machine}`);
+    const exec = await smolvm(
+      execArgv({ name: machine, command: plan.command, interactive: deps.stdinIsTerminal }),
+      "machine exec",
+      true,
+    );
+    return exec.code;
+  } catch (error) {
+    if (interrupts.signal.aborted && !(error instanceof Interrupted)) {
+      throw new Interrupted(interrupts.received ?? "SIGINT");
+    }
+    throw error;
+  } finally {
+    progress(`tearing down bottle ${slug}`);
+    const failures = [
+      ...(machineCreated ? await teardownMachine(runner, machine) : []),
+      ...await teardownDocker(runner, slug, created),
+    ];
+    for (const f of failures) progress(`could not remove ${f.name}: ${f.reason}`);
+  }
+}
