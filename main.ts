@@ -3,14 +3,19 @@
  */
 import { parseArgs } from "node:util";
 import { runAgents } from "./lib/cli/agents.ts";
+import { runBundle } from "./lib/cli/bundle.ts";
+import { runCleanup } from "./lib/cli/cleanup.ts";
+import { runList } from "./lib/cli/list.ts";
+import { runResume } from "./lib/cli/resume.ts";
+import { runRm } from "./lib/cli/rm.ts";
+import { runStop } from "./lib/cli/stop.ts";
 import { type CliContext, realContext } from "./lib/cli/context.ts";
 import { runDoctor } from "./lib/cli/doctor.ts";
 import { reportError } from "./lib/cli/report_error.ts";
 import { runStart } from "./lib/cli/start.ts";
 import { COMMAND_USAGE, MAIN_USAGE } from "./lib/cli/usage.ts";
 import { runVersion } from "./lib/cli/version.ts";
-import { UsageError, UserError } from "./lib/errors.ts";
-import { VERSION } from "./lib/version.ts";
+import { UsageError } from "./lib/errors.ts";
 
 type OptionSpec = Record<string, { type: "string" | "boolean"; short?: string }>;
 
@@ -29,13 +34,22 @@ const COMMAND_OPTIONS: Record<string, OptionSpec> = {
     "dry-run": { type: "boolean" },
     json: { type: "boolean" },
   },
+  resume: {
+    yes: { type: "boolean", short: "y" },
+    "dry-run": { type: "boolean" },
+    json: { type: "boolean" },
+  },
+  list: { json: { type: "boolean" } },
+  stop: {},
+  rm: {},
+  cleanup: { yes: { type: "boolean", short: "y" }, "dry-run": { type: "boolean" } },
   agents: { json: { type: "boolean" } },
   doctor: { json: { type: "boolean" } },
+  bundle: {},
   version: {},
 };
 
-/** Commands of the spec that later work brings; they refuse plainly until then. */
-const NOT_YET = new Set(["resume", "list", "ls", "stop", "rm", "cleanup", "bundle"]);
+const ALIASES: Record<string, string> = { ls: "list" };
 
 const HINT = "Run `bot-bottle --help` for usage.";
 
@@ -95,17 +109,13 @@ export async function main(
       ctx.stderr(COMMAND_USAGE[rest[0]] ?? MAIN_USAGE);
       return 0;
     }
-    if (NOT_YET.has(command)) {
-      throw new UserError(`\`${command}\` is not in this build of bot-bottle (${VERSION}) yet`, {
-        hint: "available now: start --dry-run, agents, doctor, version",
-      });
-    }
-    if (!(command in COMMAND_OPTIONS)) {
+    const name = ALIASES[command] ?? command;
+    if (!Object.hasOwn(COMMAND_OPTIONS, name)) {
       throw new UsageError(`unknown command "${command}"`, HINT);
     }
-    const { values, positionals } = parse(command, rest);
+    const { values, positionals } = parse(name, rest);
     if (values.help) {
-      ctx.stderr(COMMAND_USAGE[command]);
+      ctx.stderr(COMMAND_USAGE[name]);
       return 0;
     }
     if (values.version) return runVersion(ctx);
@@ -113,6 +123,16 @@ export async function main(
       throw new UsageError(`${command} takes no arguments after --`, HINT);
     }
     const manifest = values.manifest as string | undefined;
+    const slug = () => {
+      if (positionals.length === 0) {
+        throw new UsageError(
+          `${name}: missing <slug>`,
+          `Run \`bot-bottle ${name} --help\` for usage.`,
+        );
+      }
+      extra(1);
+      return positionals[0];
+    };
     const extra = (max: number) => {
       if (positionals.length > max) {
         throw new UsageError(
@@ -121,7 +141,7 @@ export async function main(
         );
       }
     };
-    switch (command) {
+    switch (name) {
       case "start": {
         if (positionals.length === 0) {
           throw new UsageError(
@@ -142,6 +162,31 @@ export async function main(
           agentArgs: tail,
         });
       }
+      case "resume":
+        return await runResume(ctx, {
+          slug: slug(),
+          yes: values.yes === true,
+          dryRun: values["dry-run"] === true,
+          json: values.json === true,
+          manifest,
+          agentArgs: [],
+        });
+      case "list":
+        extra(0);
+        return await runList(ctx, { json: values.json === true });
+      case "stop":
+        return await runStop(ctx, slug());
+      case "rm":
+        return await runRm(ctx, slug());
+      case "cleanup":
+        extra(0);
+        return await runCleanup(ctx, {
+          dryRun: values["dry-run"] === true,
+          yes: values.yes === true,
+        });
+      case "bundle":
+        extra(1);
+        return await runBundle(ctx, positionals[0]);
       case "agents":
         extra(0);
         return await runAgents(ctx, { json: values.json === true, manifest });

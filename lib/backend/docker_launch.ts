@@ -20,7 +20,8 @@ import {
   networkCreateArgv,
 } from "../runtime/docker_argv.ts";
 import type { Runner } from "../runtime/runner.ts";
-import { writeMetadata } from "../state/metadata_store.ts";
+import { LABEL_OWNER } from "../plan/resource_names.ts";
+import { writeMetadata, writeStatus } from "../state/metadata_store.ts";
 import { createSubnetNetwork, roleLabels, startBundle, waitHealthy } from "./bundle_up.ts";
 import { ensureAgentImage } from "./agent_image.ts";
 import { parseProbeTarget, probeArgv } from "./egress_probe.ts";
@@ -63,12 +64,14 @@ export async function launchDocker(initial: Plan, deps: DockerLaunchDeps): Promi
     if (teardownDone) return;
     teardownDone = true;
     progress(`tearing down bottle ${slug}`);
-    const failures = await teardownDocker(runner, slug, created);
+    const failures = await teardownDocker(runner, slug, created, plan.labels[LABEL_OWNER]);
     for (const f of failures) progress(`could not remove ${f.name}: ${f.reason}`);
+    await writeStatus(plan.state_dir, "stopped").catch(() => {});
   };
 
   try {
     await writeMetadata(plan.state_dir, plan.metadata);
+    await writeStatus(plan.state_dir, "starting");
     const target = parseProbeTarget(deps.env.get("BOT_BOTTLE_PROBE_TARGET"));
     const agentImage = await ensureAgentImage(runner, {
       bottle: deps.bottle.name,
@@ -178,6 +181,7 @@ export async function launchDocker(initial: Plan, deps: DockerLaunchDeps): Promi
     }
     progress(verdict);
 
+    await writeStatus(plan.state_dir, "running");
     // The agent, attached to this terminal; its exit code is ours.
     progress(`running ${plan.command.join(" ")} in ${agent}`);
     const exec = await runner.run(

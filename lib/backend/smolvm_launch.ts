@@ -12,10 +12,11 @@ import type { TakenRange } from "../plan/bundle_subnet.ts";
 import type { Plan } from "../plan/plan_types.ts";
 import { machineName, networkName } from "../plan/resource_names.ts";
 import type { Runner } from "../runtime/runner.ts";
+import { LABEL_OWNER } from "../plan/resource_names.ts";
 import { createArgv, execArgv, startArgv } from "../runtime/smolvm_argv.ts";
 import { smolvmDbPath } from "../runtime/smolvm_db_path.ts";
 import { verifyAllowlist } from "../runtime/verify_allowlist.ts";
-import { writeFileAtomic, writeMetadata } from "../state/metadata_store.ts";
+import { writeFileAtomic, writeMetadata, writeStatus } from "../state/metadata_store.ts";
 import { ensureAgentImage } from "./agent_image.ts";
 import {
   type CreatedResources,
@@ -65,6 +66,7 @@ export async function launchSmolvm(initial: Plan, deps: SmolvmLaunchDeps): Promi
 
   try {
     await writeMetadata(plan.state_dir, plan.metadata);
+    await writeStatus(plan.state_dir, "starting");
     const target = parseProbeTarget(deps.env.get("BOT_BOTTLE_PROBE_TARGET"));
     const home = deps.env.get("HOME") ?? "";
     const dbPath = smolvmDbPath({ os: deps.os, env: (n) => deps.env.get(n), home });
@@ -161,6 +163,7 @@ export async function launchSmolvm(initial: Plan, deps: SmolvmLaunchDeps): Promi
     }
     progress(verdict);
 
+    await writeStatus(plan.state_dir, "running");
     progress(`running ${plan.command.join(" ")} in ${machine}`);
     const exec = await smolvm(
       execArgv({ name: machine, command: plan.command, interactive: deps.stdinIsTerminal }),
@@ -177,8 +180,9 @@ export async function launchSmolvm(initial: Plan, deps: SmolvmLaunchDeps): Promi
     progress(`tearing down bottle ${slug}`);
     const failures = [
       ...(machineCreated ? await teardownMachine(runner, machine) : []),
-      ...await teardownDocker(runner, slug, created),
+      ...await teardownDocker(runner, slug, created, plan.labels[LABEL_OWNER]),
     ];
     for (const f of failures) progress(`could not remove ${f.name}: ${f.reason}`);
+    await writeStatus(plan.state_dir, "stopped").catch(() => {});
   }
 }

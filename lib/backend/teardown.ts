@@ -3,12 +3,12 @@
  * with its slug, agent first, networks last. Idempotent: "no such ..." is
  * success. Best effort per item; what could not be removed is returned.
  */
-import { LABEL_SLUG } from "../plan/resource_names.ts";
+import { LABEL_OWNER, LABEL_SLUG } from "../plan/resource_names.ts";
 import {
   containerRmArgv,
-  networkLsByLabelArgv,
+  networkLsByLabelsArgv,
   networkRmArgv,
-  psByLabelArgv,
+  psByLabelsArgv,
 } from "../runtime/docker_argv.ts";
 import type { Runner } from "../runtime/runner.ts";
 import { deleteArgv, stopArgv } from "../runtime/smolvm_argv.ts";
@@ -23,21 +23,23 @@ const GONE = /no such (container|network)|not found/i;
 
 /**
  * Remove `containers` and `networks` (given in creation order) plus anything
- * else labelled with `slug`.
+ * else labelled with `slug` (and, when given, owned by `owner`).
  */
 export async function teardownDocker(
   runner: Runner,
   slug: string,
   known: { containers: string[]; networks: string[] },
+  owner?: string,
 ): Promise<TeardownFailure[]> {
   const failures: TeardownFailure[] = [];
-  const labelled = await listNames(runner, psByLabelArgv(LABEL_SLUG, slug));
+  const labels = { [LABEL_SLUG]: slug, ...(owner ? { [LABEL_OWNER]: owner } : {}) };
+  const labelled = await listNames(runner, psByLabelsArgv(labels));
   const containers = unique([...[...known.containers].reverse(), ...labelled]);
   for (const name of containers) {
     const r = await runner.run(containerRmArgv(name));
     if (r.code !== 0 && !GONE.test(r.stderr)) failures.push({ name, reason: firstLine(r.stderr) });
   }
-  const labelledNets = await listNames(runner, networkLsByLabelArgv(LABEL_SLUG, slug));
+  const labelledNets = await listNames(runner, networkLsByLabelsArgv(labels));
   for (const name of unique([...[...known.networks].reverse(), ...labelledNets])) {
     const r = await runner.run(networkRmArgv(name));
     if (r.code !== 0 && !GONE.test(r.stderr)) failures.push({ name, reason: firstLine(r.stderr) });

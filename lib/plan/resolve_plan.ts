@@ -9,7 +9,7 @@ import { chooseBundleSubnet, type TakenRange } from "./bundle_subnet.ts";
 import { guestEnv } from "./guest_env.ts";
 import type { Backend, MetadataRecord, Plan } from "./plan_types.ts";
 import { renderSmolfile } from "./render_smolfile.ts";
-import { bottleLabels, plannedResources } from "./resource_names.ts";
+import { bottleLabels, ownerId, plannedResources } from "./resource_names.ts";
 import { bottleStateDir } from "../state/state_paths.ts";
 import type { PreflightCheck } from "../runtime/preflight.ts";
 import { preflightPassed } from "../runtime/preflight.ts";
@@ -122,7 +122,7 @@ export function resolvePlan(input: PlanInput): Plan {
         workdir: bottle.workdir,
       })
       : null,
-    labels: bottleLabels(input.slug, input.backend),
+    labels: bottleLabels(input.slug, input.backend, ownerId(input.stateRoot)),
     create: resources,
     state_dir: bottleStateDir(input.stateRoot, input.slug),
     metadata,

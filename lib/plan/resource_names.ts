@@ -1,12 +1,15 @@
 /**
  * Names and labels of everything a bottle creates (SPEC §4.1).
  */
+import { createHash } from "node:crypto";
 import type { Backend, PlannedResource } from "./plan_types.ts";
 
 /** Label keys. */
 export const LABEL_SLUG = "io.bot-bottle.slug";
 export const LABEL_ROLE = "io.bot-bottle.role";
 export const LABEL_BACKEND = "io.bot-bottle.backend";
+/** Which state root (user) owns the resource: list and cleanup leave others' alone. */
+export const LABEL_OWNER = "io.bot-bottle.owner";
 
 /** The name prefix of every bot-bottle resource. */
 export const RESOURCE_PREFIX = "bot-bottle-";
@@ -36,9 +39,18 @@ export function machineName(slug: string): string {
   return `${RESOURCE_PREFIX}${slug}`;
 }
 
+/** The owner label value: 12 hex of SHA-256 over the state root. */
+export function ownerId(stateRoot: string): string {
+  return createHash("sha256").update(stateRoot).digest("hex").slice(0, 12);
+}
+
 /** Labels common to every resource of a bottle. */
-export function bottleLabels(slug: string, backend: Backend): Record<string, string> {
-  return { [LABEL_SLUG]: slug, [LABEL_BACKEND]: backend };
+export function bottleLabels(
+  slug: string,
+  backend: Backend,
+  owner: string,
+): Record<string, string> {
+  return { [LABEL_SLUG]: slug, [LABEL_BACKEND]: backend, [LABEL_OWNER]: owner };
 }
 
 /** What a launch on `backend` creates, in creation order. */

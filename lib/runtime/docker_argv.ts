@@ -122,31 +122,19 @@ export function agentExecArgv(opts: {
   ];
 }
 
-/** `docker ps -a` of everything carrying a label, as `name<TAB>labels`. */
-export function psByLabelArgv(label: string, value?: string): string[] {
-  return [
-    "docker",
-    "ps",
-    "--all",
-    "--no-trunc",
-    "--filter",
-    `label=${value === undefined ? label : `${label}=${value}`}`,
-    "--format",
-    "{{.Names}}\t{{.State}}\t{{.Labels}}",
-  ];
+/** Repeated `--filter label=K=V` (docker ANDs them). */
+function labelFilters(labels: Record<string, string>): string[] {
+  return Object.entries(labels).flatMap(([k, v]) => ["--filter", `label=${k}=${v}`]);
 }
 
-/** `docker network ls` of networks carrying a label, as names. */
-export function networkLsByLabelArgv(label: string, value?: string): string[] {
-  return [
-    "docker",
-    "network",
-    "ls",
-    "--filter",
-    `label=${value === undefined ? label : `${label}=${value}`}`,
-    "--format",
-    "{{.Name}}",
-  ];
+/** `docker ps -a` of everything carrying all `labels`, one name per line. */
+export function psByLabelsArgv(labels: Record<string, string>): string[] {
+  return ["docker", "ps", "--all", "--no-trunc", ...labelFilters(labels), "--format", "{{.Names}}"];
+}
+
+/** `docker network ls` of networks carrying all `labels`, one name per line. */
+export function networkLsByLabelsArgv(labels: Record<string, string>): string[] {
+  return ["docker", "network", "ls", ...labelFilters(labels), "--format", "{{.Name}}"];
 }
 
 /** `docker inspect --format '{{json .State.Health}}' NAME`. */

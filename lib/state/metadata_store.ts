@@ -38,3 +38,40 @@ export async function readMetadata(stateDir: string): Promise<MetadataRecord | n
     throw error;
   }
 }
+
+/** Where a launch is in its life; written beside metadata.json. */
+export type BottleStatus = "starting" | "running" | "stopped";
+
+/** Record the status of a bottle (`status` file, atomic). */
+export async function writeStatus(stateDir: string, status: BottleStatus): Promise<void> {
+  await writeFileAtomic(`${stateDir}/status`, `${status}\n`);
+}
+
+/** The recorded status, or null when there is none or it is unreadable. */
+export async function readStatus(stateDir: string): Promise<BottleStatus | null> {
+  try {
+    const text = (await Deno.readTextFile(`${stateDir}/status`)).trim();
+    return text === "starting" || text === "running" || text === "stopped" ? text : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Name of the marker file that keeps a state dir through `cleanup`. */
+export const KEEP_MARKER = "keep";
+
+/**
+ * Reserve a new bottle's state dir: a plain (non-recursive) mkdir is atomic,
+ * so two launches can never get the same slug. False when it already exists.
+ */
+export async function reserveStateDir(stateDir: string): Promise<boolean> {
+  await ensurePrivateDir(stateDir.slice(0, stateDir.lastIndexOf("/")));
+  try {
+    await Deno.mkdir(stateDir, { mode: 0o700 });
+    await Deno.chmod(stateDir, 0o700);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) return false;
+    throw error;
+  }
+}

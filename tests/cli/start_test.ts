@@ -240,11 +240,20 @@ Deno.test("usage errors exit 2 with a one-line hint", async () => {
   }
 });
 
-Deno.test("commands that are not built yet say so instead of pretending", async () => {
-  for (const command of ["resume", "list", "ls", "stop", "rm", "cleanup", "bundle"]) {
+Deno.test("lifecycle commands parse their slug and refuse bad usage", async () => {
+  const cases: [string[], RegExp][] = [
+    [["stop"], /stop: missing <slug>/],
+    [["rm", "a", "b"], /rm: unexpected argument "b"/],
+    [["resume"], /resume: missing <slug>/],
+    [["resume", "x", "--json"], /--json needs --dry-run/],
+    [["bundle"], /bundle: missing action \(build\)/],
+    [["bundle", "make"], /bundle: unknown action "make"/],
+    [["ls", "--bogus"], /list: Unknown option '--bogus'/],
+  ];
+  for (const [argv, pattern] of cases) {
     const c = ctx();
-    assert.equal(await main([command, "x"], c), 1, command);
-    assert.match(c.stderrText, new RegExp(`\`${command}\` is not in this build of bot-bottle`));
+    assert.equal(await main(argv, c), 2, argv.join(" "));
+    assert.match(c.stderrText, pattern, argv.join(" "));
   }
 });
 
@@ -252,10 +261,9 @@ Deno.test("help and version", async () => {
   let c = ctx();
   assert.equal(await main(["--help"], c), 0);
   assert.match(c.stderrText, /^bot-bottle 0\.1\.0/);
-  assert.ok(
-    !/^\s+(list|resume|cleanup)\s/m.test(c.stderrText),
-    "unbuilt commands are not listed as working",
-  );
+  for (const command of ["start", "resume", "list", "stop", "rm", "cleanup", "agents", "doctor"]) {
+    assert.match(c.stderrText, new RegExp(`^  ${command}\\b`, "m"), command);
+  }
   c = ctx();
   assert.equal(await main(["start", "--help"], c), 0);
   assert.match(c.stderrText, /^Usage: bot-bottle start <agent> \[--dry-run/);

@@ -1,0 +1,307 @@
+/**
+ * Every bottle on this machine, joined by slug from three sources: state dirs
+ * (metadata, status, keep marker, owner lock), Docker objects carrying
+ * bot-bottle's labels or name prefix, and `smolvm machine ls --json`.
+ *
+ * state: `running` while a live process owns the bottle; `stopped` when it
+ * was torn down cleanly and nothing is left; `orphaned` for resources without
+ * a live owner or state, and for state whose bottle never finished cleanly.
+ */
+import type { MetadataRecord } from "../plan/plan_types.ts";
+import {
+  LABEL_BACKEND,
+  LABEL_OWNER,
+  LABEL_ROLE,
+  LABEL_SLUG,
+  ownerId,
+  RESOURCE_PREFIX,
+} from "../plan/resource_names.ts";
+import type { Runner } from "../runtime/runner.ts";
+import { lsJsonArgv } from "../runtime/smolvm_argv.ts";
+import {
+  type BottleStatus,
+  KEEP_MARKER,
+  readMetadata,
+  readStatus,
+} from "../state/metadata_store.ts";
+import { ownerAlive } from "../state/owner_lock.ts";
+
+/** A container of a bottle. */
+export interface ContainerEntry {
+  name: string;
+  state: string;
+  role: string;
+}
+
+/** A smolvm machine of a bottle. */
+export interface MachineEntry {
+  name: string;
+  state: string;
+}
+
+/** One bottle as `list --json` reports it (schema 1). */
+export interface BottleEntry {
+  slug: string;
+  agent: string | null;
+  backend: string | null;
+  state: "running" | "stopped" | "orphaned";
+  /** Why it is orphaned (empty otherwise). */
+  reason: string;
+  subnet: string | null;
+  started_at: string | null;
+  age_seconds: number | null;
+  status: BottleStatus | null;
+  state_dir: string | null;
+  keep: boolean;
+  containers: ContainerEntry[];
+  networks: string[];
+  machine: MachineEntry | null;
+}
+
+/** The inventory and what could not be looked at. */
+export interface Inventory {
+  bottles: BottleEntry[];
+  notes: string[];
+}
+
+/** Inputs: the runner, where state lives, and whether smolvm can be asked. */
+export interface InventoryDeps {
+  runner: Runner;
+  stateRoot: string;
+  now: Date;
+  smolvmOnPath: boolean;
+}
+
+const TAB = "\t";
+
+/** `docker ps -a` of bot-bottle containers (by label and by name prefix). */
+export const CONTAINERS_ARGV = [
+  "docker",
+  "ps",
+  "--all",
+  "--no-trunc",
+  "--filter",
+  `name=^${RESOURCE_PREFIX}`,
+  "--format",
+  `{{.Names}}${TAB}{{.State}}${TAB}{{.Label "${LABEL_SLUG}"}}${TAB}{{.Label "${LABEL_ROLE}"}}${TAB}{{.Label "${LABEL_BACKEND}"}}${TAB}{{.Label "${LABEL_OWNER}"}}`,
+];
+
+/** Same, for containers labelled but named otherwise. */
+export const LABELLED_CONTAINERS_ARGV = CONTAINERS_ARGV.map((a) =>
+  a === `name=^${RESOURCE_PREFIX}` ? `label=${LABEL_SLUG}` : a
+);
+
+/** `docker network ls` of bot-bottle networks. */
+export const NETWORKS_ARGV = [
+  "docker",
+  "network",
+  "ls",
+  "--filter",
+  `name=^${RESOURCE_PREFIX}`,
+  "--format",
+  `{{.Name}}${TAB}{{.Label "${LABEL_SLUG}"}}${TAB}{{.Label "${LABEL_BACKEND}"}}${TAB}{{.Label "${LABEL_OWNER}"}}`,
+];
+
+/** Same, for networks labelled but named otherwise. */
+export const LABELLED_NETWORKS_ARGV = NETWORKS_ARGV.map((a) =>
+  a === `name=^${RESOURCE_PREFIX}` ? `label=${LABEL_SLUG}` : a
+);
+
+const ROLE_SUFFIXES = ["-bundle", "-agent-probe", "-agent", "-internal"];
+
+/** The slug a resource name implies (`bot-bottle-<slug>[-role]`). */
+export function slugFromName(name: string): string | null {
+  if (!name.startsWith(RESOURCE_PREFIX)) return null;
+  let rest = name.slice(RESOURCE_PREFIX.length);
+  for (const suffix of ROLE_SUFFIXES) {
+    if (rest.endsWith(suffix)) {
+      rest = rest.slice(0, -suffix.length);
+      break;
+    }
+  }
+  return rest || null;
+}
+
+/** Collect the inventory. Never throws for a missing tool: it says so in `notes`. */
+export async function collectInventory(deps: InventoryDeps): Promise<Inventory> {
+  const notes: string[] = [];
+  const bySlug = new Map<string, BottleEntry>();
+  const entry = (slug: string): BottleEntry => {
+    let e = bySlug.get(slug);
+    if (!e) {
+      e = {
+        slug,
+        agent: null,
+        backend: null,
+        state: "orphaned",
+        reason: "",
+        subnet: null,
+        started_at: null,
+        age_seconds: null,
+        status: null,
+        state_dir: null,
+        keep: false,
+        containers: [],
+        networks: [],
+        machine: null,
+      };
+      bySlug.set(slug, e);
+    }
+    return e;
+  };
+
+  // State dirs.
+  const bottlesDir = `${deps.stateRoot}/bottles`;
+  const owners = new Map<string, boolean>();
+  try {
+    for await (const dirEntry of Deno.readDir(bottlesDir)) {
+      if (!dirEntry.isDirectory) continue;
+      const dir = `${bottlesDir}/${dirEntry.name}`;
+      const e = entry(dirEntry.name);
+      e.state_dir = dir;
+      let meta: MetadataRecord | null = null;
+      try {
+        meta = await readMetadata(dir);
+      } catch {
+        notes.push(`unreadable metadata in ${dir}`);
+      }
+      if (meta) {
+        e.agent = meta.agent;
+        e.backend = meta.backend;
+        e.subnet = meta.subnet;
+        e.started_at = meta.started_at;
+        const started = Date.parse(meta.started_at);
+        if (!Number.isNaN(started)) {
+          e.age_seconds = Math.max(0, Math.round((deps.now.getTime() - started) / 1000));
+        }
+      }
+      e.status = await readStatus(dir);
+      e.keep = await exists(`${dir}/${KEEP_MARKER}`);
+      owners.set(dirEntry.name, await ownerAlive(dir));
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      notes.push(`cannot read ${bottlesDir}: ${(error as Error).message}`);
+    }
+  }
+
+  // Docker containers and networks; another state root's (another user's) are not ours.
+  const me = ownerId(deps.stateRoot);
+  const foreign = new Set<string>();
+  const seenContainers = new Set<string>();
+  for (const argv of [CONTAINERS_ARGV, LABELLED_CONTAINERS_ARGV]) {
+    const r = await deps.runner.run(argv).catch((e) => ({
+      code: -1,
+      stdout: "",
+      stderr: String(e),
+    }));
+    if (r.code !== 0) {
+      notes.push(`Docker containers not listed: ${r.stderr.trim().split("\n")[0]}`);
+      break;
+    }
+    for (const line of r.stdout.split("\n")) {
+      const [name, state, slugLabel, role, backend, owner] = line.split(TAB);
+      if (!name || seenContainers.has(name)) continue;
+      seenContainers.add(name);
+      if (owner && owner !== me) {
+        foreign.add(slugLabel || name);
+        continue;
+      }
+      const slug = slugLabel || slugFromName(name);
+      if (!slug) continue;
+      const e = entry(slug);
+      e.containers.push({ name, state: state ?? "", role: role || "unknown" });
+      e.backend ??= backend || null;
+    }
+  }
+  const seenNetworks = new Set<string>();
+  for (const argv of [NETWORKS_ARGV, LABELLED_NETWORKS_ARGV]) {
+    const r = await deps.runner.run(argv).catch((e) => ({
+      code: -1,
+      stdout: "",
+      stderr: String(e),
+    }));
+    if (r.code !== 0) {
+      notes.push(`Docker networks not listed: ${r.stderr.trim().split("\n")[0]}`);
+      break;
+    }
+    for (const line of r.stdout.split("\n")) {
+      const [name, slugLabel, backend, owner] = line.split(TAB);
+      if (!name || seenNetworks.has(name)) continue;
+      seenNetworks.add(name);
+      if (owner && owner !== me) {
+        foreign.add(slugLabel || name);
+        continue;
+      }
+      const slug = slugLabel || slugFromName(name);
+      if (!slug) continue;
+      const e = entry(slug);
+      e.networks.push(name);
+      e.backend ??= backend || null;
+    }
+  }
+
+  if (foreign.size > 0) {
+    notes.push(
+      `${foreign.size} bottle(s) owned by another bot-bottle state dir (another user or ` +
+        "XDG_STATE_HOME) were left alone",
+    );
+  }
+
+  // smolvm machines.
+  if (deps.smolvmOnPath) {
+    const r = await deps.runner.run(lsJsonArgv()).catch((e) => ({
+      code: -1,
+      stdout: "",
+      stderr: String(e),
+    }));
+    if (r.code === 0) {
+      try {
+        for (const m of JSON.parse(r.stdout) as { name?: string; state?: string }[]) {
+          if (!m.name?.startsWith(RESOURCE_PREFIX)) continue;
+          const e = entry(m.name.slice(RESOURCE_PREFIX.length));
+          e.machine = { name: m.name, state: m.state ?? "" };
+          e.backend ??= "smolmachines";
+        }
+      } catch {
+        notes.push("`smolvm machine ls --json` printed something that is not JSON");
+      }
+    } else {
+      notes.push(`smolvm machines not listed: ${r.stderr.trim().split("\n").pop()}`);
+    }
+  }
+
+  for (const e of bySlug.values()) {
+    const hasResources = e.containers.length > 0 || e.networks.length > 0 || e.machine !== null;
+    if (e.state_dir && owners.get(e.slug)) {
+      e.state = "running";
+    } else if (!e.state_dir) {
+      e.state = "orphaned";
+      e.reason = "resources without a state dir";
+    } else if (hasResources) {
+      e.state = "orphaned";
+      e.reason = "resources left without a live bot-bottle process";
+    } else if (e.status === "stopped") {
+      e.state = "stopped";
+    } else {
+      e.state = "orphaned";
+      e.reason = e.status === null
+        ? "state dir without metadata status"
+        : `state left "${e.status}" with nothing running`;
+    }
+  }
+  const bottles = [...bySlug.values()].sort((
+    a,
+    b,
+  ) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0));
+  return { bottles, notes };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

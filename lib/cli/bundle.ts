@@ -1,0 +1,27 @@
+/**
+ * `bot-bottle bundle build`: build the sidecar bundle image from the files
+ * embedded in this binary (launches also build it on first use).
+ */
+import { ensureBundleImage } from "../bundle/bundle_image.ts";
+import { UsageError } from "../errors.ts";
+import { stateRoot } from "../state/state_paths.ts";
+import type { CliContext } from "./context.ts";
+
+/** Run `bundle <action>`. */
+export async function runBundle(ctx: CliContext, action: string | undefined): Promise<number> {
+  if (action !== "build") {
+    throw new UsageError(
+      action === undefined
+        ? "bundle: missing action (build)"
+        : `bundle: unknown action "${action}"`,
+      "Run `bot-bottle bundle --help` for usage.",
+    );
+  }
+  const tag = await ensureBundleImage(ctx.runner, {
+    baseImage: ctx.env.get("BOT_BOTTLE_BASE_IMAGE") || undefined,
+    workDir: `${stateRoot(ctx.env)}/bundle-build`,
+    onProgress: (line) => ctx.stderr(`bot-bottle: ${line}\n`),
+  });
+  ctx.stdout(`${tag}\n`);
+  return 0;
+}

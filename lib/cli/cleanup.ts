@@ -1,0 +1,113 @@
+/**
+ * `bot-bottle cleanup [--dry-run] [--yes]`: remove everything bot-bottle left
+ * without a live bottle — containers, networks and smolvm machines carrying
+ * its labels or name prefix, and state dirs of bottles that never finished
+ * cleanly (a `keep` file in a state dir protects it). Stopped bottles, which
+ * `resume` can bring back, are not orphans and stay. One plan, one y/N,
+ * best effort per item, exit 1 if anything could not be removed.
+ */
+import { type BottleEntry, collectInventory } from "../backend/inventory.ts";
+import { teardownDocker, teardownMachine } from "../backend/teardown.ts";
+import { UserError } from "../errors.ts";
+import { stateRoot } from "../state/state_paths.ts";
+import { ownerId } from "../plan/resource_names.ts";
+import { makeStyle } from "../ui/style.ts";
+import type { CliContext } from "./context.ts";
+
+/** One thing cleanup removes. */
+interface Item {
+  kind: "machine" | "container" | "network" | "state dir";
+  name: string;
+}
+
+/** What cleanup would remove for one orphaned bottle. */
+export function cleanupItems(bottle: BottleEntry): Item[] {
+  const items: Item[] = [];
+  if (bottle.machine) items.push({ kind: "machine", name: bottle.machine.name });
+  for (const c of bottle.containers) items.push({ kind: "container", name: c.name });
+  for (const n of bottle.networks) items.push({ kind: "network", name: n });
+  if (bottle.state_dir && !bottle.keep) items.push({ kind: "state dir", name: bottle.state_dir });
+  return items;
+}
+
+/** Run `cleanup`. */
+export async function runCleanup(
+  ctx: CliContext,
+  opts: { dryRun: boolean; yes: boolean },
+): Promise<number> {
+  const inventory = await collectInventory({
+    runner: ctx.runner,
+    stateRoot: stateRoot(ctx.env),
+    now: ctx.now(),
+    smolvmOnPath: (await ctx.probe.which("smolvm")) !== null,
+  });
+  const style = makeStyle(ctx.stderrIsTerminal, ctx.env.get("NO_COLOR"));
+  for (const note of inventory.notes) ctx.stderr(`${style.yellow("note:")} ${note}\n`);
+  const orphans = inventory.bottles.filter((b) => b.state === "orphaned");
+  const plan = orphans.map((b) => ({ bottle: b, items: cleanupItems(b) })).filter((p) =>
+    p.items.length > 0
+  );
+  const kept = orphans.filter((b) => b.keep && b.state_dir);
+  if (plan.length === 0) {
+    ctx.stderr("nothing to clean up\n");
+    for (const b of kept) ctx.stderr(`kept ${b.state_dir} (keep marker)\n`);
+    return 0;
+  }
+  const lines = [style.bold("cleanup would remove:")];
+  for (const { bottle, items } of plan) {
+    lines.push(`  ${bottle.slug} (${bottle.reason})`);
+    for (const item of items) lines.push(`    ${item.kind} ${item.name}`);
+  }
+  for (const b of kept) lines.push(`  ${style.dim(`keeping ${b.state_dir} (keep marker)`)}`);
+  ctx.stderr(`${lines.join("\n")}\n`);
+  if (opts.dryRun) return 0;
+  if (!opts.yes) {
+    if (!ctx.stdinIsTerminal) {
+      throw new UserError(
+        "refusing to remove anything without confirmation: stdin is not a terminal",
+        {
+          hint: "pass --yes, or look first with --dry-run",
+        },
+      );
+    }
+    ctx.stderr("Remove all of the above? [y/N] ");
+    const answer = (await ctx.readLine())?.trim().toLowerCase();
+    if (answer !== "y" && answer !== "yes") {
+      ctx.stderr("nothing removed\n");
+      return 1;
+    }
+  }
+  let removed = 0;
+  let failed = 0;
+  for (const { bottle, items } of plan) {
+    const failures = [
+      ...(bottle.machine ? await teardownMachine(ctx.runner, bottle.machine.name) : []),
+      ...await teardownDocker(ctx.runner, bottle.slug, {
+        containers: bottle.containers.map((c) => c.name),
+        networks: bottle.networks,
+      }, ownerId(stateRoot(ctx.env))),
+    ];
+    const failedNames = new Set(failures.map((f) => f.name));
+    for (const f of failures) ctx.stderr(`${style.red("failed")}  ${f.name}: ${f.reason}\n`);
+    for (const item of items) {
+      if (item.kind === "state dir") {
+        try {
+          await Deno.remove(item.name, { recursive: true });
+        } catch (error) {
+          if (!(error instanceof Deno.errors.NotFound)) {
+            failed++;
+            ctx.stderr(`${style.red("failed")}  ${item.name}: ${(error as Error).message}\n`);
+            continue;
+          }
+        }
+      } else if (failedNames.has(item.name)) {
+        failed++;
+        continue;
+      }
+      removed++;
+      ctx.stderr(`removed ${item.kind} ${item.name}\n`);
+    }
+  }
+  ctx.stderr(`cleanup: ${removed} removed, ${failed} failed\n`);
+  return failed > 0 ? 1 : 0;
+}

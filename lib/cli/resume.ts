@@ -1,0 +1,91 @@
+/**
+ * `bot-bottle resume <slug> [--yes] [--dry-run]`: relaunch a stopped bottle
+ * from its metadata — same slug, backend (whatever BOT_BOTTLE_BACKEND says),
+ * agent and label, and the same /24 when it is still free (else the next free
+ * one, said in the plan).
+ */
+import { collectInventory } from "../backend/inventory.ts";
+import { UsageError, UserError } from "../errors.ts";
+import { resolveBottle } from "../manifest/resolve_bottle.ts";
+import { readMetadata } from "../state/metadata_store.ts";
+import { bottleStateDir, stateRoot } from "../state/state_paths.ts";
+import type { CliContext } from "./context.ts";
+import { loadManifestForCli } from "./load_manifest_for_cli.ts";
+import { planAndLaunch } from "./plan_and_launch.ts";
+
+/** Run `resume`. */
+export async function runResume(
+  ctx: CliContext,
+  opts: {
+    slug: string;
+    yes: boolean;
+    dryRun: boolean;
+    json: boolean;
+    manifest?: string;
+    agentArgs: string[];
+  },
+): Promise<number> {
+  if (opts.json && !opts.dryRun) {
+    throw new UsageError("--json needs --dry-run", "Run `bot-bottle resume --help` for usage.");
+  }
+  const root = stateRoot(ctx.env);
+  const dir = bottleStateDir(root, opts.slug);
+  const meta = /^[a-z][a-z0-9-]*$/.test(opts.slug)
+    ? await readMetadata(dir).catch(() => null)
+    : null;
+  if (!meta) {
+    throw new UserError(`no bottle "${opts.slug}" to resume: nothing is recorded in ${dir}`, {
+      hint: "see `bot-bottle list` for the bottles there are",
+    });
+  }
+  const inventory = await collectInventory({
+    runner: ctx.runner,
+    stateRoot: root,
+    now: ctx.now(),
+    smolvmOnPath: (await ctx.probe.which("smolvm")) !== null,
+  });
+  const entry = inventory.bottles.find((b) => b.slug === opts.slug);
+  if (entry?.state === "running") {
+    throw new UserError(`bottle ${opts.slug} is running; only a stopped bottle can be resumed`, {
+      hint: `attach to it where it was started, or stop it first: bot-bottle stop ${opts.slug}`,
+    });
+  }
+  if (entry && (entry.containers.length > 0 || entry.networks.length > 0 || entry.machine)) {
+    throw new UserError(`bottle ${opts.slug} still has resources left from its last run`, {
+      hint: `tear them down first: bot-bottle stop ${opts.slug}`,
+    });
+  }
+  const manifest = await loadManifestForCli(ctx, opts.manifest);
+  if (!Object.hasOwn(manifest.agents, meta.agent)) {
+    throw new UserError(
+      `bottle ${opts.slug} ran agent "${meta.agent}", which is no longer defined in ${
+        manifest.files.join(", ") || "any manifest"
+      }`,
+      {
+        hint:
+          `define [agents.${meta.agent}] again, or remove the bottle: bot-bottle rm ${opts.slug}`,
+      },
+    );
+  }
+  const chain = resolveBottle(manifest, manifest.agents[meta.agent].bottle).chain;
+  const notes = chain.join(",") === meta.bottles.join(",")
+    ? []
+    : [`the bottle chain is now ${chain.join(" -> ")} (it was ${meta.bottles.join(" -> ")})`];
+  const octet = Number(meta.subnet.split(".")[2]);
+  return await planAndLaunch(ctx, {
+    manifest,
+    agent: meta.agent,
+    backend: meta.backend,
+    resume: {
+      slug: opts.slug,
+      octet: Number.isInteger(octet) && octet >= 1 && octet <= 254 ? octet : undefined,
+    },
+    label: meta.label ?? undefined,
+    cwd: meta.cwd ?? undefined,
+    agentArgs: opts.agentArgs,
+    dryRun: opts.dryRun,
+    json: opts.json,
+    yes: opts.yes,
+    notes,
+  });
+}

@@ -1,0 +1,10 @@
+/**
+ * `bot-bottle rm <slug>`: tear the bottle down and delete its state.
+ */
+import { stopBottle } from "../lifecycle/stop_bottle.ts";
+import type { CliContext } from "./context.ts";
+
+/** Run `rm`. */
+export function runRm(ctx: CliContext, slug: string): Promise<number> {
+  return stopBottle(ctx, { slug, remove: true });
+}
