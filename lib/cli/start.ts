@@ -57,6 +57,13 @@ export async function runStart(ctx: CliContext, opts: StartOptions): Promise<num
   if (opts.json && !opts.dryRun) {
     throw new UsageError("--json needs --dry-run", "Run `bot-bottle start --help` for usage.");
   }
+  if (opts.cwd && !opts.dryRun) {
+    throw new UserError(
+      "--cwd (copying the working directory into the bottle) is not implemented yet; nothing was " +
+        "created",
+      { hint: "leave out --cwd; the plan shows what it would record: --cwd --dry-run" },
+    );
+  }
   const manifest = await loadManifestForCli(ctx, opts.manifest);
   findAgent(manifest, opts.agent);
   return await planAndLaunch(ctx, {

@@ -46,7 +46,8 @@ Options:
   --json               with --dry-run: print the plan as one JSON object on stdout
   --backend NAME       smolmachines (default) or docker; also BOT_BOTTLE_BACKEND
   --label L            name the bottle L instead of the agent (slug L-xxxxx)
-  --cwd                record the working directory with the bottle
+  --cwd                with --dry-run: plan to copy the working directory in (a launch
+                       with --cwd is refused: copying is not implemented yet)
   -y, --yes            do not ask before launching (required without a terminal)
   --manifest PATH      use PATH as the user manifest
 `,

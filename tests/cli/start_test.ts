@@ -311,3 +311,18 @@ Deno.test("an unset secret host variable stops a launch before any side effect",
   assert.match(c.stderrText, /secret host variable HOST_API_TOKEN not set; nothing was created/);
   assertNoSideEffects(c.runner.argvs);
 });
+
+Deno.test("--cwd is planned but a launch with it is refused, since copying is not built", async () => {
+  const dry = ctx();
+  assert.equal(await main(["start", "demo", "--dry-run", "--json", "--cwd"], dry), 0);
+  const plan = JSON.parse(dry.stdoutText);
+  assert.equal(plan.metadata.cwd, "/home/u/project");
+  assert.equal(plan.metadata.copy_cwd, true);
+  const c = ctx();
+  assert.equal(await main(["start", "demo", "--yes", "--cwd"], c), 1);
+  assert.match(
+    c.stderrText,
+    /--cwd \(copying the working directory into the bottle\) is not implemented yet/,
+  );
+  assert.deepEqual(c.runner.calls, []);
+});
