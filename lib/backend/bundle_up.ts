@@ -9,7 +9,13 @@ import type { GitRemote } from "../manifest/types.ts";
 import type { TakenRange } from "../plan/bundle_subnet.ts";
 import type { Plan } from "../plan/plan_types.ts";
 import { bundleName, LABEL_ROLE } from "../plan/resource_names.ts";
-import { healthInspectArgv, logsArgv, networkCreateArgv } from "../runtime/docker_argv.ts";
+import {
+  healthInspectArgv,
+  logsArgv,
+  networkConnectArgv,
+  networkCreateArgv,
+} from "../runtime/docker_argv.ts";
+import { readDockerSubnets } from "../runtime/docker_networks.ts";
 import type { Runner } from "../runtime/runner.ts";
 import { ensurePrivateDir, writeFileAtomic, writeMetadata } from "../state/metadata_store.ts";
 import { type Interrupts, sleep } from "./interrupts.ts";
@@ -63,7 +69,14 @@ export async function createSubnetNetwork(
     if (!OVERLAP.test(r.stderr) || tries >= MAX_SUBNET_TRIES) {
       throw new UserError(`creating network ${opts.name} (${plan.subnet}) failed: ${why}`);
     }
-    const moved = opts.replan([{ cidr: plan.subnet, source: "docker network create (overlap)" }]);
+    // Networks created since the plan was made (other bottles starting at the same time, or
+    // Docker handing a default-pool 192.168.x.0/20 to a network made without --subnet) would
+    // make "the next /24" overlap again and again: mark everything Docker has now as taken.
+    const fresh = await readDockerSubnets(runner);
+    const moved = opts.replan([
+      { cidr: plan.subnet, source: "docker network create (overlap)" },
+      ...fresh.ranges,
+    ]);
     opts.progress(`${plan.subnet} overlaps an existing network; moving to ${moved.subnet}`);
     plan = moved;
   }
@@ -83,9 +96,10 @@ export async function startBundle(
     image: string;
     git: GitRemote[];
     home?: string;
+    /** A second network (the docker backend's egress bridge), joined before the bundle starts. */
+    alsoOn?: string;
     created: CreatedResources;
     interrupts: Interrupts;
-    healthTimeoutMs?: number;
   },
 ): Promise<string> {
   const config = renderBundleConfig({
@@ -105,7 +119,7 @@ export async function startBundle(
   const bundle = bundleName(plan.slug);
   opts.interrupts.check();
   opts.created.containers.push(bundle);
-  const r = await runner.run(bundleRunArgv({
+  const runArgv = bundleRunArgv({
     slug: plan.slug,
     image: opts.image,
     egressNetwork: opts.network,
@@ -113,14 +127,41 @@ export async function startBundle(
     configDir,
     identityMounts: config.identityMounts,
     labels: roleLabels(plan, "bundle"),
-  }));
-  opts.interrupts.check();
-  if (r.code !== 0) {
-    throw new UserError(
-      `starting the bundle failed: ${r.stderr.trim().split("\n")[0] || `exit ${r.code}`}`,
-    );
+  });
+  // With a second network the bundle is created, connected, then started, so
+  // its daemons never run (and fetch git upstreams) before it has a way out.
+  const steps = opts.alsoOn
+    ? [
+      ["docker", "create", ...runArgv.slice(3)],
+      networkConnectArgv(opts.alsoOn, bundle),
+      ["docker", "start", bundle],
+    ]
+    : [runArgv];
+  for (const argv of steps) {
+    opts.interrupts.check();
+    const r = await runner.run(argv);
+    opts.interrupts.check();
+    if (r.code !== 0) {
+      throw new UserError(
+        `starting the bundle failed (${argv.slice(0, 3).join(" ")}): ${
+          r.stderr.trim().split("\n")[0] || `exit ${r.code}`
+        }`,
+      );
+    }
   }
   return bundle;
+}
+
+/** The bounded wait for the bundle's health check: BOT_BOTTLE_HEALTH_TIMEOUT seconds, default 90. */
+export function healthTimeoutMs(value: string | undefined): number {
+  if (value === undefined || value.trim() === "") return 90_000;
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) {
+    throw new UserError(
+      `BOT_BOTTLE_HEALTH_TIMEOUT is "${value}", not a number of seconds (1-3600)`,
+    );
+  }
+  return Math.round(seconds * 1000);
 }
 
 /** Wait (bounded) for the bundle's health check; on failure say why, with its logs. */

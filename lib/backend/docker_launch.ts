@@ -13,16 +13,17 @@ import type { ResolvedBottle } from "../manifest/types.ts";
 import type { TakenRange } from "../plan/bundle_subnet.ts";
 import type { Plan } from "../plan/plan_types.ts";
 import { agentContainerName, internalNetworkName, networkName } from "../plan/resource_names.ts";
-import {
-  agentExecArgv,
-  agentRunArgv,
-  networkConnectArgv,
-  networkCreateArgv,
-} from "../runtime/docker_argv.ts";
+import { agentExecArgv, agentRunArgv, networkCreateArgv } from "../runtime/docker_argv.ts";
 import type { Runner } from "../runtime/runner.ts";
 import { LABEL_OWNER } from "../plan/resource_names.ts";
 import { writeMetadata, writeStatus } from "../state/metadata_store.ts";
-import { createSubnetNetwork, roleLabels, startBundle, waitHealthy } from "./bundle_up.ts";
+import {
+  createSubnetNetwork,
+  healthTimeoutMs,
+  roleLabels,
+  startBundle,
+  waitHealthy,
+} from "./bundle_up.ts";
 import { ensureAgentImage } from "./agent_image.ts";
 import { parseProbeTarget, probeArgv } from "./egress_probe.ts";
 import { Interrupted, type Interrupts } from "./interrupts.ts";
@@ -40,8 +41,6 @@ export interface DockerLaunchDeps {
   bottle: ResolvedBottle;
   /** Base image for bundle and Dockerfile builds (CI uses a locally built one). */
   baseImage?: string;
-  /** Bounded wait for the bundle's health check. */
-  healthTimeoutMs?: number;
 }
 
 /** Launch, run the agent, tear down. Returns the agent's exit code. */
@@ -113,11 +112,16 @@ export async function launchDocker(initial: Plan, deps: DockerLaunchDeps): Promi
       image: bundleImage,
       git: deps.bottle.git,
       home: deps.env.get("HOME"),
+      alsoOn: egress,
       created,
       interrupts,
     });
-    await must(networkConnectArgv(egress, bundle), `connecting the bundle to ${egress}`);
-    await waitHealthy(runner, bundle, deps.healthTimeoutMs ?? 90_000, interrupts);
+    await waitHealthy(
+      runner,
+      bundle,
+      healthTimeoutMs(deps.env.get("BOT_BOTTLE_HEALTH_TIMEOUT")),
+      interrupts,
+    );
     progress(`bundle ${bundle} is healthy at ${plan.bundle_ip}`);
 
     // The agent: hardened, internal network only, DNS at the bundle.

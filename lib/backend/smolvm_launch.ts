@@ -21,6 +21,7 @@ import { ensureAgentImage } from "./agent_image.ts";
 import {
   type CreatedResources,
   createSubnetNetwork,
+  healthTimeoutMs,
   startBundle,
   waitHealthy,
 } from "./bundle_up.ts";
@@ -28,6 +29,9 @@ import { parseProbeTarget, PROBE_SCRIPT } from "./egress_probe.ts";
 import { ensureImageArchive } from "./image_archive.ts";
 import { Interrupted, type Interrupts } from "./interrupts.ts";
 import { teardownDocker, teardownMachine } from "./teardown.ts";
+
+/** Host-side bound on the probe's `machine exec`. */
+const PROBE_LIMIT_MS = 45_000;
 
 /** What the launch needs from the outside. */
 export interface SmolvmLaunchDeps {
@@ -42,7 +46,6 @@ export interface SmolvmLaunchDeps {
   /** Where `docker save` archives are cached. */
   imageCacheDir: string;
   baseImage?: string;
-  healthTimeoutMs?: number;
 }
 
 /** Launch, run the agent, tear down. Returns the agent's exit code. */
@@ -111,7 +114,12 @@ export async function launchSmolvm(initial: Plan, deps: SmolvmLaunchDeps): Promi
       created,
       interrupts,
     });
-    await waitHealthy(runner, bundle, deps.healthTimeoutMs ?? 90_000, interrupts);
+    await waitHealthy(
+      runner,
+      bundle,
+      healthTimeoutMs(deps.env.get("BOT_BOTTLE_HEALTH_TIMEOUT")),
+      interrupts,
+    );
     progress(`bundle ${bundle} is healthy at ${plan.bundle_ip}`);
 
     // The machine: Smolfile (no secrets), --dns at the bundle, secrets by reference.
@@ -149,10 +157,22 @@ export async function launchSmolvm(initial: Plan, deps: SmolvmLaunchDeps): Promi
           String(target.port),
         ],
         interactive: false,
+        timeout: "30s",
       }),
-      { signal: interrupts.signal },
+      // smolvm bounds the guest command; this bounds smolvm itself.
+      { signal: AbortSignal.any([interrupts.signal, AbortSignal.timeout(PROBE_LIMIT_MS)]) },
     );
     interrupts.check();
+    if (probe.code === 124 || probe.code === 143) {
+      throw new UserError(
+        `the egress probe inside the machine did not finish (smolvm exec exit ${probe.code}), so ` +
+          "the agent was not started",
+        {
+          hint:
+            "the machine may not have booted; its console log is under `smolvm machine data-dir`",
+        },
+      );
+    }
     const verdict = `${probe.stdout}`.trim().split("\n").pop() ?? "";
     if (probe.code !== 0) {
       throw new UserError(
@@ -183,6 +203,12 @@ export async function launchSmolvm(initial: Plan, deps: SmolvmLaunchDeps): Promi
       ...await teardownDocker(runner, slug, created, plan.labels[LABEL_OWNER]),
     ];
     for (const f of failures) progress(`could not remove ${f.name}: ${f.reason}`);
+    if (failures.length > 0) {
+      progress(
+        `left behind: ${failures.map((f) => f.name).join(", ")}; \`bot-bottle cleanup\` retries, ` +
+          `and \`smolvm machine delete --name ${machine} -f\` removes the machine by hand`,
+      );
+    }
     await writeStatus(plan.state_dir, "stopped").catch(() => {});
   }
 }

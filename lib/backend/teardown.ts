@@ -20,6 +20,9 @@ export interface TeardownFailure {
 }
 
 const GONE = /no such (container|network)|not found/i;
+const IN_PROGRESS = /removal of container .* is already in progress/i;
+const IN_PROGRESS_RETRIES = 40;
+const IN_PROGRESS_WAIT_MS = 250;
 
 /**
  * Remove `containers` and `networks` (given in creation order) plus anything
@@ -36,7 +39,13 @@ export async function teardownDocker(
   const labelled = await listNames(runner, psByLabelsArgv(labels));
   const containers = unique([...[...known.containers].reverse(), ...labelled]);
   for (const name of containers) {
-    const r = await runner.run(containerRmArgv(name));
+    let r = await runner.run(containerRmArgv(name));
+    // Another process (`stop` racing the launch's own teardown) is removing it: wait, bounded,
+    // until it is gone, so the networks after it are free and neither side reports a failure.
+    for (let i = 0; i < IN_PROGRESS_RETRIES && r.code !== 0 && IN_PROGRESS.test(r.stderr); i++) {
+      await new Promise((resolve) => setTimeout(resolve, IN_PROGRESS_WAIT_MS));
+      r = await runner.run(containerRmArgv(name));
+    }
     if (r.code !== 0 && !GONE.test(r.stderr)) failures.push({ name, reason: firstLine(r.stderr) });
   }
   const labelledNets = await listNames(runner, networkLsByLabelsArgv(labels));

@@ -51,7 +51,9 @@ export async function readDockerSubnets(runner: Runner): Promise<DockerSubnets> 
     const ids = ls.stdout.split("\n").map((l) => l.trim()).filter(Boolean);
     if (ids.length === 0) return { ranges: [] };
     const inspect = await runner.run(networkInspectArgv(ids));
-    if (inspect.code !== 0) {
+    // A network removed between the two calls fails the inspect, which still prints the rest.
+    const vanished = inspect.stderr.trim().split("\n").every((l) => /no such network/i.test(l));
+    if (inspect.code !== 0 && !vanished) {
       return unreadable(inspect.stderr.trim().split("\n")[0] || `exit ${inspect.code}`);
     }
     return { ranges: parseNetworkInspect(inspect.stdout) };

@@ -138,6 +138,8 @@ export interface ExecArgvSpec {
    * never put a secret here; secrets travel as `--secret-env` refs on create).
    */
   env?: Readonly<Record<string, string>>;
+  /** smolvm's own limit for the guest command, e.g. `30s` (exit 124 when it runs out). */
+  timeout?: string;
 }
 
 /**
@@ -149,6 +151,10 @@ export function execArgv(spec: ExecArgvSpec): string[] {
   const argv = [SMOLVM_PROGRAM, "machine", "exec", "--name", requireName(spec.name)];
   for (const [key, value] of Object.entries(spec.env ?? {})) {
     argv.push("-e", `${requireEnvName(key, "exec env name")}=${value}`);
+  }
+  if (spec.timeout !== undefined) {
+    if (!/^\d+[smh]$/.test(spec.timeout)) throw new Error(`execArgv: bad timeout ${spec.timeout}`);
+    argv.push("--timeout", spec.timeout);
   }
   if (spec.interactive) argv.push("-i", "-t");
   argv.push("--", ...spec.command);

@@ -14,25 +14,12 @@ import {
   docker,
   ensureFixtureImage,
   exec,
+  startSshUpstream,
   uniquePrefix,
   waitExited,
   waitHealthy,
   writeConfig,
 } from "./bundle_fixtures.ts";
-
-const UPSTREAM_SETUP = `set -e
-ssh-keygen -A >/dev/null
-mkdir -p /run/sshd
-useradd -m -s /bin/bash git && usermod -p '*' git
-install -d -o git -g git -m 0700 /home/git/.ssh
-printf '%s\\n' "$CLIENT_PUB" > /home/git/.ssh/authorized_keys
-chown git:git /home/git/.ssh/authorized_keys && chmod 0600 /home/git/.ssh/authorized_keys
-mkdir -p /srv/git && git init -q --bare -b main /srv/git/app.git
-git init -q -b main /tmp/seed && cd /tmp/seed
-git -c user.name=seed -c user.email=seed@test commit -q --allow-empty -m seed
-git push -q /srv/git/app.git main
-chown -R git:git /srv/git
-exec /usr/sbin/sshd -D -e`;
 
 // AWS-shaped test credentials (random-looking, not the documented example key).
 const AWS_KEY_ID = "AKIAZ7QK3R4MNXW2PLT5";
@@ -51,44 +38,14 @@ Deno.test("bundle git gate: gitleaks refuses secrets, clean pushes reach upstrea
   const containers = [bundleName, badBundleName, upstream, client];
   try {
     const { prefix: net } = await createTestNetwork(network);
-    // A throwaway key pair for this test, generated in a container.
-    const keygen = await docker([
-      "run",
-      "--rm",
-      "--network",
-      "none",
-      fixture,
-      "bash",
-      "-c",
-      "ssh-keygen -q -t ed25519 -N '' -C bbtest -f /tmp/k && cat /tmp/k.pub && cat /tmp/k",
-    ]);
-    const [pub, ...priv] = keygen.stdout.split("\n");
     const identity = `${tmp}/id_ed25519`;
-    await Deno.writeTextFile(identity, priv.join("\n"), { mode: 0o600 });
-
-    await docker([
-      "run",
-      "-d",
-      "--name",
-      upstream,
-      "--network",
+    const { pub, hostKey } = await startSshUpstream({
+      name: upstream,
       network,
-      "--network-alias",
-      "upstream.test",
-      "-e",
-      `CLIENT_PUB=${pub}`,
       fixture,
-      "bash",
-      "-c",
-      UPSTREAM_SETUP,
-    ]);
-    const sshUp = await exec(
-      upstream,
-      "for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/22) 2>/dev/null && exit 0; sleep 0.1; done; exit 1",
-    );
-    assert.equal(sshUp.code, 0, "upstream sshd did not start");
-    const hostKey = (await exec(upstream, "cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub"))
-      .stdout.trim();
+      identity,
+      aliases: ["upstream.test"],
+    });
     assert.match(hostKey, /^ssh-ed25519 /);
 
     const remote = {

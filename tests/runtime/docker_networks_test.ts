@@ -37,3 +37,18 @@ Deno.test("docker failing is a note naming why", async () => {
 Deno.test("parseNetworkInspect ignores IPv6 and blank lines", () => {
   assert.deepEqual(parseNetworkInspect("\nv6only fd00::/64\n"), []);
 });
+
+Deno.test("a network removed between ls and inspect does not hide the others", async () => {
+  const runner = new RecordingRunner([
+    on(["docker", "network", "ls"], ok("id1\nid2\n")),
+    on(["docker", "network", "inspect"], {
+      code: 1,
+      stdout: "bridge 172.17.0.0/16\n",
+      stderr: "Error: No such network: id2\n",
+    }),
+  ]);
+  const found = await readDockerSubnets(runner);
+  assert.deepEqual(found, {
+    ranges: [{ cidr: "172.17.0.0/16", source: 'docker network "bridge"' }],
+  });
+});

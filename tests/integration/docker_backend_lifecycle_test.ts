@@ -1,0 +1,158 @@
+/**
+ * The docker backend leaves nothing behind (real CLI, real Docker): after a
+ * normal exit (the agent's code passed through), a bundle that fails its
+ * health check, SIGINT while the bundle is coming up, and SIGINT while the
+ * agent runs, no container and no network labelled with the bottle's slug
+ * remains, and the CLI's exit code says what happened. Eight bottles started
+ * at once all run on distinct /24s and tear down cleanly.
+ */
+import assert from "node:assert/strict";
+import {
+  assertNothingLeft,
+  Cli,
+  ensureImages,
+  manifestToml,
+  removeLabelled,
+  Sandbox,
+  tagged,
+  tomlString,
+  waitForRole,
+} from "./docker_backend_fixtures.ts";
+
+const AGENTS = {
+  exits: `echo "HELLO from $(hostname)"; exit 7`,
+  sleeper: `echo STARTED; sleep 30; echo "NOT INTERRUPTED"`,
+  proxy: `echo "PROXY $HTTPS_PROXY"`,
+};
+
+/** Runs `body` with a sandbox and a manifest; cleans up whatever the slugs left on failure. */
+async function withBottles(
+  name: string,
+  body: (sandbox: Sandbox, manifest: string, slugs: string[], clis: Cli[]) => Promise<void>,
+  manifestText = manifestToml({ agents: AGENTS }),
+): Promise<void> {
+  const t0 = performance.now();
+  await ensureImages();
+  const sandbox = await Sandbox.create();
+  const slugs: string[] = [];
+  const clis: Cli[] = [];
+  try {
+    await body(sandbox, await sandbox.writeManifest(manifestText), slugs, clis);
+  } finally {
+    for (const cli of clis) {
+      try {
+        cli.kill("SIGINT");
+      } catch { /* already exited */ }
+      await cli.done;
+    }
+    for (const slug of slugs) await removeLabelled(slug);
+    await sandbox.cleanup();
+    console.log(`${name}: ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+  }
+}
+
+Deno.test("docker backend: a normal exit passes the agent's code through and removes everything", async () => {
+  await withBottles("normal exit", async (sandbox, manifest, slugs, clis) => {
+    const cli = Cli.start(sandbox, manifest, "exits");
+    clis.push(cli);
+    slugs.push(await cli.slug());
+    const { code } = await cli.done;
+    assert.equal(code, 7, cli.transcript);
+    assert.deepEqual(tagged(cli.stdout, "HELLO"), [`from bot-bottle-${slugs[0]}-agent`]);
+    assert.match(cli.stderr, /tearing down bottle/);
+    await assertNothingLeft(slugs[0]);
+  });
+});
+
+Deno.test("docker backend: a bundle that fails its health check stops the launch, leaving nothing", async () => {
+  // The bundle refuses to run with an SSH identity it cannot read (fail closed, before any
+  // network traffic), so it exits instead of ever becoming healthy.
+  await withBottles("failed health", async (sb, _manifest, slugs, clis) => {
+    const garbage = `${sb.dir}/home/not-a-key`;
+    await Deno.writeTextFile(garbage, "this is not an ssh private key\n", { mode: 0o600 });
+    const hostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ0Ym90dGxldGVzdGtleWZvcnRoZWdpdGdhdGUx";
+    const manifest = await sb.writeManifest(
+      manifestToml({
+        agents: AGENTS,
+        git: `[{ name = "app", upstream = "ssh://git@nowhere.test/app.git", ` +
+          `identity = ${tomlString(garbage)}, host_key = ${tomlString(hostKey)} }]`,
+      }),
+      "broken.toml",
+    );
+    const cli = Cli.start(sb, manifest, "exits");
+    clis.push(cli);
+    slugs.push(await cli.slug());
+    const { code, ms } = await cli.done;
+    assert.equal(code, 1, cli.transcript);
+    assert.match(cli.stderr, /did not become healthy/, cli.transcript);
+    assert.match(cli.stderr, /cannot read the SSH identity of git remote app/);
+    assert.doesNotMatch(cli.stderr, /running bash/);
+    assert.doesNotMatch(cli.stdout, /HELLO/);
+    assert.ok(ms < 60_000, `the failure took ${ms} ms`);
+    await assertNothingLeft(slugs[0]);
+  });
+});
+
+Deno.test("docker backend: SIGINT while the bundle comes up exits 130 and removes everything", async () => {
+  await withBottles("SIGINT during start", async (sandbox, manifest, slugs, clis) => {
+    const cli = Cli.start(sandbox, manifest, "sleeper");
+    clis.push(cli);
+    const slug = await cli.slug();
+    slugs.push(slug);
+    await waitForRole(slug, "bundle");
+    cli.kill("SIGINT");
+    const { code } = await cli.done;
+    assert.equal(code, 130, cli.transcript);
+    assert.match(cli.stderr, /interrupted by SIGINT/);
+    console.log(cli.stderr.split("\n").filter((l) => l.startsWith("bot-bottle:")).join("\n"));
+    assert.doesNotMatch(cli.stderr, /running bash/, "the agent must not have started");
+    assert.doesNotMatch(cli.stdout, /STARTED/);
+    await assertNothingLeft(slug);
+  });
+});
+
+Deno.test("docker backend: SIGINT while the agent runs exits 130 and removes everything", async () => {
+  await withBottles("SIGINT while running", async (sandbox, manifest, slugs, clis) => {
+    const cli = Cli.start(sandbox, manifest, "sleeper");
+    clis.push(cli);
+    slugs.push(await cli.slug());
+    await cli.waitFor("stdout", /^STARTED$/m, 90_000);
+    const t0 = performance.now();
+    cli.kill("SIGINT");
+    const { code } = await cli.done;
+    const ms = performance.now() - t0;
+    assert.equal(code, 130, cli.transcript);
+    assert.doesNotMatch(cli.stdout, /NOT INTERRUPTED/);
+    assert.ok(ms < 15_000, `teardown after SIGINT took ${ms.toFixed(0)} ms`);
+    console.log(`SIGINT to exit (teardown included): ${ms.toFixed(0)} ms`);
+    await assertNothingLeft(slugs[0]);
+  });
+});
+
+Deno.test("docker backend: eight bottles at once run on distinct /24s and all tear down", async () => {
+  await withBottles("eight at once", async (sandbox, manifest, slugs, clis) => {
+    const t0 = performance.now();
+    for (let i = 0; i < 8; i++) {
+      clis.push(Cli.start(sandbox, manifest, "proxy", { label: `${sandbox.prefix}-p${i}` }));
+    }
+    for (const cli of clis) slugs.push(await cli.slug());
+    const results = await Promise.all(clis.map((cli) => cli.done));
+    console.log(`8 bottles, start to all exited: ${(performance.now() - t0).toFixed(0)} ms`);
+    const subnets = new Set<string>();
+    clis.forEach((cli, i) => {
+      assert.equal(results[i].code, 0, cli.transcript);
+      const [proxy] = tagged(cli.stdout, "PROXY");
+      const m = /^http:\/\/(\d+\.\d+\.\d+)\.2:8888$/.exec(proxy ?? "");
+      assert.ok(m, `bottle ${i}: ${proxy}\n${cli.transcript}`);
+      // The proxy address is the bundle on the /24 the launch actually used.
+      assert.match(
+        cli.stderr,
+        new RegExp(`is healthy at ${m[1].replaceAll(".", "\\.")}\\.2$`, "m"),
+      );
+      subnets.add(m[1]);
+    });
+    assert.equal(subnets.size, 8, `subnets: ${[...subnets].join(" ")}`);
+    assert.equal(new Set(slugs).size, 8);
+    for (const slug of slugs) await assertNothingLeft(slug);
+  });
+});

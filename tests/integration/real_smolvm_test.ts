@@ -1,0 +1,188 @@
+/**
+ * Opt-in: the smolmachines launch against a REAL smolvm (>= 1.2.5) with a
+ * usable /dev/kvm, when `BOT_BOTTLE_REAL_SMOLVM=1`. Otherwise the test is
+ * registered as ignored, with the reason in its name and printed.
+ *
+ * The egress probe aims at a container this test starts (a `git daemon`
+ * listener on a network of its own): the guest must be refused, while the
+ * host reaches it (the control that makes a refusal mean something).
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { probeDevice, whichIn } from "../../lib/runtime/host_probe.ts";
+import { smolvmDbPath } from "../../lib/runtime/smolvm_db_path.ts";
+import {
+  formatVersion,
+  MIN_SMOLVM_VERSION,
+  parseSmolvmVersion,
+  unsupportedReason,
+} from "../../lib/runtime/smolvm_version.ts";
+import {
+  cleanupSandbox,
+  expectedSmolfile,
+  fileContains,
+  filesUnder,
+  leftovers,
+  makeSandbox,
+  prepareImages,
+  randomLabel,
+  ROOT,
+  runCli,
+  SECRET_GUEST_VAR,
+  slugOf,
+  startArgs,
+  stateRoot,
+} from "./smolvm_backend_fixtures.ts";
+
+const decoder = new TextDecoder();
+
+/** Why the real-smolvm test cannot run here, or null when it can. */
+async function skipReason(): Promise<string | null> {
+  if (Deno.env.get("BOT_BOTTLE_REAL_SMOLVM") !== "1") {
+    return "BOT_BOTTLE_REAL_SMOLVM is not 1";
+  }
+  const path = await whichIn("smolvm", Deno.env.get("PATH") ?? "");
+  if (!path) return "no smolvm on PATH";
+  const real = await Deno.realPath(path);
+  if (real.startsWith(`${ROOT}tests/fixtures/`)) {
+    return `the smolvm on PATH (${path}) is the test fake`;
+  }
+  const out = await new Deno.Command(path, {
+    args: ["--version"],
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output().catch((e) => ({ code: -1, stdout: new Uint8Array(), stderr: enc(String(e)) }));
+  const text = `${decoder.decode(out.stdout)}${decoder.decode(out.stderr)}`.trim();
+  const version = parseSmolvmVersion(text);
+  if (out.code !== 0 || !version) return `\`smolvm --version\` said ${JSON.stringify(text)}`;
+  const why = unsupportedReason(version);
+  if (why) return `${why} (need >= ${formatVersion(MIN_SMOLVM_VERSION)})`;
+  if (Deno.build.os === "linux") {
+    const kvm = await probeDevice("/dev/kvm");
+    if (kvm.state !== "ok") {
+      return `/dev/kvm is not usable (${kvm.state}${"reason" in kvm ? `: ${kvm.reason}` : ""})`;
+    }
+  }
+  const docker = await new Deno.Command("docker", {
+    args: ["version"],
+    stdout: "null",
+    stderr: "null",
+  })
+    .output().catch(() => ({ code: -1 }));
+  if (docker.code !== 0) return "the Docker daemon is not reachable";
+  return null;
+}
+
+function enc(text: string): Uint8Array {
+  return new TextEncoder().encode(text);
+}
+
+async function docker(...args: string[]): Promise<string> {
+  const o = await new Deno.Command("docker", { args, stdout: "piped", stderr: "piped" }).output();
+  if (o.code !== 0) throw new Error(`docker ${args.join(" ")}: ${decoder.decode(o.stderr)}`);
+  return decoder.decode(o.stdout).trim();
+}
+
+const reason = await skipReason();
+
+if (reason !== null) {
+  console.log(`real smolvm test skipped: ${reason}`);
+  Deno.test({
+    name: `real smolvm: start --yes end to end (skipped: ${reason})`,
+    ignore: true,
+    fn() {},
+  });
+} else {
+  Deno.test({
+    name: "real smolvm: start --yes runs the agent in a microVM confined to its bundle",
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: async () => {
+      const images = await prepareImages();
+      // The probe target: a listener in a container of our own, on its own network.
+      const target = randomLabel();
+      await docker("network", "create", "--label", "io.bot-bottle.test=1", target);
+      const sb = await makeSandbox();
+      try {
+        await docker(
+          "run",
+          "-d",
+          "--name",
+          target,
+          "--network",
+          target,
+          "--label",
+          "io.bot-bottle.test=1",
+          images.agentTag,
+          "git",
+          "daemon",
+          "--reuseaddr",
+          "--listen=0.0.0.0",
+          "--port=9418",
+          "--base-path=/tmp",
+          "--export-all",
+          "/tmp",
+        );
+        const ip = await docker(
+          "inspect",
+          "--format",
+          "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+          target,
+        );
+        // Control: the host reaches the listener, so a refusal in the guest is the allowlist.
+        let conn: Deno.TcpConn | undefined;
+        for (let i = 0; i < 50 && !conn; i++) {
+          conn = await Deno.connect({ hostname: ip, port: 9418 }).catch(() => undefined);
+          if (!conn) await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.ok(conn, `the probe target ${ip}:9418 does not listen`);
+        conn.close();
+
+        // Real smolvm: its own PATH, HOME and data dir (its agent rootfs lives there).
+        sb.env.PATH = Deno.env.get("PATH") ?? "/usr/bin:/bin";
+        sb.env.HOME = Deno.env.get("HOME") ?? sb.home;
+        const xdgData = Deno.env.get("XDG_DATA_HOME");
+        if (xdgData) sb.env.XDG_DATA_HOME = xdgData;
+        else delete sb.env.XDG_DATA_HOME;
+        delete sb.env.FAKE_SMOLVM_LOG;
+        sb.env.BOT_BOTTLE_PROBE_TARGET = `${ip}:9418`;
+        sb.dbPath = smolvmDbPath({
+          os: Deno.build.os,
+          env: (n) => sb.env[n],
+          home: sb.env.HOME,
+        });
+
+        const agent = `printf '%s' "$${SECRET_GUEST_VAR}" | sha256sum | cut -d' ' -f1; exit 7`;
+        const r = await runCli(sb, startArgs(sb, [agent]));
+        assert.equal(r.code, 7, r.stderr);
+        const want = createHash("sha256").update(sb.needle).digest("hex");
+        assert.ok(r.stdout.includes(want), `the agent saw the secret\n${r.stdout}`);
+        assert.match(r.stderr, /smolvm stored the allowlist \["192\.168\.\d+\.2\/32"\]/);
+        assert.ok(r.stderr.includes(`probe ok:`) && r.stderr.includes(`direct ${ip}:9418 refused`));
+
+        const slug = await slugOf(sb);
+        const stateDir = `${stateRoot(sb)}/bottles/${slug}`;
+        const meta = JSON.parse(await Deno.readTextFile(`${stateDir}/metadata.json`));
+        assert.equal(
+          await Deno.readTextFile(`${stateDir}/Smolfile`),
+          expectedSmolfile(meta.bundle_ip),
+        );
+        for (const file of await filesUnder(sb.root)) {
+          assert.ok(!(await fileContains(file, sb.needle)), `the secret value is in ${file}`);
+        }
+        for (const suffix of ["", "-wal"]) {
+          const db = `${sb.dbPath}${suffix}`;
+          const exists = await Deno.stat(db).then(() => true, () => false);
+          if (exists) assert.ok(!(await fileContains(db, sb.needle)), `the secret is in ${db}`);
+        }
+        assert.ok(!r.stderr.includes(sb.needle));
+        assert.deepEqual(await leftovers(sb), []);
+      } finally {
+        await cleanupSandbox(sb);
+        await docker("rm", "-f", target).catch(() => {});
+        await docker("network", "rm", target).catch(() => {});
+      }
+    },
+  });
+}

@@ -1,0 +1,195 @@
+/**
+ * SIGINT at each step of a smolmachines launch (SPEC §6.7): the CLI exits 130,
+ * tears down what it created (machine, bundle, network) and leaves no fake
+ * smolvm process behind. The step is detected from Docker, the fake's DB or its
+ * call log before the signal is sent; every wait is bounded.
+ */
+import assert from "node:assert/strict";
+import {
+  callsOf,
+  cleanupSandbox,
+  containersNamed,
+  fakeSmolvmProcesses,
+  leftovers,
+  machineRows,
+  makeSandbox,
+  pool,
+  prepareImages,
+  readCalls,
+  type Sandbox,
+  saveArchive,
+  seedArchive,
+  spawnCli,
+  startArgs,
+  waitFor,
+} from "./smolvm_backend_fixtures.ts";
+
+const decoder = new TextDecoder();
+
+async function healthOf(name: string): Promise<string> {
+  const o = await new Deno.Command("docker", {
+    args: ["inspect", "--format", "{{if .State.Health}}{{.State.Health.Status}}{{end}}", name],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return decoder.decode(o.stdout).trim();
+}
+
+interface Step {
+  name: string;
+  env: Record<string, string>;
+  /** The agent's `bash -c` script ($1 = the sandbox's out dir). */
+  agent: string;
+  /** Resolves once the launch is in this step. */
+  reached(sb: Sandbox): Promise<unknown>;
+  /** `machine <sub>` calls expected before teardown (teardown adds stop + delete). */
+  before: string[];
+}
+
+const STEPS: Step[] = [
+  {
+    name: "bundle health wait",
+    env: {},
+    agent: "exit 0",
+    // The bundle's first health check runs 2 s after it starts: "starting" until then.
+    reached: async (sb) => {
+      const bundle = await waitFor("the bundle container", async () => {
+        const names = await containersNamed(`bot-bottle-${sb.label}-`);
+        return names.find((n) => n.endsWith("-bundle"));
+      });
+      await waitFor("health starting", async () => (await healthOf(bundle)) === "starting");
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await healthOf(bundle), "starting", "signalled during the health wait");
+    },
+    before: [],
+  },
+  {
+    name: "machine create",
+    env: { FAKE_SMOLVM_HANG: "create" },
+    agent: "exit 0",
+    // The hung create has committed its row: the machine exists, half-made.
+    reached: (sb) =>
+      waitFor("the machine row", () => {
+        try {
+          return machineRows(sb.dbPath, "bot-bottle-").length > 0;
+        } catch {
+          return false; // the fake holds the DB mid-write: look again
+        }
+      }),
+    before: ["create"],
+  },
+  {
+    name: "machine start",
+    env: { FAKE_SMOLVM_HANG: "start" },
+    agent: "exit 0",
+    reached: async (sb) => {
+      await waitFor("machine start", async () => callsOf(await readCalls(sb), "start").length > 0);
+      await waitFor("the fake hanging", async () => (await fakeSmolvmProcesses(sb)).length > 0);
+    },
+    before: ["create", "start"],
+  },
+  {
+    name: "probe exec",
+    env: { FAKE_SMOLVM_HANG: "exec" },
+    agent: "exit 0",
+    reached: async (sb) => {
+      await waitFor("machine exec", async () => callsOf(await readCalls(sb), "exec").length > 0);
+      await waitFor("the fake hanging", async () => (await fakeSmolvmProcesses(sb)).length > 0);
+    },
+    before: ["create", "start", "exec"],
+  },
+  {
+    name: "agent running",
+    env: {},
+    agent: 'echo $$ > "$1/agent.pid"; exec sleep 30',
+    reached: (sb) =>
+      waitFor("the agent's pid file", async () => {
+        try {
+          return (await Deno.readTextFile(`${sb.out}/agent.pid`)).trim() || undefined;
+        } catch {
+          return undefined;
+        }
+      }),
+    before: ["create", "start", "exec", "exec"],
+  },
+];
+
+Deno.test({
+  name: "smolmachines: SIGINT at every launch step exits 130 and leaves nothing behind",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await prepareImages();
+    const cache = await Deno.makeTempDir({ prefix: "bbtest-smolvm-images-" });
+    try {
+      const archive = await saveArchive(cache);
+      const results = await pool(STEPS, STEPS.length, async (step) => {
+        const sb = await makeSandbox(step.env);
+        let agentPid: number | undefined;
+        await seedArchive(sb, archive);
+        const cli = spawnCli(sb, startArgs(sb, [step.agent, "agent", sb.out]));
+        try {
+          await Promise.race([
+            step.reached(sb),
+            cli.done.then((r) => {
+              throw new Error(`[${step.name}] the launch ended first:\n${r.stderr}`);
+            }),
+          ]);
+          if (step.name === "agent running") {
+            agentPid = Number(await Deno.readTextFile(`${sb.out}/agent.pid`));
+          }
+          const t0 = performance.now();
+          cli.child.kill("SIGINT");
+          const timer = setTimeout(() => cli.child.kill("SIGKILL"), 60_000);
+          const r = await cli.done.finally(() => clearTimeout(timer));
+          return {
+            step,
+            r,
+            afterSignalMs: performance.now() - t0,
+            calls: await readCalls(sb),
+            left: await leftovers(sb),
+            fakes: await fakeSmolvmProcesses(sb),
+          };
+        } finally {
+          // On a failed wait, still let the CLI tear down (SIGINT), bounded; then make sure.
+          const stopped = await Promise.race([
+            cli.done.then(() => true, () => true),
+            new Promise<false>((r) => setTimeout(() => r(false), 0)),
+          ]);
+          if (!stopped) {
+            try {
+              cli.child.kill("SIGINT");
+            } catch { /* already exited */ }
+            const timer = setTimeout(() => {
+              try {
+                cli.child.kill("SIGKILL");
+              } catch { /* already exited */ }
+            }, 60_000);
+            await cli.done.catch(() => {}).finally(() => clearTimeout(timer));
+          }
+          // The fake runs exec on the host, where `machine stop` cannot reach
+          // the agent as a real VM stop would: end it here.
+          if (agentPid) {
+            try {
+              Deno.kill(agentPid, "SIGKILL");
+            } catch { /* gone */ }
+          }
+          await cleanupSandbox(sb);
+        }
+      });
+      for (const x of results) {
+        const tag = `[${x.step.name}]\n${x.r.stderr}`;
+        assert.equal(x.r.code, 130, tag);
+        assert.match(x.r.stderr, /interrupted by SIGINT; tearing down what was created/, tag);
+        assert.ok(x.afterSignalMs < 30_000, `${tag}\ntook ${x.afterSignalMs} ms after SIGINT`);
+        const subs = x.calls.filter((c) => c.argv[1] === "machine").map((c) => c.argv[2]);
+        const teardown = x.step.before.length > 0 ? ["stop", "delete"] : [];
+        assert.deepEqual(subs, [...x.step.before, ...teardown], tag);
+        assert.deepEqual(x.left, [], tag);
+        assert.deepEqual(x.fakes, [], `${tag}\nfake smolvm processes left running`);
+      }
+    } finally {
+      await Deno.remove(cache, { recursive: true });
+    }
+  },
+});
