@@ -448,7 +448,7 @@ async function benchList(runs: number): Promise<void> {
     const p = median(product);
     const r = median(raw);
     row(`list --json, ${BOTTLES} stopped bottles (process)`, p);
-    row("raw calls: docker ps x2 + network ls x2 + smolvm ls", r);
+    row("raw calls: docker ps/network ls x2, smolvm ls", r);
     console.log(
       `ratio: list / (raw calls + deno start-up) = ${(p / (r + emptyDeno)).toFixed(2)}; ` +
         `bot-bottle's own share ≈ ${

@@ -1,0 +1,356 @@
+/**
+ * list, stop, rm, resume and cleanup in-process through main(), against a
+ * recorded runner and a real temp state root.
+ */
+import assert from "node:assert/strict";
+import { main } from "../../main.ts";
+import {
+  CONTAINERS_ARGV,
+  LABELLED_CONTAINERS_ARGV,
+  LABELLED_NETWORKS_ARGV,
+  NETWORKS_ARGV,
+} from "../../lib/backend/inventory.ts";
+import { ownerId } from "../../lib/plan/resource_names.ts";
+import { lsJsonArgv } from "../../lib/runtime/smolvm_argv.ts";
+import { readStatus } from "../../lib/state/metadata_store.ts";
+import { takeOwnerLock } from "../../lib/state/owner_lock.ts";
+import { writeFakeBottle } from "../fixtures/bottle_state.ts";
+import { type Handler, ok, on } from "../fixtures/recording_runner.ts";
+import { testContext, type TestContextOptions } from "../fixtures/test_context.ts";
+
+const MANIFEST = "/home/u/.config/bot-bottle/bot-bottle.toml";
+const USER_TOML = `
+[bottles.shell]
+image = "bot-bottle/agent-shell:latest"
+egress.allow = ["deb.debian.org"]
+
+[agents.demo]
+bottle = "shell"
+command = ["bash", "-l"]
+`;
+
+const ESC = "\x1b[";
+
+/** A temp XDG_STATE_HOME; the state root is `<it>/bot-bottle`. */
+async function withState(fn: (xdg: string, root: string) => Promise<void>): Promise<void> {
+  const xdg = await Deno.makeTempDir({ prefix: "bbtest-lifecycle-cli-" });
+  try {
+    await fn(xdg, `${xdg}/bot-bottle`);
+  } finally {
+    await Deno.remove(xdg, { recursive: true });
+  }
+}
+
+/** Inventory answers: these containers / networks (already formatted lines), no machines. */
+function inventory(containers: string[] = [], networks: string[] = []): Handler[] {
+  const text = (lines: string[]) => ok(lines.length ? `${lines.join("\n")}\n` : "");
+  return [
+    on(CONTAINERS_ARGV, text(containers)),
+    on(LABELLED_CONTAINERS_ARGV, text(containers)),
+    on(NETWORKS_ARGV, text(networks)),
+    on(LABELLED_NETWORKS_ARGV, text(networks)),
+    on(lsJsonArgv(), ok("[]\n")),
+  ];
+}
+
+function ctx(xdg: string, opts: TestContextOptions = {}) {
+  return testContext({
+    files: { [MANIFEST]: USER_TOML },
+    ...opts,
+    env: { XDG_STATE_HOME: xdg, ...opts.env },
+  });
+}
+
+/** Calls that would change something on the host. */
+function mutations(argvs: string[][]): string[][] {
+  return argvs.filter((a) =>
+    (a[0] === "docker" && (a[1] === "rm" || (a[1] === "network" && a[2] === "rm"))) ||
+    (a[0] === "smolvm" && (a[2] === "stop" || a[2] === "delete"))
+  );
+}
+
+Deno.test("resume of an unknown slug exits 1 and says nothing is recorded", async () => {
+  await withState(async (xdg, root) => {
+    for (const slug of ["nope-abcde", "../etc", "Bad Slug"]) {
+      const c = ctx(xdg, { handlers: inventory() });
+      assert.equal(await main(["resume", slug, "--yes"], c), 1, c.stderrText);
+      assert.ok(
+        c.stderrText.includes(
+          `bot-bottle: error: no bottle "${slug}" to resume: nothing is recorded in ` +
+            `${root}/bottles/${slug}`,
+        ),
+        c.stderrText,
+      );
+      assert.match(c.stderrText, /hint: see `bot-bottle list` for the bottles there are/);
+      assert.deepEqual(c.runner.argvs, [], "nothing is run for an unknown slug");
+    }
+  });
+});
+
+Deno.test("resume of a running bottle exits 1 with its own message", async () => {
+  await withState(async (xdg, root) => {
+    const dir = await writeFakeBottle(root, { slug: "demo-aaaaa", status: "running" });
+    const lock = await takeOwnerLock(dir);
+    assert.ok(lock);
+    try {
+      const c = ctx(xdg, { handlers: inventory() });
+      assert.equal(await main(["resume", "demo-aaaaa", "--yes"], c), 1, c.stderrText);
+      assert.match(
+        c.stderrText,
+        /bot-bottle: error: bottle demo-aaaaa is running; only a stopped bottle can be resumed\n/,
+      );
+      assert.match(c.stderrText, /hint: .*bot-bottle stop demo-aaaaa/);
+      assert.deepEqual(mutations(c.runner.argvs), []);
+      assert.ok(!c.runner.argvs.some((a) => a[1] === "run" || a[2] === "create"));
+    } finally {
+      lock.release();
+    }
+  });
+});
+
+Deno.test("resume of a bottle with leftovers asks for a stop first", async () => {
+  await withState(async (xdg, root) => {
+    await writeFakeBottle(root, { slug: "demo-aaaaa", status: "starting" });
+    const me = ownerId(root);
+    const c = ctx(xdg, {
+      handlers: inventory([], [`bot-bottle-demo-aaaaa\tdemo-aaaaa\tdocker\t${me}`]),
+    });
+    assert.equal(await main(["resume", "demo-aaaaa", "--yes"], c), 1, c.stderrText);
+    assert.match(c.stderrText, /bottle demo-aaaaa still has resources left from its last run/);
+    assert.match(c.stderrText, /hint: tear them down first: bot-bottle stop demo-aaaaa/);
+  });
+});
+
+Deno.test("stop and rm of an unknown slug exit 1 and touch nothing", async () => {
+  await withState(async (xdg, root) => {
+    await writeFakeBottle(root, { slug: "other-aaaaa", status: "stopped" });
+    for (const command of ["stop", "rm"]) {
+      const c = ctx(xdg, { handlers: inventory() });
+      assert.equal(await main([command, "nope-abcde"], c), 1, c.stderrText);
+      assert.match(c.stderrText, /bot-bottle: error: no bottle named "nope-abcde" on this machine/);
+      assert.match(c.stderrText, /hint: see `bot-bottle list`/);
+      assert.deepEqual(mutations(c.runner.argvs), []);
+    }
+    assert.equal(await readStatus(`${root}/bottles/other-aaaaa`), "stopped");
+    // Missing slug is a usage error.
+    const c = ctx(xdg, { handlers: inventory() });
+    assert.equal(await main(["stop"], c), 2);
+    assert.match(c.stderrText, /stop: missing <slug>/);
+  });
+});
+
+Deno.test("stop keeps the state as stopped; rm deletes it", async () => {
+  await withState(async (xdg, root) => {
+    const me = ownerId(root);
+    const dir = await writeFakeBottle(root, { slug: "demo-aaaaa", status: "starting" });
+    const handlers = [
+      ...inventory(
+        [`bot-bottle-demo-aaaaa-bundle\texited\tdemo-aaaaa\tbundle\tdocker\t${me}`],
+        [`bot-bottle-demo-aaaaa\tdemo-aaaaa\tdocker\t${me}`],
+      ),
+      on(["docker"], ok("")),
+    ];
+    const stop = ctx(xdg, { handlers });
+    assert.equal(await main(["stop", "demo-aaaaa"], stop), 0, stop.stderrText);
+    assert.deepEqual(mutations(stop.runner.argvs), [
+      ["docker", "rm", "--force", "--volumes", "bot-bottle-demo-aaaaa-bundle"],
+      ["docker", "network", "rm", "bot-bottle-demo-aaaaa"],
+    ]);
+    assert.equal(await readStatus(dir), "stopped");
+    assert.match(stop.stderrText, /demo-aaaaa stopped; resume it with `bot-bottle resume demo-/);
+
+    const rm = ctx(xdg, { handlers: [...inventory(), on(["docker"], ok(""))] });
+    assert.equal(await main(["rm", "demo-aaaaa"], rm), 0, rm.stderrText);
+    await assert.rejects(Deno.stat(dir), Deno.errors.NotFound);
+    assert.match(rm.stderrText, /demo-aaaaa removed, state deleted/);
+  });
+});
+
+Deno.test("cleanup --dry-run lists the orphans and changes nothing", async () => {
+  await withState(async (xdg, root) => {
+    const me = ownerId(root);
+    const orphan = await writeFakeBottle(root, { slug: "left-aaaaa", status: "starting" });
+    const stopped = await writeFakeBottle(root, { slug: "stop-bbbbb", status: "stopped" });
+    const c = ctx(xdg, {
+      handlers: inventory(
+        [`bot-bottle-left-aaaaa-bundle\texited\tleft-aaaaa\tbundle\tdocker\t${me}`],
+        [`bot-bottle-left-aaaaa-internal\tleft-aaaaa\tdocker\t${me}`],
+      ),
+    });
+    const before = await Array.fromAsync(Deno.readDir(orphan), (e) => e.name);
+    assert.equal(await main(["cleanup", "--dry-run"], c), 0, c.stderrText);
+    assert.equal(
+      c.stderrText,
+      [
+        "cleanup would remove:",
+        "  left-aaaaa (resources left without a live bot-bottle process)",
+        "    container bot-bottle-left-aaaaa-bundle",
+        "    network bot-bottle-left-aaaaa-internal",
+        `    state dir ${orphan}`,
+        "",
+      ].join("\n"),
+    );
+    assert.deepEqual(mutations(c.runner.argvs), []);
+    assert.deepEqual(
+      (await Array.fromAsync(Deno.readDir(orphan), (e) => e.name)).sort(),
+      before.sort(),
+    );
+    assert.equal(await readStatus(stopped), "stopped");
+    assert.equal(c.stdoutText, "");
+  });
+});
+
+Deno.test("cleanup without a TTY and without --yes refuses and removes nothing", async () => {
+  await withState(async (xdg, root) => {
+    const me = ownerId(root);
+    const orphan = await writeFakeBottle(root, { slug: "left-aaaaa", status: "starting" });
+    const c = ctx(xdg, {
+      stdinIsTerminal: false,
+      handlers: inventory([
+        `bot-bottle-left-aaaaa-bundle\texited\tleft-aaaaa\tbundle\tdocker\t${me}`,
+      ]),
+    });
+    assert.equal(await main(["cleanup"], c), 1, c.stderrText);
+    assert.match(
+      c.stderrText,
+      /bot-bottle: error: refusing to remove anything without confirmation: stdin is not a terminal\nhint: pass --yes, or look first with --dry-run\n/,
+    );
+    assert.deepEqual(mutations(c.runner.argvs), []);
+    assert.ok((await Deno.stat(orphan)).isDirectory);
+
+    // On a TTY, anything but y/yes keeps everything too.
+    const tty = ctx(xdg, {
+      stdinIsTerminal: true,
+      input: ["n"],
+      handlers: inventory([
+        `bot-bottle-left-aaaaa-bundle\texited\tleft-aaaaa\tbundle\tdocker\t${me}`,
+      ]),
+    });
+    assert.equal(await main(["cleanup"], tty), 1);
+    assert.match(tty.stderrText, /Remove all of the above\? \[y\/N\] nothing removed\n$/);
+    assert.deepEqual(mutations(tty.runner.argvs), []);
+    assert.ok((await Deno.stat(orphan)).isDirectory);
+  });
+});
+
+Deno.test("cleanup with nothing orphaned says so, and names kept state", async () => {
+  await withState(async (xdg, root) => {
+    await writeFakeBottle(root, { slug: "stop-aaaaa", status: "stopped" });
+    const kept = await writeFakeBottle(root, {
+      slug: "kept-bbbbb",
+      status: "starting",
+      keep: true,
+    });
+    const c = ctx(xdg, { handlers: inventory() });
+    assert.equal(await main(["cleanup", "--yes"], c), 0, c.stderrText);
+    assert.equal(c.stderrText, `nothing to clean up\nkept ${kept} (keep marker)\n`);
+    assert.deepEqual(mutations(c.runner.argvs), []);
+  });
+});
+
+/** A list context whose stderr may be a terminal. */
+function listCtx(xdg: string, root: string, env: Record<string, string>, terminal: boolean) {
+  const me = ownerId(root);
+  const c = ctx(xdg, {
+    env,
+    handlers: inventory(
+      [`bot-bottle-ghost-ccccc-bundle\texited\tghost-ccccc\tbundle\tdocker\t${me}`],
+    ),
+  });
+  return Object.assign(c, { stderrIsTerminal: terminal });
+}
+
+async function seedList(root: string): Promise<void> {
+  await writeFakeBottle(root, {
+    slug: "a-very-long-slug-name-aaaaa",
+    agent: "demo",
+    backend: "smolmachines",
+    octet: 7,
+    status: "stopped",
+    startedAt: "2026-11-22T11:59:30.000Z",
+  });
+  await writeFakeBottle(root, {
+    slug: "b-bbbbb",
+    agent: "a-long-agent-name",
+    backend: "docker",
+    octet: 123,
+    status: "stopped",
+    startedAt: "2026-11-19T12:00:00.000Z",
+  });
+}
+
+Deno.test("list: aligned columns, orphan reasons, plain text with NO_COLOR", async () => {
+  await withState(async (xdg, root) => {
+    await seedList(root);
+    const c = listCtx(xdg, root, { NO_COLOR: "1" }, true);
+    assert.equal(await main(["list"], c), 0, c.stderrText);
+    assert.ok(!c.stderrText.includes(ESC), "NO_COLOR must turn colour off on a terminal");
+    assert.equal(c.stdoutText, "", "the table goes to stderr");
+    const lines = c.stderrText.split("\n");
+    assert.deepEqual(lines.slice(0, 4), [
+      "SLUG                         AGENT              BACKEND       STATE     SUBNET            AGE",
+      "a-very-long-slug-name-aaaaa  demo               smolmachines  stopped   192.168.7.0/24    30s",
+      "b-bbbbb                      a-long-agent-name  docker        stopped   192.168.123.0/24  3d",
+      "ghost-ccccc                  -                  docker        orphaned  -                 -",
+    ]);
+    assert.equal(lines[4], "ghost-ccccc: orphaned: resources without a state dir");
+    // Every column starts where its header starts.
+    const header = lines[0];
+    const starts = ["AGENT", "BACKEND", "STATE", "SUBNET", "AGE"].map((h) => header.indexOf(h));
+    for (const row of lines.slice(1, 4)) {
+      for (const s of starts) assert.notEqual(row[s - 1], undefined);
+      for (const s of starts) assert.equal(row.slice(s - 2, s), "  ", `column at ${s} in ${row}`);
+    }
+    // `ls` is the same command.
+    const ls = listCtx(xdg, root, { NO_COLOR: "1" }, true);
+    assert.equal(await main(["ls"], ls), 0);
+    assert.equal(ls.stderrText, c.stderrText);
+  });
+});
+
+Deno.test("list: colour on a terminal without NO_COLOR keeps the alignment", async () => {
+  await withState(async (xdg, root) => {
+    await seedList(root);
+    const plain = listCtx(xdg, root, { NO_COLOR: "1" }, true);
+    await main(["list"], plain);
+    const colour = listCtx(xdg, root, {}, true);
+    assert.equal(await main(["list"], colour), 0);
+    assert.ok(colour.stderrText.includes(`${ESC}33m`), "orphaned is yellow on a terminal");
+    // Empty NO_COLOR means colour (no-color.org); non-terminal means none.
+    const empty = listCtx(xdg, root, { NO_COLOR: "" }, true);
+    await main(["list"], empty);
+    assert.ok(empty.stderrText.includes(ESC));
+    const pipe = listCtx(xdg, root, {}, false);
+    await main(["list"], pipe);
+    assert.equal(pipe.stderrText, plain.stderrText);
+    // Without the escapes it is byte for byte the plain table.
+    // deno-lint-ignore no-control-regex
+    assert.equal(colour.stderrText.replace(/\x1b\[\d+m/g, ""), plain.stderrText);
+  });
+});
+
+Deno.test("list --json: schema 1 on stdout, nothing on stderr; empty list says so", async () => {
+  await withState(async (xdg, root) => {
+    const empty = ctx(xdg, { handlers: inventory() });
+    assert.equal(await main(["list"], empty), 0);
+    assert.match(empty.stderrText, /\(no bottles\)/);
+
+    await seedList(root);
+    const c = listCtx(xdg, root, {}, false);
+    assert.equal(await main(["list", "--json"], c), 0);
+    assert.equal(c.stderrText, "");
+    const doc = JSON.parse(c.stdoutText);
+    assert.equal(doc.schema, 1);
+    assert.deepEqual(doc.notes, []);
+    assert.deepEqual(
+      doc.bottles.map((b: { slug: string; state: string }) => [b.slug, b.state]),
+      [["a-very-long-slug-name-aaaaa", "stopped"], ["b-bbbbb", "stopped"], [
+        "ghost-ccccc",
+        "orphaned",
+      ]],
+    );
+    assert.equal(doc.bottles[1].age_seconds, 3 * 86400);
+    const c2 = listCtx(xdg, root, {}, false);
+    assert.equal(await main(["list", "extra"], c2), 2);
+  });
+});
