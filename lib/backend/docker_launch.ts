@@ -7,16 +7,16 @@
  * plan's /24 (the bundle at .2, the agent beside it, no route anywhere);
  * `bot-bottle-<slug>` is the bundle's egress bridge (Docker picks its subnet).
  */
-import { ensureBundleImage } from "../bundle/bundle_image.ts";
 import { UserError } from "../errors.ts";
-import type { ResolvedBottle } from "../manifest/types.ts";
-import type { TakenRange } from "../plan/bundle_subnet.ts";
 import type { Plan } from "../plan/plan_types.ts";
-import { agentContainerName, internalNetworkName, networkName } from "../plan/resource_names.ts";
+import {
+  agentContainerName,
+  internalNetworkName,
+  LABEL_OWNER,
+  networkName,
+} from "../plan/resource_names.ts";
 import { agentExecArgv, agentRunArgv, networkCreateArgv } from "../runtime/docker_argv.ts";
-import type { Runner } from "../runtime/runner.ts";
-import { LABEL_OWNER } from "../plan/resource_names.ts";
-import { writeMetadata, writeStatus } from "../state/metadata_store.ts";
+import { writeStatus } from "../state/metadata_store.ts";
 import {
   createSubnetNetwork,
   healthTimeoutMs,
@@ -24,24 +24,12 @@ import {
   startBundle,
   waitHealthy,
 } from "./bundle_up.ts";
-import { ensureAgentImage } from "./agent_image.ts";
 import { parseProbeTarget, probeArgv } from "./egress_probe.ts";
-import { Interrupted, type Interrupts } from "./interrupts.ts";
+import { asInterruption, type LaunchDeps, prepareLaunch } from "./launch_deps.ts";
 import { teardownDocker } from "./teardown.ts";
 
-/** What the launch needs from the outside. */
-export interface DockerLaunchDeps {
-  runner: Runner;
-  env: { get(name: string): string | undefined };
-  progress(line: string): void;
-  stdinIsTerminal: boolean;
-  interrupts: Interrupts;
-  /** Re-resolve the plan with more ranges marked taken (after an overlap at create time). */
-  replan(extraTaken: TakenRange[]): Plan;
-  bottle: ResolvedBottle;
-  /** Base image for bundle and Dockerfile builds (CI uses a locally built one). */
-  baseImage?: string;
-}
+/** What the docker launch needs from the outside. */
+export type DockerLaunchDeps = LaunchDeps;
 
 /** Launch, run the agent, tear down. Returns the agent's exit code. */
 export async function launchDocker(initial: Plan, deps: DockerLaunchDeps): Promise<number> {
@@ -69,24 +57,8 @@ export async function launchDocker(initial: Plan, deps: DockerLaunchDeps): Promi
   };
 
   try {
-    await writeMetadata(plan.state_dir, plan.metadata);
-    await writeStatus(plan.state_dir, "starting");
     const target = parseProbeTarget(deps.env.get("BOT_BOTTLE_PROBE_TARGET"));
-    const agentImage = await ensureAgentImage(runner, {
-      bottle: deps.bottle.name,
-      image: plan.image,
-      dockerfile: plan.dockerfile,
-      baseImage: deps.baseImage,
-      progress,
-      signal: interrupts.signal,
-    });
-    interrupts.check();
-    const bundleImage = await ensureBundleImage(runner, {
-      baseImage: deps.baseImage,
-      workDir: `${plan.state_dir}/bundle-build`,
-      onProgress: progress,
-    });
-    interrupts.check();
+    const { agentImage, bundleImage } = await prepareLaunch(plan, deps);
 
     // Networks: the internal /24 first (it may have to move), then the egress bridge.
     const internal = internalNetworkName(slug);
@@ -200,10 +172,7 @@ export async function launchDocker(initial: Plan, deps: DockerLaunchDeps): Promi
     interrupts.check();
     return exec.code;
   } catch (error) {
-    if (interrupts.signal.aborted && !(error instanceof Interrupted)) {
-      throw new Interrupted(interrupts.received ?? "SIGINT");
-    }
-    throw error;
+    throw asInterruption(error, interrupts);
   } finally {
     await teardown();
   }

@@ -107,6 +107,28 @@ export const LABELLED_NETWORKS_ARGV = NETWORKS_ARGV.map((a) =>
   a === `name=^${RESOURCE_PREFIX}` ? `label=${LABEL_SLUG}` : a
 );
 
+/** One line of the container or network listing. */
+interface DockerRow {
+  name: string;
+  state: string;
+  slug: string;
+  role: string;
+  backend: string;
+  owner: string;
+}
+
+/** Parse a listing line; containers have state and role columns, networks do not. */
+function parseRow(line: string, argv: readonly string[]): DockerRow | null {
+  const cells = line.split(TAB);
+  if (!cells[0]) return null;
+  if (argv[1] === "ps") {
+    const [name, state = "", slug = "", role = "", backend = "", owner = ""] = cells;
+    return { name, state, slug, role, backend, owner };
+  }
+  const [name, slug = "", backend = "", owner = ""] = cells;
+  return { name, state: "", slug, role: "", backend, owner };
+}
+
 const ROLE_SUFFIXES = ["-bundle", "-agent-probe", "-agent", "-internal"];
 
 /** The slug a resource name implies (`bot-bottle-<slug>[-role]`). */
@@ -188,59 +210,46 @@ export async function collectInventory(deps: InventoryDeps): Promise<Inventory> 
   // Docker containers and networks; another state root's (another user's) are not ours.
   const me = ownerId(deps.stateRoot);
   const foreign = new Set<string>();
-  const seenContainers = new Set<string>();
-  for (const argv of [CONTAINERS_ARGV, LABELLED_CONTAINERS_ARGV]) {
-    const r = await deps.runner.run(argv).catch((e) => ({
-      code: -1,
-      stdout: "",
-      stderr: String(e),
-    }));
-    if (r.code !== 0) {
-      notes.push(`Docker containers not listed: ${r.stderr.trim().split("\n")[0]}`);
-      break;
-    }
-    for (const line of r.stdout.split("\n")) {
-      const [name, state, slugLabel, role, backend, owner] = line.split(TAB);
-      if (!name || seenContainers.has(name)) continue;
-      seenContainers.add(name);
-      if (owner && owner !== me) {
-        foreign.add(slugLabel || name);
-        continue;
+  /** Rows of both listings (by name prefix, by label), each object once, ours only. */
+  const ownRows = async (
+    what: string,
+    argvs: string[][],
+    onRow: (slug: string, row: DockerRow) => void,
+  ) => {
+    const seen = new Set<string>();
+    for (const argv of argvs) {
+      const r = await deps.runner.run(argv).catch((e) => ({
+        code: -1,
+        stdout: "",
+        stderr: String(e),
+      }));
+      if (r.code !== 0) {
+        notes.push(`Docker ${what} not listed: ${r.stderr.trim().split("\n")[0]}`);
+        return;
       }
-      const slug = slugLabel || slugFromName(name);
-      if (!slug) continue;
-      const e = entry(slug);
-      e.containers.push({ name, state: state ?? "", role: role || "unknown" });
-      e.backend ??= backend || null;
-    }
-  }
-  const seenNetworks = new Set<string>();
-  for (const argv of [NETWORKS_ARGV, LABELLED_NETWORKS_ARGV]) {
-    const r = await deps.runner.run(argv).catch((e) => ({
-      code: -1,
-      stdout: "",
-      stderr: String(e),
-    }));
-    if (r.code !== 0) {
-      notes.push(`Docker networks not listed: ${r.stderr.trim().split("\n")[0]}`);
-      break;
-    }
-    for (const line of r.stdout.split("\n")) {
-      const [name, slugLabel, backend, owner] = line.split(TAB);
-      if (!name || seenNetworks.has(name)) continue;
-      seenNetworks.add(name);
-      if (owner && owner !== me) {
-        foreign.add(slugLabel || name);
-        continue;
+      for (const line of r.stdout.split("\n")) {
+        const row = parseRow(line, argv);
+        if (!row || seen.has(row.name)) continue;
+        seen.add(row.name);
+        if (row.owner && row.owner !== me) {
+          foreign.add(row.slug || row.name);
+          continue;
+        }
+        const slug = row.slug || slugFromName(row.name);
+        if (slug) onRow(slug, row);
       }
-      const slug = slugLabel || slugFromName(name);
-      if (!slug) continue;
-      const e = entry(slug);
-      e.networks.push(name);
-      e.backend ??= backend || null;
     }
-  }
-
+  };
+  await ownRows("containers", [CONTAINERS_ARGV, LABELLED_CONTAINERS_ARGV], (slug, row) => {
+    const e = entry(slug);
+    e.containers.push({ name: row.name, state: row.state, role: row.role || "unknown" });
+    e.backend ??= row.backend || null;
+  });
+  await ownRows("networks", [NETWORKS_ARGV, LABELLED_NETWORKS_ARGV], (slug, row) => {
+    const e = entry(slug);
+    e.networks.push(row.name);
+    e.backend ??= row.backend || null;
+  });
   if (foreign.size > 0) {
     notes.push(
       `${foreign.size} bottle(s) owned by another bot-bottle state dir (another user or ` +

@@ -5,19 +5,13 @@
  * smolvm's DB (fail closed), start, the egress probe inside the guest, the
  * agent attached, and teardown in reverse order on every path.
  */
-import { ensureBundleImage } from "../bundle/bundle_image.ts";
 import { UserError } from "../errors.ts";
-import type { ResolvedBottle } from "../manifest/types.ts";
-import type { TakenRange } from "../plan/bundle_subnet.ts";
 import type { Plan } from "../plan/plan_types.ts";
-import { machineName, networkName } from "../plan/resource_names.ts";
-import type { Runner } from "../runtime/runner.ts";
-import { LABEL_OWNER } from "../plan/resource_names.ts";
+import { LABEL_OWNER, machineName, networkName } from "../plan/resource_names.ts";
 import { createArgv, execArgv, startArgv } from "../runtime/smolvm_argv.ts";
 import { smolvmDbPath } from "../runtime/smolvm_db_path.ts";
 import { verifyAllowlist } from "../runtime/verify_allowlist.ts";
-import { writeFileAtomic, writeMetadata, writeStatus } from "../state/metadata_store.ts";
-import { ensureAgentImage } from "./agent_image.ts";
+import { writeFileAtomic, writeStatus } from "../state/metadata_store.ts";
 import {
   type CreatedResources,
   createSubnetNetwork,
@@ -27,25 +21,17 @@ import {
 } from "./bundle_up.ts";
 import { parseProbeTarget, PROBE_SCRIPT } from "./egress_probe.ts";
 import { ensureImageArchive } from "./image_archive.ts";
-import { Interrupted, type Interrupts } from "./interrupts.ts";
+import { asInterruption, type LaunchDeps, prepareLaunch } from "./launch_deps.ts";
 import { teardownDocker, teardownMachine } from "./teardown.ts";
 
 /** Host-side bound on the probe's `machine exec`. */
 const PROBE_LIMIT_MS = 45_000;
 
-/** What the launch needs from the outside. */
-export interface SmolvmLaunchDeps {
-  runner: Runner;
-  env: { get(name: string): string | undefined };
+/** What the smolmachines launch needs from the outside. */
+export interface SmolvmLaunchDeps extends LaunchDeps {
   os: string;
-  progress(line: string): void;
-  stdinIsTerminal: boolean;
-  interrupts: Interrupts;
-  replan(extraTaken: TakenRange[]): Plan;
-  bottle: ResolvedBottle;
   /** Where `docker save` archives are cached. */
   imageCacheDir: string;
-  baseImage?: string;
 }
 
 /** Launch, run the agent, tear down. Returns the agent's exit code. */
@@ -68,20 +54,10 @@ export async function launchSmolvm(initial: Plan, deps: SmolvmLaunchDeps): Promi
   };
 
   try {
-    await writeMetadata(plan.state_dir, plan.metadata);
-    await writeStatus(plan.state_dir, "starting");
     const target = parseProbeTarget(deps.env.get("BOT_BOTTLE_PROBE_TARGET"));
     const home = deps.env.get("HOME") ?? "";
     const dbPath = smolvmDbPath({ os: deps.os, env: (n) => deps.env.get(n), home });
-    const agentImage = await ensureAgentImage(runner, {
-      bottle: deps.bottle.name,
-      image: plan.image,
-      dockerfile: plan.dockerfile,
-      baseImage: deps.baseImage,
-      progress,
-      signal: interrupts.signal,
-    });
-    interrupts.check();
+    const { agentImage, bundleImage } = await prepareLaunch(plan, deps);
     const archive = await ensureImageArchive(runner, {
       image: agentImage,
       cacheDir: deps.imageCacheDir,
@@ -89,11 +65,6 @@ export async function launchSmolvm(initial: Plan, deps: SmolvmLaunchDeps): Promi
       signal: interrupts.signal,
     });
     interrupts.check();
-    const bundleImage = await ensureBundleImage(runner, {
-      baseImage: deps.baseImage,
-      workDir: `${plan.state_dir}/bundle-build`,
-      onProgress: progress,
-    });
 
     // The bundle's network carries the /24; the host reaches the bundle on it,
     // which is how smolvm's user-space network stack delivers the guest's traffic.
@@ -192,10 +163,7 @@ export async function launchSmolvm(initial: Plan, deps: SmolvmLaunchDeps): Promi
     );
     return exec.code;
   } catch (error) {
-    if (interrupts.signal.aborted && !(error instanceof Interrupted)) {
-      throw new Interrupted(interrupts.received ?? "SIGINT");
-    }
-    throw error;
+    throw asInterruption(error, interrupts);
   } finally {
     progress(`tearing down bottle ${slug}`);
     const failures = [
