@@ -86,7 +86,8 @@ export async function createSubnetNetwork(
 
 /**
  * Render the bundle's config into the state dir (mounted read-only), start the
- * bundle on `network` at the plan's bundle IP, and wait for its health check.
+ * bundle on `network` at the plan's bundle IP, and wait (bounded by
+ * BOT_BOTTLE_HEALTH_TIMEOUT) for its health check.
  */
 export async function startBundle(
   runner: Runner,
@@ -100,6 +101,8 @@ export async function startBundle(
     alsoOn?: string;
     created: CreatedResources;
     interrupts: Interrupts;
+    env: { get(name: string): string | undefined };
+    progress(line: string): void;
   },
 ): Promise<string> {
   const config = renderBundleConfig({
@@ -149,6 +152,9 @@ export async function startBundle(
       );
     }
   }
+  const timeout = healthTimeoutMs(opts.env.get("BOT_BOTTLE_HEALTH_TIMEOUT"));
+  await waitHealthy(runner, bundle, timeout, opts.interrupts);
+  opts.progress(`bundle ${bundle} is healthy at ${plan.bundle_ip}`);
   return bundle;
 }
 

@@ -17,13 +17,7 @@ import {
 } from "../plan/resource_names.ts";
 import { agentExecArgv, agentRunArgv, networkCreateArgv } from "../runtime/docker_argv.ts";
 import { writeStatus } from "../state/metadata_store.ts";
-import {
-  createSubnetNetwork,
-  healthTimeoutMs,
-  roleLabels,
-  startBundle,
-  waitHealthy,
-} from "./bundle_up.ts";
+import { createSubnetNetwork, roleLabels, startBundle } from "./bundle_up.ts";
 import { parseProbeTarget, probeArgv } from "./egress_probe.ts";
 import { asInterruption, type LaunchDeps, prepareLaunch } from "./launch_deps.ts";
 import { teardownDocker } from "./teardown.ts";
@@ -79,7 +73,7 @@ export async function launchDocker(initial: Plan, deps: DockerLaunchDeps): Promi
     );
 
     // The bundle: on the internal network at the plan's IP, then on the egress bridge.
-    const bundle = await startBundle(runner, plan, {
+    await startBundle(runner, plan, {
       network: internal,
       image: bundleImage,
       git: deps.bottle.git,
@@ -87,14 +81,9 @@ export async function launchDocker(initial: Plan, deps: DockerLaunchDeps): Promi
       alsoOn: egress,
       created,
       interrupts,
+      env: deps.env,
+      progress,
     });
-    await waitHealthy(
-      runner,
-      bundle,
-      healthTimeoutMs(deps.env.get("BOT_BOTTLE_HEALTH_TIMEOUT")),
-      interrupts,
-    );
-    progress(`bundle ${bundle} is healthy at ${plan.bundle_ip}`);
 
     // The agent: hardened, internal network only, DNS at the bundle.
     const agent = agentContainerName(slug);

@@ -12,13 +12,7 @@ import { createArgv, execArgv, startArgv } from "../runtime/smolvm_argv.ts";
 import { smolvmDbPath } from "../runtime/smolvm_db_path.ts";
 import { verifyAllowlist } from "../runtime/verify_allowlist.ts";
 import { writeFileAtomic, writeStatus } from "../state/metadata_store.ts";
-import {
-  type CreatedResources,
-  createSubnetNetwork,
-  healthTimeoutMs,
-  startBundle,
-  waitHealthy,
-} from "./bundle_up.ts";
+import { type CreatedResources, createSubnetNetwork, startBundle } from "./bundle_up.ts";
 import { parseProbeTarget, PROBE_SCRIPT } from "./egress_probe.ts";
 import { ensureImageArchive } from "./image_archive.ts";
 import { asInterruption, type LaunchDeps, prepareLaunch } from "./launch_deps.ts";
@@ -77,21 +71,16 @@ export async function launchSmolvm(initial: Plan, deps: SmolvmLaunchDeps): Promi
       replan: deps.replan,
       progress,
     });
-    const bundle = await startBundle(runner, plan, {
+    await startBundle(runner, plan, {
       network: networkName(slug),
       image: bundleImage,
       git: deps.bottle.git,
       home,
       created,
       interrupts,
+      env: deps.env,
+      progress,
     });
-    await waitHealthy(
-      runner,
-      bundle,
-      healthTimeoutMs(deps.env.get("BOT_BOTTLE_HEALTH_TIMEOUT")),
-      interrupts,
-    );
-    progress(`bundle ${bundle} is healthy at ${plan.bundle_ip}`);
 
     // The machine: Smolfile (no secrets), --dns at the bundle, secrets by reference.
     const smolfilePath = `${plan.state_dir}/Smolfile`;
