@@ -121,7 +121,6 @@ export async function startBundle(
   }
   const bundle = bundleName(plan.slug);
   opts.interrupts.check();
-  opts.created.containers.push(bundle);
   const runArgv = bundleRunArgv({
     slug: plan.slug,
     image: opts.image,
@@ -151,6 +150,10 @@ export async function startBundle(
         }`,
       );
     }
+    // Recorded only once it exists: a name already taken (by a container that is not this
+    // bottle's) must not be removed by our teardown. A container that docker created before
+    // failing carries the bottle's labels, and teardown finds it by them.
+    if (argv === steps[0]) opts.created.containers.push(bundle);
   }
   const timeout = healthTimeoutMs(opts.env.get("BOT_BOTTLE_HEALTH_TIMEOUT"));
   await waitHealthy(runner, bundle, timeout, opts.interrupts);

@@ -65,12 +65,14 @@ export async function launchDocker(initial: Plan, deps: DockerLaunchDeps): Promi
       replan: deps.replan,
       progress,
     });
+    // Names are recorded only once docker created them: on a name clash the existing object
+    // is not ours, and teardown must not remove it (what docker did create carries our labels).
     const egress = networkName(slug);
-    created.networks.push(egress);
     await must(
       networkCreateArgv({ name: egress, labels: roleLabels(plan, "egress") }),
       `creating network ${egress}`,
     );
+    created.networks.push(egress);
 
     // The bundle: on the internal network at the plan's IP, then on the egress bridge.
     await startBundle(runner, plan, {
@@ -100,7 +102,6 @@ export async function launchDocker(initial: Plan, deps: DockerLaunchDeps): Promi
       }
       secretEnv[s.guest] = value;
     }
-    created.containers.push(agent);
     interrupts.check();
     const run = await runner.run(
       agentRunArgv({
@@ -121,9 +122,10 @@ export async function launchDocker(initial: Plan, deps: DockerLaunchDeps): Promi
         `starting the agent container failed: ${run.stderr.trim().split("\n")[0]}`,
       );
     }
+    created.containers.push(agent);
 
     // Egress probe before the agent runs.
-    created.containers.push(`${agent}-probe`);
+    // The probe runs with --rm; if it is interrupted, teardown finds it by its labels.
     const probe = await runner.run(
       probeArgv({
         agent,

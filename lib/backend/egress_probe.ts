@@ -10,14 +10,22 @@ import { BUNDLE_PORTS } from "../plan/guest_env.ts";
 /** Where the direct connection is aimed unless BOT_BOTTLE_PROBE_TARGET says otherwise. */
 export const DEFAULT_PROBE_TARGET = "1.1.1.1:443";
 
-/** Parse `host:port` (BOT_BOTTLE_PROBE_TARGET). */
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/**
+ * Parse `ipv4:port` (BOT_BOTTLE_PROBE_TARGET). Only an IPv4 literal is
+ * accepted: the guest's resolver is the bundle's DNS sink, so a host name
+ * would never resolve and its lookup failure would say nothing about whether
+ * a direct connection is refused.
+ */
 export function parseProbeTarget(value: string | undefined): { host: string; port: number } {
   const text = value && value.trim() !== "" ? value.trim() : DEFAULT_PROBE_TARGET;
-  const match = /^([A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
+  const match = /^([0-9.]+):(\d{1,5})$/.exec(text);
   const port = match ? Number(match[2]) : 0;
-  if (!match || port < 1 || port > 65535) {
-    throw new UserError(`BOT_BOTTLE_PROBE_TARGET is "${text}", not host:port`, {
-      hint: "set it to an address outside the allowlist, e.g. 1.1.1.1:443, or unset it",
+  if (!match || !IPV4.test(match[1]) || port < 1 || port > 65535) {
+    throw new UserError(`BOT_BOTTLE_PROBE_TARGET is "${text}", not <IPv4 address>:<port>`, {
+      hint: "set it to an IPv4 address outside the allowlist, e.g. 1.1.1.1:443, or unset it " +
+        "(a host name cannot be used: the bottle has no working resolver)",
     });
   }
   return { host: match[1], port };
@@ -49,6 +57,16 @@ fi
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 if [ "$rc" -eq 124 ] || [ "$ms" -ge 3000 ]; then
   echo "probe: a direct connection to $host:$port was not refused but hung for $ms ms (a timeout is not a pass)"; exit 13
+fi
+# Only a failed connect(2) is a refusal; anything else (a missing timeout or bash, a name
+# lookup failure) proves nothing about the network, so it is not a pass.
+ok=yes
+case "$err" in
+  *": connect: "*) [ "$rc" -eq 1 ] || ok=no ;;
+  *) ok=no ;;
+esac
+if [ "$ok" = no ]; then
+  echo "probe: the direct connection to $host:$port failed without being refused by the network (exit $rc: $(printf '%s' "$err" | tr '\\n' ' ')); cannot tell that egress is blocked"; exit 14
 fi
 why=$(printf '%s\n' "$err" | tail -n 1 | sed 's/^.*: //')
 echo "probe ok: the proxy refused an unlisted host with 403; direct $host:$port refused in $ms ms (\${why:-refused})"

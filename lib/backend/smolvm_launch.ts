@@ -86,16 +86,24 @@ export async function launchSmolvm(initial: Plan, deps: SmolvmLaunchDeps): Promi
     const smolfilePath = `${plan.state_dir}/Smolfile`;
     await writeFileAtomic(smolfilePath, plan.smolfile ?? "", 0o600);
     machineCreated = true;
-    await smolvm(
-      createArgv({
-        name: machine,
-        smolfilePath,
-        imageArchive: archive,
-        dns: plan.bundle_ip,
-        secretEnv: plan.secrets.map((s) => ({ guest: s.guest, hostVar: s.host_var })),
-      }),
-      "machine create",
-    );
+    try {
+      await smolvm(
+        createArgv({
+          name: machine,
+          smolfilePath,
+          imageArchive: archive,
+          dns: plan.bundle_ip,
+          secretEnv: plan.secrets.map((s) => ({ guest: s.guest, hostVar: s.host_var })),
+        }),
+        "machine create",
+      );
+    } catch (error) {
+      // A machine of that name that was there before is not ours to delete.
+      if (error instanceof UserError && /already exists/i.test(error.message)) {
+        machineCreated = false;
+      }
+      throw error;
+    }
 
     // Fail closed: read back what smolvm stored before anything boots.
     verifyAllowlist(dbPath, machine, { bundleIp: plan.bundle_ip });

@@ -15,7 +15,7 @@ export function renderPlan(plan: Plan, style: Style): string {
   row("slug", plan.slug);
   row("backend", plan.backend);
   row("bottles", plan.bottles.join(" -> "));
-  row("image", plan.image ?? `built from ${plan.dockerfile}`);
+  row("image", visible(plan.image ?? `built from ${plan.dockerfile}`));
   row("command", plan.command.map(shellQuote).join(" "));
   row("resources", `${plan.resources.cpus} cpus, ${plan.resources.memory_mib} MiB`);
   row("subnet", `${plan.subnet} (gateway ${plan.gateway}, bundle ${plan.bundle_ip})`);
@@ -33,7 +33,9 @@ export function renderPlan(plan: Plan, style: Style): string {
       : `${plan.egress_allow.length} allowed: ${plan.egress_allow.join(", ")}`,
   );
   row("env", Object.keys(plan.guest_env).length === 0 ? "(none)" : "");
-  for (const [name, value] of Object.entries(plan.guest_env)) out.push(`    ${name}=${value}`);
+  for (const [name, value] of Object.entries(plan.guest_env)) {
+    out.push(`    ${name}=${visible(value)}`);
+  }
   row("secrets", plan.secrets.length === 0 ? "(none)" : "");
   for (const s of plan.secrets) {
     const state = s.present ? style.green("set") : style.red("NOT SET");
@@ -43,14 +45,16 @@ export function renderPlan(plan: Plan, style: Style): string {
   for (const g of plan.git) out.push(`    ${g.name} -> ${g.upstream} (via the bundle's git gate)`);
   row("creates", "");
   for (const r of plan.create) out.push(`    ${r.kind} ${r.name}`);
-  row("state", plan.state_dir);
+  row("state", visible(plan.state_dir));
   if (plan.smolfile !== null) {
     out.push(`  ${style.bold("smolfile")}`);
-    for (const line of plan.smolfile.trimEnd().split("\n")) out.push(`    ${style.dim(line)}`);
+    for (const line of plan.smolfile.trimEnd().split("\n")) {
+      out.push(`    ${style.dim(visible(line))}`);
+    }
   }
   out.push(style.bold("preflight"));
   out.push(...renderChecks(plan.preflight, style));
-  for (const note of plan.notes) out.push(`  ${style.yellow("note")} ${note}`);
+  for (const note of plan.notes) out.push(`  ${style.yellow("note")} ${visible(note)}`);
   return `${out.join("\n")}\n`;
 }
 
@@ -69,6 +73,40 @@ export function renderChecks(checks: readonly PreflightCheck[], style: Style): s
   return lines;
 }
 
-function shellQuote(arg: string): string {
-  return /^[A-Za-z0-9_./:=@%+-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+/**
+ * Control and format characters (ESC, CR, bidi overrides, ...) that a terminal
+ * would act on instead of showing: a project manifest could otherwise make the
+ * printed command look unlike the one that runs.
+ */
+const INVISIBLE = /[\p{Cc}\p{Cf}\u2028\u2029]/u;
+
+/** `arg` quoted for a POSIX shell; `$'...'` with escapes when it holds invisible characters. */
+export function shellQuote(arg: string): string {
+  if (/^[A-Za-z0-9_./:=@%+-]+$/.test(arg)) return arg;
+  if (!INVISIBLE.test(arg)) return `'${arg.replaceAll("'", `'\\''`)}'`;
+  let out = "";
+  for (const ch of arg) {
+    if (ch === "\\" || ch === "'") out += `\\${ch}`;
+    else if (INVISIBLE.test(ch)) out += escapeChar(ch);
+    else out += ch;
+  }
+  return `$'${out}'`;
+}
+
+/** `text` with every invisible character shown as an escape (`\e`, `\r`, `\u202e`). */
+export function visible(text: string): string {
+  let out = "";
+  for (const ch of text) out += INVISIBLE.test(ch) ? escapeChar(ch) : ch;
+  return out;
+}
+
+function escapeChar(ch: string): string {
+  const named: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t", "\x1b": "\\e" };
+  if (named[ch] !== undefined) return named[ch];
+  const code = ch.codePointAt(0)!;
+  return code <= 0xff
+    ? `\\x${code.toString(16).padStart(2, "0")}`
+    : code <= 0xffff
+    ? `\\u${code.toString(16).padStart(4, "0")}`
+    : `\\U${code.toString(16).padStart(8, "0")}`;
 }

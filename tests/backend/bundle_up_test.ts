@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createSubnetNetwork } from "../../lib/backend/bundle_up.ts";
+import { createSubnetNetwork, startBundle } from "../../lib/backend/bundle_up.ts";
 import { Interrupts } from "../../lib/backend/interrupts.ts";
 import type { TakenRange } from "../../lib/plan/bundle_subnet.ts";
 import type { Plan } from "../../lib/plan/plan_types.ts";
@@ -54,6 +54,82 @@ Deno.test("createSubnetNetwork: on overlap, everything Docker has now is marked 
       { cidr: "192.168.160.0/20", source: 'docker network "bot-bottle-b-xyz12"' },
     ]]);
     assert.deepEqual(created.networks, ["bot-bottle-a-abcde-internal"]);
+  } finally {
+    interrupts.dispose();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
+Deno.test("startBundle: a container name that is already taken is not recorded (not ours to remove)", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "bbtest-bundle-up-" });
+  const interrupts = new Interrupts([]);
+  try {
+    const runner = new RecordingRunner([
+      on(
+        ["docker", "run"],
+        fail(
+          125,
+          'docker: Error response from daemon: Conflict. The container name "/bot-bottle-a-abcde-' +
+            'bundle" is already in use by container "0123". You have to remove (or rename) ' +
+            "that container to be able to reuse that name.\n",
+        ),
+      ),
+    ]);
+    const created = { containers: [] as string[], networks: [] as string[] };
+    const plan = {
+      ...fakePlan(170, stateDir),
+      slug: "a-abcde",
+      bundle_ip: "192.168.170.2",
+      egress_allow: ["api.example.org"],
+    } as unknown as Plan;
+    await assert.rejects(
+      startBundle(runner, plan, {
+        network: "bot-bottle-a-abcde",
+        image: "bot-bottle/bundle:test",
+        git: [],
+        created,
+        interrupts,
+        env: { get: () => undefined },
+        progress: () => {},
+      }),
+      /starting the bundle failed .*already in use/,
+    );
+    assert.deepEqual(created.containers, []);
+  } finally {
+    interrupts.dispose();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
+Deno.test("startBundle: the bundle is recorded for teardown once docker created it", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "bbtest-bundle-up-" });
+  const interrupts = new Interrupts([]);
+  try {
+    const runner = new RecordingRunner([
+      on(["docker", "create"], ok("id\n")),
+      on(["docker", "network", "connect"], fail(1, "Error: network gone\n")),
+    ]);
+    const created = { containers: [] as string[], networks: [] as string[] };
+    const plan = {
+      ...fakePlan(170, stateDir),
+      slug: "a-abcde",
+      bundle_ip: "192.168.170.2",
+      egress_allow: [],
+    } as unknown as Plan;
+    await assert.rejects(
+      startBundle(runner, plan, {
+        network: "bot-bottle-a-abcde-internal",
+        alsoOn: "bot-bottle-a-abcde",
+        image: "bot-bottle/bundle:test",
+        git: [],
+        created,
+        interrupts,
+        env: { get: () => undefined },
+        progress: () => {},
+      }),
+      /network gone/,
+    );
+    assert.deepEqual(created.containers, ["bot-bottle-a-abcde-bundle"]);
   } finally {
     interrupts.dispose();
     await Deno.remove(stateDir, { recursive: true });
