@@ -44,6 +44,15 @@ export async function ensureImageArchive(
       `docker save of ${opts.image} failed: ${saved.stderr.trim().split("\n")[0]}`,
     );
   }
+  // The tag may have moved while it was being saved: cache it only under the ID it has now.
+  const after = await runner.run(imageIdArgv(opts.image));
+  if (after.code !== 0 || after.stdout.trim() !== id.stdout.trim()) {
+    await Deno.remove(tmp).catch(() => {});
+    throw new UserError(
+      `image ${opts.image} changed while it was being saved for smolvm; nothing was started`,
+      { hint: "start again once the image is no longer being rebuilt" },
+    );
+  }
   await Deno.rename(tmp, path);
   return path;
 }

@@ -1,5 +1,6 @@
 /**
- * SIGINT/SIGTERM during a launch: the first signal aborts the launch (the
+ * SIGINT/SIGTERM/SIGHUP during a launch (SIGHUP: the terminal or SSH session
+ * went away): the first signal aborts the launch (the
  * running step is cancelled, teardown runs, the exit code is 130); the
  * listeners keep the process alive until teardown has finished.
  */
@@ -19,7 +20,7 @@ export class Interrupts {
   #received: string | null = null;
   readonly #listeners: [Deno.Signal, () => void][] = [];
 
-  constructor(signals: Deno.Signal[] = ["SIGINT", "SIGTERM"]) {
+  constructor(signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"]) {
     for (const signal of signals) {
       const listener = () => {
         if (this.#received === null) this.#received = signal;

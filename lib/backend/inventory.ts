@@ -3,6 +3,10 @@
  * (metadata, status, keep marker, owner lock), Docker objects carrying
  * bot-bottle's labels or name prefix, and `smolvm machine ls --json`.
  *
+ * Docker objects count only when they carry this state root's owner label
+ * (io.bot-bottle.owner); anything else named `bot-bottle-*` is reported and
+ * left alone.
+ *
  * state: `running` while a live process owns the bottle; `stopped` when it
  * was torn down cleanly and nothing is left; `orphaned` for resources without
  * a live owner or state, and for state whose bottle never finished cleanly.
@@ -210,6 +214,7 @@ export async function collectInventory(deps: InventoryDeps): Promise<Inventory> 
   // Docker containers and networks; another state root's (another user's) are not ours.
   const me = ownerId(deps.stateRoot);
   const foreign = new Set<string>();
+  const unlabelled = new Set<string>();
   /** Rows of both listings (by name prefix, by label), each object once, ours only. */
   const ownRows = async (
     what: string,
@@ -231,8 +236,12 @@ export async function collectInventory(deps: InventoryDeps): Promise<Inventory> 
         const row = parseRow(line, argv);
         if (!row || seen.has(row.name)) continue;
         seen.add(row.name);
-        if (row.owner && row.owner !== me) {
-          foreign.add(row.slug || row.name);
+        // Only what carries our owner label is ours: an unlabelled object that
+        // merely looks like ours (a compose project in a dir named bot-bottle,
+        // say) is someone else's, and cleanup must never remove it.
+        if (row.owner !== me) {
+          if (row.owner) foreign.add(row.slug || row.name);
+          else unlabelled.add(row.name);
           continue;
         }
         const slug = row.slug || slugFromName(row.name);
@@ -250,6 +259,12 @@ export async function collectInventory(deps: InventoryDeps): Promise<Inventory> 
     e.networks.push(row.name);
     e.backend ??= row.backend || null;
   });
+  if (unlabelled.size > 0) {
+    notes.push(
+      `left alone, not labelled as bot-bottle's: ${[...unlabelled].sort().join(", ")} ` +
+        "(named like bot-bottle resources; remove them with docker yourself if they are leftovers)",
+    );
+  }
   if (foreign.size > 0) {
     notes.push(
       `${foreign.size} bottle(s) owned by another bot-bottle state dir (another user or ` +

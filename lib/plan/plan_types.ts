@@ -54,6 +54,8 @@ export interface Plan {
   image: string | null;
   dockerfile: string | null;
   command: string[];
+  /** Where the agent (and so its command) is defined: the user manifest or the project's. */
+  agent_source: { scope: "user" | "project"; file: string };
   subnet: string;
   gateway: string;
   bundle_ip: string;

@@ -17,6 +17,9 @@ export function renderPlan(plan: Plan, style: Style): string {
   row("bottles", plan.bottles.join(" -> "));
   row("image", visible(plan.image ?? `built from ${plan.dockerfile}`));
   row("command", plan.command.map(shellQuote).join(" "));
+  if (plan.agent_source.scope === "project") {
+    row("from", style.yellow(`project manifest ${plan.agent_source.file}`));
+  }
   row("resources", `${plan.resources.cpus} cpus, ${plan.resources.memory_mib} MiB`);
   row("subnet", `${plan.subnet} (gateway ${plan.gateway}, bundle ${plan.bundle_ip})`);
   for (const move of plan.subnet_moves) {

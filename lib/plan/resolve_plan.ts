@@ -81,6 +81,13 @@ export function resolvePlan(input: PlanInput): Plan {
     resources,
   };
   const notes = [...(input.notes ?? [])];
+  if (agent.scope === "project") {
+    notes.push(
+      `agent "${input.agent}" and its command come from the project manifest ${agent.source}, ` +
+        `not from your own; it runs in your bottle "${bottle.name}" with that bottle's secrets and ` +
+        "egress: read the command above before you launch",
+    );
+  }
   for (const secret of secrets) {
     if (!secret.present) {
       notes.push(
@@ -98,6 +105,7 @@ export function resolvePlan(input: PlanInput): Plan {
     image: bottle.image ?? null,
     dockerfile: bottle.dockerfile ?? null,
     command: [...agent.command, ...(input.agentArgs ?? [])],
+    agent_source: { scope: agent.scope, file: agent.source },
     subnet: choice.subnet,
     gateway: choice.gateway,
     bundle_ip: choice.bundleIp,

@@ -326,3 +326,28 @@ Deno.test("--cwd is planned but a launch with it is refused, since copying is no
   );
   assert.deepEqual(c.runner.calls, []);
 });
+
+Deno.test("an agent from the project manifest is flagged in the plan", async () => {
+  const c = testContext({
+    files: {
+      [MANIFEST]: USER_TOML,
+      "/home/u/project/bot-bottle.toml": '[agents.helper]\nbottle = "dev"\ncommand = ["sh"]\n',
+    },
+    env: { HOST_API_TOKEN: "x" },
+  });
+  assert.equal(await main(["start", "helper", "--dry-run", "--json"], c), 0);
+  const plan = JSON.parse(c.stdoutText);
+  assert.deepEqual(plan.agent_source, {
+    scope: "project",
+    file: "/home/u/project/bot-bottle.toml",
+  });
+  assert.ok(plan.notes.some((n: string) => n.includes("come from the project manifest")));
+  const text = testContext({
+    files: {
+      [MANIFEST]: USER_TOML,
+      "/home/u/project/bot-bottle.toml": '[agents.helper]\nbottle = "dev"\ncommand = ["sh"]\n',
+    },
+  });
+  await main(["start", "helper", "--dry-run"], text);
+  assert.match(text.stderrText, /from {7}project manifest \/home\/u\/project\/bot-bottle\.toml/);
+});

@@ -12,6 +12,7 @@ function planWith(command: string[], env: Record<string, string> = {}): Plan {
     image: "img:1",
     dockerfile: null,
     command,
+    agent_source: { scope: "project", file: "/p/bot-bottle.toml" },
     resources: { cpus: 2, memory_mib: 4096 },
     subnet: "192.168.5.0/24",
     gateway: "192.168.5.1",
