@@ -111,6 +111,17 @@ export async function startBundle(
     git: opts.git,
     homeDir: opts.home,
   });
+  for (const mount of config.identityMounts) {
+    try {
+      if (!(await Deno.stat(mount.hostPath)).isFile) throw new Error("not a file");
+    } catch {
+      throw new UserError(
+        `the git identity ${mount.hostPath} (for ${mount.containerPath.split("/").pop()}) is not ` +
+          "a readable file, so the git gate could not push; nothing was started",
+        { hint: "fix `identity` in the bottle's git entry, or create the key" },
+      );
+    }
+  }
   const configDir = `${plan.state_dir}/bundle`;
   await ensurePrivateDir(configDir);
   await Deno.chmod(configDir, 0o755);

@@ -317,6 +317,13 @@ while read -r old new ref; do
     refs/heads/*|refs/tags/*) ;;
     *) say "refusing $ref: only branches and tags can be pushed"; exit 1 ;;
   esac
+  # Only commits: a ref at a blob, a tree or an annotated tag would carry content the commit
+  # scan below never sees.
+  type=$(git cat-file -t "$new" 2>/dev/null) || { say "cannot read $new for $ref"; exit 1; }
+  if [ "$type" != commit ]; then
+    say "refusing $ref: it points at a $type; only commits (branches, lightweight tags) pass the gate"
+    exit 1
+  fi
   if [ "$old" = "$zero" ]; then
     range="$new --not --all"
   else

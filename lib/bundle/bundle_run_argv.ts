@@ -49,6 +49,11 @@ function volumePath(path: string, what: string): string {
   return path;
 }
 
+/** A read-only bind `--mount` value; paths with `,` or `:` are refused (see volumePath). */
+function bindMount(source: string, target: string, what: string): string {
+  return `type=bind,source=${volumePath(source, what)},target=${volumePath(target, what)},readonly`;
+}
+
 /** `docker run -d ...` for the bundle. Labels are emitted sorted by key. */
 export function bundleRunArgv(opts: BundleRunOptions): string[] {
   const argv = [
@@ -67,12 +72,11 @@ export function bundleRunArgv(opts: BundleRunOptions): string[] {
   for (const key of Object.keys(opts.labels).sort()) {
     argv.push("--label", `${key}=${opts.labels[key]}`);
   }
-  argv.push("-v", `${volumePath(opts.configDir, "configDir")}:${BUNDLE_CONFIG_MOUNT}:ro`);
+  // --mount, not -v: a missing source is an error instead of a root-owned
+  // directory that docker creates in its place (e.g. in ~/.ssh).
+  argv.push("--mount", bindMount(opts.configDir, BUNDLE_CONFIG_MOUNT, "configDir"));
   for (const mount of opts.identityMounts) {
-    argv.push(
-      "-v",
-      `${volumePath(mount.hostPath, "identity")}:${volumePath(mount.containerPath, "identity")}:ro`,
-    );
+    argv.push("--mount", bindMount(mount.hostPath, mount.containerPath, "identity"));
   }
   argv.push("--cap-drop", "ALL");
   for (const cap of BUNDLE_CAPABILITIES) argv.push("--cap-add", cap);

@@ -135,3 +135,42 @@ Deno.test("startBundle: the bundle is recorded for teardown once docker created 
     await Deno.remove(stateDir, { recursive: true });
   }
 });
+
+Deno.test("startBundle: a missing git identity stops before docker (no root-owned dir appears)", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "bbtest-bundle-up-" });
+  const interrupts = new Interrupts([]);
+  try {
+    const runner = new RecordingRunner([]);
+    const created = { containers: [] as string[], networks: [] as string[] };
+    const plan = {
+      ...fakePlan(171, stateDir),
+      slug: "a-abcde",
+      bundle_ip: "192.168.171.2",
+      egress_allow: [],
+    } as unknown as Plan;
+    const missing = `${stateDir}/no-such-key`;
+    await assert.rejects(
+      startBundle(runner, plan, {
+        network: "bot-bottle-a-abcde",
+        image: "bot-bottle/bundle:test",
+        git: [{
+          name: "app",
+          upstream: "git@git.example.org:me/app.git",
+          identity: missing,
+          hostKey:
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEWRrh9e0qzwrN9vXNGFy47LOCdS3JbEKnMBzSLhGyVH",
+        }],
+        created,
+        interrupts,
+        env: { get: () => undefined },
+        progress: () => {},
+      }),
+      new RegExp(`the git identity ${missing} \\(for app\\) is not a readable file`),
+    );
+    assert.deepEqual(runner.calls, [], "docker was never asked to mount it");
+    assert.deepEqual(created.containers, []);
+  } finally {
+    interrupts.dispose();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});

@@ -47,10 +47,10 @@ Deno.test("bundleRunArgv: full argv", () => {
     "io.bot-bottle.role=bundle",
     "--label",
     "io.bot-bottle.slug=dev-a1b2c",
-    "-v",
-    "/home/u/.local/state/bot-bottle/bottles/dev-a1b2c/bundle:/etc/bot-bottle:ro",
-    "-v",
-    "/home/u/.ssh/id_app:/run/secrets/bot-bottle/app:ro",
+    "--mount",
+    "type=bind,source=/home/u/.local/state/bot-bottle/bottles/dev-a1b2c/bundle,target=/etc/bot-bottle,readonly",
+    "--mount",
+    "type=bind,source=/home/u/.ssh/id_app,target=/run/secrets/bot-bottle/app,readonly",
     "--cap-drop",
     "ALL",
     "--cap-add",
@@ -96,12 +96,15 @@ Deno.test("bundleRunArgv: table of properties", () => {
     [
       "every mount is read-only",
       BASE,
-      (a) => assert.ok(values(a, "-v").every((v) => v.endsWith(":ro"))),
+      (a) => assert.ok(values(a, "--mount").every((v) => v.endsWith(",readonly"))),
     ],
     [
       "no identity: only the config mount",
       { ...BASE, identityMounts: [] },
-      (a) => assert.deepEqual(values(a, "-v"), [`${BASE.configDir}:/etc/bot-bottle:ro`]),
+      (a) =>
+        assert.deepEqual(values(a, "--mount"), [
+          `type=bind,source=${BASE.configDir},target=/etc/bot-bottle,readonly`,
+        ]),
     ],
     [
       "labels sorted by key",

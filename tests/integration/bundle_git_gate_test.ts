@@ -137,6 +137,27 @@ Deno.test("bundle git gate: gitleaks refuses secrets, clean pushes reach upstrea
       assert.match(r.stderr, /git-gate: clean; forwarding/);
       assert.equal(await upstreamHead(), "clean change");
     });
+    await t.step(
+      "a tag at a blob or an annotated tag cannot carry a secret past the scan",
+      async () => {
+        const r = await exec(
+          client,
+          `set -e; cd /w/app
+        blob=$(printf 'aws_access_key_id = ${AWS_KEY_ID}\\naws_secret_access_key = ${AWS_SECRET}\\n' | git hash-object -w --stdin)
+        git tag leak-blob "$blob"
+        git tag -a leak-annotated -m 'aws_secret_access_key = ${AWS_SECRET}' HEAD
+        rc=0; git push origin refs/tags/leak-blob 2>blob.err || rc=$?; echo "blob=$rc"; cat blob.err >&2
+        rc=0; git push origin refs/tags/leak-annotated 2>ann.err || rc=$?; echo "annotated=$rc"; cat ann.err >&2`,
+        );
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /blob=[1-9]/);
+        assert.match(r.stdout, /annotated=[1-9]/);
+        assert.match(r.stderr, /refusing refs\/tags\/leak-blob: it points at a blob/);
+        assert.match(r.stderr, /refusing refs\/tags\/leak-annotated: it points at a tag/);
+        const tags = await exec(upstream, "git -C /srv/git/app.git tag --list");
+        assert.equal(tags.stdout.trim(), "", "no tag reached the upstream");
+      },
+    );
     await t.step("deleting an upstream branch through the gate is refused", async () => {
       const r = await exec(client, "cd /w/app && git push origin :main");
       assert.notEqual(r.code, 0);
