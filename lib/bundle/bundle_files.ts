@@ -204,7 +204,7 @@ IP literals are allowed only when listed literally in egress.allow; prefer a hos
 
 const ERRORS_ERR_BB_LOCAL =
   `<!DOCTYPE html><html><head><title>403 refused by bot-bottle egress</title></head><body><pre>
-bot-bottle egress: refused %M %H:%p: "%H" resolves to a loopback address of the bundle itself.
+bot-bottle egress: refused %M %H:%p: "%H" resolves to a loopback or link-local address (the bundle itself, or cloud metadata); only an exactly listed IP literal may go there.
 </pre></body></html>
 `;
 
@@ -266,7 +266,7 @@ const LIB_EGRESS_LOG_AWK = `# Turns squid access-log records (logformat bb_decis
     else if (err == "ERR_BB_PORT") why = "CONNECT allowed to port 443 only"
     else if (err == "ERR_BB_PROTO") why = "only http:// and CONNECT are proxied"
     else if (err == "ERR_BB_MANAGER") why = "cache manager refused"
-    else if (err == "ERR_BB_LOCAL") why = "resolves to loopback"
+    else if (err == "ERR_BB_LOCAL") why = "resolves to loopback or link-local"
     else why = "refused: " err
     printf "egress deny %s %s (%s)\\n", method, dest, why
   } else if (status ~ /^NONE/) {

@@ -156,6 +156,9 @@ export function renderSquidConf(slug: string, entries: readonly AllowEntry[]): s
     "acl bb_port_443 port 443",
     "acl bb_http proto HTTP",
     "acl bb_ip_literal dstdom_regex -n ^[0-9.]+$ :",
+    "# Link-local (cloud metadata at 169.254.169.254): never reached through a listed *name*,",
+    "# whatever its DNS says; only an exactly listed IP literal gets there.",
+    "acl bb_link_local dst 169.254.0.0/16",
     "# Reason markers: always true, they only select the 403 template (deny_info).",
     "acl bb_why_manager src all",
     "acl bb_why_port src all",
@@ -181,7 +184,11 @@ export function renderSquidConf(slug: string, entries: readonly AllowEntry[]): s
     ]
   ) {
     if (acl === "") continue;
-    lines.push(`http_access deny ${acl} to_localhost bb_why_local`, `http_access allow ${acl}`);
+    lines.push(
+      `http_access deny ${acl} to_localhost bb_why_local`,
+      `http_access deny ${acl} !bb_ip_literal bb_link_local bb_why_local`,
+      `http_access allow ${acl}`,
+    );
   }
   lines.push(
     "http_access deny bb_ip_literal bb_why_ip",

@@ -80,7 +80,11 @@ Deno.test("bundle egress proxy and DNS sink (real docker)", async (t) => {
           "io.bot-bottle.role": "bundle",
           "io.bot-bottle.backend": "docker",
         },
-      }).slice(1),
+      }).slice(1, -1).concat(
+        // An allowlisted name whose DNS says cloud metadata (the test network is --internal:
+        // nothing could leave even if the rule failed).
+        ["--add-host", "meta.wild.test:169.254.169.254", bundle],
+      ),
     );
     await docker(["run", "-d", "--name", client, "--network", network, fixture, "sleep", "600"]);
     await waitHealthy(bundleName);
@@ -206,6 +210,11 @@ Deno.test("bundle egress proxy and DNS sink (real docker)", async (t) => {
       ];
       assert.equal(expected.length, decisions);
       assert.deepEqual(lines, expected);
+    });
+    await t.step("an allowlisted name resolving to link-local (metadata) is refused", async () => {
+      const r = await curl("http://meta.wild.test/latest/meta-data/");
+      assert.match(r.stdout, /403$/);
+      assert.match(r.stdout, /"meta\.wild\.test" resolves to a loopback or link-local address/);
     });
     await t.step("DNS via the bundle's :53 fails fast (udp and tcp)", async () => {
       for (const proto of ["+notcp", "+tcp"]) {
