@@ -5,6 +5,12 @@
  */
 import type { ResolvedBottle } from "../manifest/types.ts";
 
+/** Where the agent's prompt is written in the guest, relative to its $HOME. */
+export const PROMPT_FILE = ".bot-bottle-prompt.txt";
+
+/** The guest command that writes stdin to the prompt file. */
+export const WRITE_PROMPT_COMMAND = ["sh", "-c", `umask 077; cat > "$HOME/${PROMPT_FILE}"`];
+
 /** Ports the bundle listens on. */
 export const BUNDLE_PORTS = { proxy: 8888, gitGate: 9418, supervise: 9100, dns: 53 } as const;
 

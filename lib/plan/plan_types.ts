@@ -54,6 +54,8 @@ export interface Plan {
   image: string | null;
   dockerfile: string | null;
   command: string[];
+  /** The agent's prompt, written to `$HOME/.bot-bottle-prompt.txt` in the guest before it runs. */
+  prompt: string | null;
   /** Where the agent (and so its command) is defined: the user manifest or the project's. */
   agent_source: { scope: "user" | "project"; file: string };
   subnet: string;

@@ -6,6 +6,7 @@
 import type { PreflightCheck } from "../runtime/preflight.ts";
 import type { Style } from "../ui/style.ts";
 import type { Plan } from "./plan_types.ts";
+import { PROMPT_FILE } from "./guest_env.ts";
 
 /** Render the plan as text (ends with a newline). */
 export function renderPlan(plan: Plan, style: Style): string {
@@ -17,6 +18,9 @@ export function renderPlan(plan: Plan, style: Style): string {
   row("bottles", plan.bottles.join(" -> "));
   row("image", visible(plan.image ?? `built from ${plan.dockerfile}`));
   row("command", plan.command.map(shellQuote).join(" "));
+  if (typeof plan.prompt === "string") {
+    row("prompt", `${plan.prompt.length} characters, written to $HOME/${PROMPT_FILE} in the guest`);
+  }
   if (plan.agent_source.scope === "project") {
     row("from", style.yellow(`project manifest ${plan.agent_source.file}`));
   }

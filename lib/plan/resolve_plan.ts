@@ -106,6 +106,7 @@ export function resolvePlan(input: PlanInput): Plan {
     dockerfile: bottle.dockerfile ?? null,
     command: [...agent.command, ...(input.agentArgs ?? [])],
     agent_source: { scope: agent.scope, file: agent.source },
+    prompt: agent.prompt ?? null,
     subnet: choice.subnet,
     gateway: choice.gateway,
     bundle_ip: choice.bundleIp,

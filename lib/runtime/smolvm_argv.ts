@@ -133,6 +133,8 @@ export interface ExecArgvSpec {
   command: readonly string[];
   /** `-i -t`: attach this terminal. */
   interactive: boolean;
+  /** `-i` alone: forward stdin (e.g. to write a file in the guest). */
+  stdin?: boolean;
   /**
    * Extra NON-secret variables, passed as `-e K=V` (they are visible in argv:
    * never put a secret here; secrets travel as `--secret-env` refs on create).
@@ -157,6 +159,7 @@ export function execArgv(spec: ExecArgvSpec): string[] {
     argv.push("--timeout", spec.timeout);
   }
   if (spec.interactive) argv.push("-i", "-t");
+  else if (spec.stdin) argv.push("-i");
   argv.push("--", ...spec.command);
   return argv;
 }
