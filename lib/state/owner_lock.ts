@@ -13,7 +13,14 @@ export interface OwnerLock {
   release(): void;
 }
 
-/** Take the owner lock; false when another live process holds it. */
+const TAKE_TRIES = 20;
+const TAKE_PAUSE_MS = 50;
+
+/**
+ * Take the owner lock (exclusive); null when another live process holds it.
+ * A liveness probe holds a shared lock for an instant, so a failed try is
+ * retried for about a second before the bottle counts as owned.
+ */
 export async function takeOwnerLock(stateDir: string): Promise<OwnerLock | null> {
   const file = await Deno.open(`${stateDir}/${LOCK_FILE}`, {
     read: true,
@@ -21,7 +28,12 @@ export async function takeOwnerLock(stateDir: string): Promise<OwnerLock | null>
     create: true,
     mode: 0o600,
   });
-  if (!(await file.tryLock(true))) {
+  let got = false;
+  for (let i = 0; i < TAKE_TRIES && !got; i++) {
+    got = await file.tryLock(true);
+    if (!got) await new Promise((resolve) => setTimeout(resolve, TAKE_PAUSE_MS));
+  }
+  if (!got) {
     file.close();
     return null;
   }
@@ -37,7 +49,11 @@ export async function takeOwnerLock(stateDir: string): Promise<OwnerLock | null>
   };
 }
 
-/** True when a live process holds the bottle's owner lock. */
+/**
+ * True when a live process holds the bottle's owner lock. The probe takes a
+ * SHARED lock: it conflicts with the owner's exclusive lock only, so two
+ * probes running at once never see each other as an owner.
+ */
 export async function ownerAlive(stateDir: string): Promise<boolean> {
   let file: Deno.FsFile;
   try {
@@ -46,7 +62,7 @@ export async function ownerAlive(stateDir: string): Promise<boolean> {
     return false;
   }
   try {
-    const got = await file.tryLock(true);
+    const got = await file.tryLock(false);
     if (got) file.unlockSync();
     return !got;
   } finally {

@@ -92,3 +92,34 @@ Deno.test("a process killed with SIGKILL while holding the lock leaves it free",
     }
   });
 });
+
+Deno.test("owner lock: concurrent liveness probes never see each other as an owner", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bbtest-owner-" });
+  try {
+    const lock = await takeOwnerLock(dir);
+    assert.ok(lock);
+    lock.release();
+    // A probe from another process holds a shared lock while we probe and take ownership.
+    const holder = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `const f = await Deno.open(${JSON.stringify(`${dir}/owner.lock`)}, { read: true });` +
+        `await f.lock(false); console.log("held"); await new Promise((r) => setTimeout(r, 400)); f.close();`,
+      ],
+      stdout: "piped",
+    }).spawn();
+    const reader = holder.stdout.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    assert.match(first, /held/);
+    assert.equal(await ownerAlive(dir), false, "a shared probe is not an owner");
+    const taken = await takeOwnerLock(dir);
+    assert.ok(taken, "ownership waits out a probe's shared lock");
+    assert.equal(await ownerAlive(dir), true);
+    taken.release();
+    reader.releaseLock();
+    await holder.stdout.cancel();
+    await holder.status;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
