@@ -16,11 +16,10 @@ import {
   networkName,
 } from "../plan/resource_names.ts";
 import { agentExecArgv, agentRunArgv, networkCreateArgv } from "../runtime/docker_argv.ts";
-import { WRITE_PROMPT_COMMAND } from "../plan/guest_env.ts";
 import { writeStatus } from "../state/metadata_store.ts";
 import { createSubnetNetwork, roleLabels, startBundle } from "./bundle_up.ts";
 import { parseProbeTarget, probeArgv } from "./egress_probe.ts";
-import { asInterruption, type LaunchDeps, prepareLaunch } from "./launch_deps.ts";
+import { asInterruption, enterRunning, type LaunchDeps, prepareLaunch } from "./launch_deps.ts";
 import { teardownDocker } from "./teardown.ts";
 
 /** What the docker launch needs from the outside. */
@@ -148,20 +147,13 @@ export async function launchDocker(initial: Plan, deps: DockerLaunchDeps): Promi
       );
     }
     progress(verdict);
-    if (plan.prompt !== null) {
-      const wrote = await runner.run(
-        ["docker", "exec", "--interactive", agent, ...WRITE_PROMPT_COMMAND],
-        { input: plan.prompt, signal: interrupts.signal },
-      );
-      interrupts.check();
-      if (wrote.code !== 0) {
-        throw new UserError(
-          `writing the agent's prompt into the bottle failed: ${wrote.stderr.trim()}`,
-        );
-      }
-    }
-
-    await writeStatus(plan.state_dir, "running");
+    await enterRunning(plan, deps, (command) => [
+      "docker",
+      "exec",
+      "--interactive",
+      agent,
+      ...command,
+    ]);
     // The agent, attached to this terminal; its exit code is ours.
     progress(`running ${plan.command.join(" ")} in ${agent}`);
     const exec = await runner.run(

@@ -9,6 +9,8 @@ import type { Plan } from "../plan/plan_types.ts";
 import type { Runner } from "../runtime/runner.ts";
 import { writeMetadata, writeStatus } from "../state/metadata_store.ts";
 import { ensureAgentImage } from "./agent_image.ts";
+import { UserError } from "../errors.ts";
+import { WRITE_PROMPT_COMMAND } from "../plan/guest_env.ts";
 import { Interrupted, type Interrupts } from "./interrupts.ts";
 
 /** Shared inputs of a launch. */
@@ -56,4 +58,29 @@ export function asInterruption(error: unknown, interrupts: Interrupts): unknown 
     return new Interrupted(interrupts.received ?? "SIGINT");
   }
   return error;
+}
+
+/**
+ * Write the agent's prompt (if any) into the guest and mark the bottle
+ * running. `execWithStdin` turns a guest command into the backend's exec argv
+ * that forwards stdin; the prompt travels on stdin, never in argv.
+ */
+export async function enterRunning(
+  plan: Plan,
+  deps: LaunchDeps,
+  execWithStdin: (command: string[]) => string[],
+): Promise<void> {
+  if (plan.prompt !== null) {
+    const wrote = await deps.runner.run(execWithStdin(WRITE_PROMPT_COMMAND), {
+      input: plan.prompt,
+      signal: deps.interrupts.signal,
+    });
+    deps.interrupts.check();
+    if (wrote.code !== 0) {
+      throw new UserError(
+        `writing the agent's prompt into the bottle failed: ${wrote.stderr.trim()}`,
+      );
+    }
+  }
+  await writeStatus(plan.state_dir, "running");
 }

@@ -9,14 +9,13 @@ import { UserError } from "../errors.ts";
 import type { Plan } from "../plan/plan_types.ts";
 import { LABEL_OWNER, machineName, networkName } from "../plan/resource_names.ts";
 import { createArgv, execArgv, startArgv } from "../runtime/smolvm_argv.ts";
-import { WRITE_PROMPT_COMMAND } from "../plan/guest_env.ts";
 import { smolvmDbPath } from "../runtime/smolvm_db_path.ts";
 import { verifyAllowlist } from "../runtime/verify_allowlist.ts";
 import { writeFileAtomic, writeStatus } from "../state/metadata_store.ts";
 import { type CreatedResources, createSubnetNetwork, startBundle } from "./bundle_up.ts";
 import { parseProbeTarget, PROBE_SCRIPT } from "./egress_probe.ts";
 import { ensureImageArchive } from "./image_archive.ts";
-import { asInterruption, type LaunchDeps, prepareLaunch } from "./launch_deps.ts";
+import { asInterruption, enterRunning, type LaunchDeps, prepareLaunch } from "./launch_deps.ts";
 import { teardownDocker, teardownMachine } from "./teardown.ts";
 
 /** Host-side bound on the probe's `machine exec`. */
@@ -151,20 +150,11 @@ export async function launchSmolvm(initial: Plan, deps: SmolvmLaunchDeps): Promi
       );
     }
     progress(verdict);
-    if (plan.prompt !== null) {
-      const wrote = await runner.run(
-        execArgv({ name: machine, command: WRITE_PROMPT_COMMAND, interactive: false, stdin: true }),
-        { input: plan.prompt, signal: interrupts.signal },
-      );
-      interrupts.check();
-      if (wrote.code !== 0) {
-        throw new UserError(
-          `writing the agent's prompt into the machine failed: ${wrote.stderr.trim()}`,
-        );
-      }
-    }
-
-    await writeStatus(plan.state_dir, "running");
+    await enterRunning(
+      plan,
+      deps,
+      (command) => execArgv({ name: machine, command, interactive: false, stdin: true }),
+    );
     progress(`running ${plan.command.join(" ")} in ${machine}`);
     const exec = await smolvm(
       execArgv({ name: machine, command: plan.command, interactive: deps.stdinIsTerminal }),
