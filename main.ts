@@ -9,11 +9,11 @@ import { runList } from "./lib/cli/list.ts";
 import { runResume } from "./lib/cli/resume.ts";
 import { runRm } from "./lib/cli/rm.ts";
 import { runStop } from "./lib/cli/stop.ts";
-import { type CliContext, realContext } from "./lib/cli/context.ts";
+import { type CliContext, realContext } from "./lib/cli/_shared/context.ts";
 import { runDoctor } from "./lib/cli/doctor.ts";
-import { reportError } from "./lib/cli/report_error.ts";
+import { reportError } from "./lib/cli/_shared/report_error.ts";
 import { runStart } from "./lib/cli/start.ts";
-import { COMMAND_USAGE, MAIN_USAGE } from "./lib/cli/usage.ts";
+import { COMMAND_USAGE, MAIN_USAGE } from "./lib/cli/_shared/usage.ts";
 import { runVersion } from "./lib/cli/version.ts";
 import { UsageError } from "./lib/errors.ts";
 

@@ -137,13 +137,13 @@ await benchDockerBackend();
 
 async function benchDockerBackend(): Promise<void> {
   const runs = Number(Deno.env.get("BENCH_DOCKER_RUNS") ?? 5);
-  const { DenoRunner } = await import("../lib/runtime/runner.ts");
+  const { DenoRunner } = await import("../lib/host/runner.ts");
   const { ensureBundleImage } = await import("../lib/bundle/bundle_image.ts");
-  const { ensureAgentImage } = await import("../lib/backend/agent_image.ts");
+  const { ensureAgentImage } = await import("../lib/launch/agent_image.ts");
   const { bundleRunArgv } = await import("../lib/bundle/bundle_run_argv.ts");
-  const { renderBundleConfig } = await import("../lib/bundle/render_bundle_config.ts");
+  const { renderBundleConfig } = await import("../lib/bundle/config/render_bundle_config.ts");
   const { agentExecArgv, agentRunArgv, networkConnectArgv, networkCreateArgv } = await import(
-    "../lib/runtime/docker_argv.ts"
+    "../lib/host/docker_argv.ts"
   );
   const runner = new DenoRunner();
   const docker = async (args: string[], allowFailure = false) => {
@@ -362,8 +362,8 @@ await benchList(Number(Deno.env.get("BENCH_LIST_RUNS") ?? 10));
 async function benchList(runs: number): Promise<void> {
   const { writeMetadata, writeStatus } = await import("../lib/state/metadata_store.ts");
   const { plannedResources } = await import("../lib/plan/resource_names.ts");
-  const inventory = await import("../lib/backend/inventory.ts");
-  const { lsJsonArgv } = await import("../lib/runtime/smolvm_argv.ts");
+  const inventory = await import("../lib/bottles/inventory.ts");
+  const { lsJsonArgv } = await import("../lib/backends/smolvm/smolvm_argv.ts");
   const BOTTLES = 50;
   const tmp = await Deno.makeTempDir({ prefix: "bot-bottle-bench-list-" });
   try {

@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { bundleImageTag, DEFAULT_BUNDLE_BASE_IMAGE } from "../lib/bundle/bundle_image.ts";
 import { bundleRunArgv } from "../lib/bundle/bundle_run_argv.ts";
 import { bottleLabels, LABEL_ROLE, ownerId } from "../lib/plan/resource_names.ts";
-import { networkCreateArgv } from "../lib/runtime/docker_argv.ts";
+import { networkCreateArgv } from "../lib/host/docker_argv.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const decoder = new TextDecoder();

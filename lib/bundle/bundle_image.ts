@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { UserError } from "../errors.ts";
-import type { Runner } from "../runtime/runner.ts";
+import type { Runner } from "../host/runner.ts";
 import { BUNDLE_EXECUTABLES, BUNDLE_FILES } from "./bundle_files.ts";
 
 /** Base image the bundle is built on unless told otherwise (a Debian bookworm image). */

@@ -1,7 +1,7 @@
 /**
  * The `docker run` argv that starts a bottle's sidecar bundle (SPEC §4.1, §6.2, §8). Pure.
  */
-import { BUNDLE_CONFIG_MOUNT, type IdentityMount } from "./render_bundle_config.ts";
+import { BUNDLE_CONFIG_MOUNT, type IdentityMount } from "./config/render_bundle_config.ts";
 
 /** Options of {@link bundleRunArgv}. */
 export interface BundleRunOptions {

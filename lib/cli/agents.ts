@@ -3,8 +3,8 @@
  */
 import { resolveBottle } from "../manifest/resolve_bottle.ts";
 import { makeStyle } from "../ui/style.ts";
-import type { CliContext } from "./context.ts";
-import { loadManifestForCli } from "./load_manifest_for_cli.ts";
+import type { CliContext } from "./_shared/context.ts";
+import { loadManifestForCli } from "./_shared/load_manifest_for_cli.ts";
 
 /** One agent as listed. */
 export interface AgentListing {

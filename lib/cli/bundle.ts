@@ -5,7 +5,7 @@
 import { ensureBundleImage } from "../bundle/bundle_image.ts";
 import { UsageError } from "../errors.ts";
 import { stateRoot } from "../state/state_paths.ts";
-import type { CliContext } from "./context.ts";
+import type { CliContext } from "./_shared/context.ts";
 
 /** Run `bundle <action>`. */
 export async function runBundle(ctx: CliContext, action: string | undefined): Promise<number> {

@@ -6,13 +6,13 @@
  * `resume` can bring back, are not orphans and stay. One plan, one y/N,
  * best effort per item, exit 1 if anything could not be removed.
  */
-import { type BottleEntry, collectInventory } from "../backend/inventory.ts";
-import { teardownDocker, teardownMachine } from "../backend/teardown.ts";
+import { type BottleEntry, collectInventory } from "../bottles/inventory.ts";
+import { teardownDocker, teardownMachine } from "../bottles/teardown.ts";
 import { UserError } from "../errors.ts";
 import { stateRoot } from "../state/state_paths.ts";
 import { ownerId } from "../plan/resource_names.ts";
 import { makeStyle } from "../ui/style.ts";
-import type { CliContext } from "./context.ts";
+import type { CliContext } from "./_shared/context.ts";
 
 /** One thing cleanup removes. */
 interface Item {

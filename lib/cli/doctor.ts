@@ -3,10 +3,10 @@
  * with its fix. Never stops early; exits 1 when any check failed.
  */
 import { renderChecks } from "../plan/render_plan.ts";
-import { preflightAll, preflightPassed } from "../runtime/preflight.ts";
+import { preflightAll, preflightPassed } from "../host/preflight.ts";
 import { makeStyle } from "../ui/style.ts";
 import { VERSION } from "../version.ts";
-import type { CliContext } from "./context.ts";
+import type { CliContext } from "./_shared/context.ts";
 
 /** Run `doctor`. */
 export async function runDoctor(ctx: CliContext, opts: { json: boolean }): Promise<number> {

@@ -3,10 +3,10 @@
  * `--json` prints `{ "schema": 1, "bottles": [...], "notes": [...] }` on stdout
  * (the BottleEntry fields in lib/backend/inventory.ts); the table goes to stderr.
  */
-import { collectInventory } from "../backend/inventory.ts";
+import { collectInventory } from "../bottles/inventory.ts";
 import { stateRoot } from "../state/state_paths.ts";
 import { makeStyle } from "../ui/style.ts";
-import type { CliContext } from "./context.ts";
+import type { CliContext } from "./_shared/context.ts";
 
 /** Human age: 42s, 5m, 3h, 2d. */
 export function formatAge(seconds: number | null): string {

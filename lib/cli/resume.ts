@@ -4,14 +4,14 @@
  * agent and label, and the same /24 when it is still free (else the next free
  * one, said in the plan).
  */
-import { collectInventory } from "../backend/inventory.ts";
+import { collectInventory } from "../bottles/inventory.ts";
 import { UsageError, UserError } from "../errors.ts";
 import { resolveBottle } from "../manifest/resolve_bottle.ts";
 import { readMetadata } from "../state/metadata_store.ts";
 import { bottleStateDir, stateRoot } from "../state/state_paths.ts";
-import type { CliContext } from "./context.ts";
-import { loadManifestForCli } from "./load_manifest_for_cli.ts";
-import { planAndLaunch } from "./plan_and_launch.ts";
+import type { CliContext } from "./_shared/context.ts";
+import { loadManifestForCli } from "./_shared/load_manifest_for_cli.ts";
+import { planAndLaunch } from "../launch/plan_and_launch.ts";
 
 /** Run `resume`. */
 export async function runResume(

@@ -6,10 +6,10 @@
 import { UsageError, UserError } from "../errors.ts";
 import { NAME_PATTERN } from "../manifest/types.ts";
 import { type Backend, BACKENDS } from "../plan/plan_types.ts";
-import type { CliContext } from "./context.ts";
-import { findAgent } from "./find_agent.ts";
-import { loadManifestForCli } from "./load_manifest_for_cli.ts";
-import { planAndLaunch } from "./plan_and_launch.ts";
+import type { CliContext } from "./_shared/context.ts";
+import { findAgent } from "./_shared/find_agent.ts";
+import { loadManifestForCli } from "./_shared/load_manifest_for_cli.ts";
+import { planAndLaunch } from "../launch/plan_and_launch.ts";
 
 /** Parsed `start` options. */
 export interface StartOptions {

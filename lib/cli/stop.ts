@@ -1,8 +1,8 @@
 /**
  * `bot-bottle stop <slug>`: tear the bottle down, keep its state for resume.
  */
-import { stopBottle } from "../lifecycle/stop_bottle.ts";
-import type { CliContext } from "./context.ts";
+import { stopBottle } from "../bottles/stop_bottle.ts";
+import type { CliContext } from "./_shared/context.ts";
 
 /** Run `stop`. */
 export function runStop(ctx: CliContext, slug: string): Promise<number> {

@@ -2,7 +2,7 @@
  * The plan: everything a launch would do, resolved before anything is done.
  * Keys are snake_case because this object is also the `--json` contract.
  */
-import type { PreflightCheck } from "../runtime/preflight.ts";
+import type { PreflightCheck } from "../host/preflight.ts";
 
 /** The two ways to run a bottle. */
 export type Backend = "smolmachines" | "docker";

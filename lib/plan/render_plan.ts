@@ -3,7 +3,7 @@
  * prompt and by `start --dry-run`. Secret values never appear; the plan holds
  * none.
  */
-import type { PreflightCheck } from "../runtime/preflight.ts";
+import type { PreflightCheck } from "../host/preflight.ts";
 import type { Style } from "../ui/style.ts";
 import type { Plan } from "./plan_types.ts";
 import { PROMPT_FILE } from "./guest_env.ts";

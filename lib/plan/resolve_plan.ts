@@ -11,8 +11,8 @@ import type { Backend, MetadataRecord, Plan } from "./plan_types.ts";
 import { renderSmolfile } from "./render_smolfile.ts";
 import { bottleLabels, ownerId, plannedResources } from "./resource_names.ts";
 import { bottleStateDir } from "../state/state_paths.ts";
-import type { PreflightCheck } from "../runtime/preflight.ts";
-import { preflightPassed } from "../runtime/preflight.ts";
+import type { PreflightCheck } from "../host/preflight.ts";
+import { preflightPassed } from "../host/preflight.ts";
 
 /** Everything the planner needs. */
 export interface PlanInput {

@@ -7,7 +7,7 @@ import {
   writeBuildContext,
 } from "../../lib/bundle/bundle_image.ts";
 import { UserError } from "../../lib/errors.ts";
-import type { Runner, RunOptions, RunResult } from "../../lib/runtime/runner.ts";
+import type { Runner, RunOptions, RunResult } from "../../lib/host/runner.ts";
 
 class FakeRunner implements Runner {
   calls: string[][] = [];

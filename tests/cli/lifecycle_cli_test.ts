@@ -9,9 +9,9 @@ import {
   LABELLED_CONTAINERS_ARGV,
   LABELLED_NETWORKS_ARGV,
   NETWORKS_ARGV,
-} from "../../lib/backend/inventory.ts";
+} from "../../lib/bottles/inventory.ts";
 import { ownerId } from "../../lib/plan/resource_names.ts";
-import { lsJsonArgv } from "../../lib/runtime/smolvm_argv.ts";
+import { lsJsonArgv } from "../../lib/backends/smolvm/smolvm_argv.ts";
 import { readStatus } from "../../lib/state/metadata_store.ts";
 import { takeOwnerLock } from "../../lib/state/owner_lock.ts";
 import { writeFakeBottle } from "../fixtures/bottle_state.ts";

@@ -4,7 +4,7 @@
  * Traffic goes only to containers on the test's own `--internal` network.
  */
 import { ensureBundleImage } from "../../lib/bundle/bundle_image.ts";
-import { DenoRunner, type RunResult } from "../../lib/runtime/runner.ts";
+import { DenoRunner, type RunResult } from "../../lib/host/runner.ts";
 
 export const runner = new DenoRunner();
 

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { bundleRunArgv } from "../../lib/bundle/bundle_run_argv.ts";
-import { renderBundleConfig } from "../../lib/bundle/render_bundle_config.ts";
+import { renderBundleConfig } from "../../lib/bundle/config/render_bundle_config.ts";
 import {
   bundleImage,
   cleanup,

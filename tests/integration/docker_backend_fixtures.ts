@@ -11,7 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { ensureAgentImage } from "../../lib/backend/agent_image.ts";
+import { ensureAgentImage } from "../../lib/launch/agent_image.ts";
 import { LABEL_ROLE, LABEL_SLUG } from "../../lib/plan/resource_names.ts";
 import {
   bundleImage,

@@ -11,11 +11,11 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
-import { ensureAgentImage } from "../../lib/backend/agent_image.ts";
-import { ensureImageArchive } from "../../lib/backend/image_archive.ts";
+import { ensureAgentImage } from "../../lib/launch/agent_image.ts";
+import { ensureImageArchive } from "../../lib/backends/smolvm/image_archive.ts";
 import { ensureBundleImage } from "../../lib/bundle/bundle_image.ts";
 import { LABEL_OWNER, LABEL_SLUG, ownerId } from "../../lib/plan/resource_names.ts";
-import { DenoRunner } from "../../lib/runtime/runner.ts";
+import { DenoRunner } from "../../lib/host/runner.ts";
 
 /** The repository root, with a trailing slash. */
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));

@@ -7,11 +7,11 @@
  */
 import assert from "node:assert/strict";
 import { main } from "../../main.ts";
-import { type CliContext, realContext } from "../../lib/cli/context.ts";
+import { type CliContext, realContext } from "../../lib/cli/_shared/context.ts";
 import { seedOctet } from "../../lib/plan/bundle_subnet.ts";
 import type { MetadataRecord } from "../../lib/plan/plan_types.ts";
 import { randomSuffix } from "../../lib/plan/slug.ts";
-import type { Runner, RunOptions, RunResult } from "../../lib/runtime/runner.ts";
+import type { Runner, RunOptions, RunResult } from "../../lib/host/runner.ts";
 import {
   alive,
   childPids,

@@ -9,14 +9,14 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { probeDevice, whichIn } from "../../lib/runtime/host_probe.ts";
-import { smolvmDbPath } from "../../lib/runtime/smolvm_db_path.ts";
+import { probeDevice, whichIn } from "../../lib/host/host_probe.ts";
+import { smolvmDbPath } from "../../lib/backends/smolvm/smolvm_db_path.ts";
 import {
   formatVersion,
   MIN_SMOLVM_VERSION,
   parseSmolvmVersion,
   unsupportedReason,
-} from "../../lib/runtime/smolvm_version.ts";
+} from "../../lib/backends/smolvm/smolvm_version.ts";
 import {
   cleanupSandbox,
   expectedSmolfile,

@@ -12,10 +12,10 @@
 import { Buffer } from "node:buffer";
 import { DatabaseSync } from "node:sqlite";
 import { fileURLToPath } from "node:url";
-import { ensureAgentImage } from "../../lib/backend/agent_image.ts";
-import { ensureImageArchive } from "../../lib/backend/image_archive.ts";
+import { ensureAgentImage } from "../../lib/launch/agent_image.ts";
+import { ensureImageArchive } from "../../lib/backends/smolvm/image_archive.ts";
 import { ensureBundleImage } from "../../lib/bundle/bundle_image.ts";
-import { DenoRunner } from "../../lib/runtime/runner.ts";
+import { DenoRunner } from "../../lib/host/runner.ts";
 
 /** The repository root, with a trailing slash. */
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));

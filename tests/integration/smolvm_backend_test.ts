@@ -13,7 +13,7 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { PROBE_SCRIPT } from "../../lib/backend/egress_probe.ts";
+import { PROBE_SCRIPT } from "../../lib/launch/egress_probe.ts";
 import {
   callsOf,
   cleanupSandbox,

@@ -1,0 +1,331 @@
+/**
+ * Every bottle on this machine, joined by slug from three sources: state dirs
+ * (metadata, status, keep marker, owner lock), Docker objects carrying
+ * bot-bottle's labels or name prefix, and `smolvm machine ls --json`.
+ *
+ * Docker objects count only when they carry this state root's owner label
+ * (io.bot-bottle.owner); anything else named `bot-bottle-*` is reported and
+ * left alone.
+ *
+ * state: `running` while a live process owns the bottle; `stopped` when it
+ * was torn down cleanly and nothing is left; `orphaned` for resources without
+ * a live owner or state, and for state whose bottle never finished cleanly.
+ */
+import type { MetadataRecord } from "../plan/plan_types.ts";
+import {
+  LABEL_BACKEND,
+  LABEL_OWNER,
+  LABEL_ROLE,
+  LABEL_SLUG,
+  ownerId,
+  RESOURCE_PREFIX,
+} from "../plan/resource_names.ts";
+import type { Runner } from "../host/runner.ts";
+import { lsJsonArgv } from "../backends/smolvm/smolvm_argv.ts";
+import {
+  type BottleStatus,
+  KEEP_MARKER,
+  readMetadata,
+  readStatus,
+} from "../state/metadata_store.ts";
+import { ownerAlive } from "../state/owner_lock.ts";
+
+/** A container of a bottle. */
+export interface ContainerEntry {
+  name: string;
+  state: string;
+  role: string;
+}
+
+/** A smolvm machine of a bottle. */
+export interface MachineEntry {
+  name: string;
+  state: string;
+}
+
+/** One bottle as `list --json` reports it (schema 1). */
+export interface BottleEntry {
+  slug: string;
+  agent: string | null;
+  backend: string | null;
+  state: "running" | "stopped" | "orphaned";
+  /** Why it is orphaned (empty otherwise). */
+  reason: string;
+  subnet: string | null;
+  started_at: string | null;
+  age_seconds: number | null;
+  status: BottleStatus | null;
+  state_dir: string | null;
+  keep: boolean;
+  containers: ContainerEntry[];
+  networks: string[];
+  machine: MachineEntry | null;
+}
+
+/** The inventory and what could not be looked at. */
+export interface Inventory {
+  bottles: BottleEntry[];
+  notes: string[];
+}
+
+/** Inputs: the runner, where state lives, and whether smolvm can be asked. */
+export interface InventoryDeps {
+  runner: Runner;
+  stateRoot: string;
+  now: Date;
+  smolvmOnPath: boolean;
+}
+
+const TAB = "\t";
+
+/** `docker ps -a` of bot-bottle containers (by label and by name prefix). */
+export const CONTAINERS_ARGV = [
+  "docker",
+  "ps",
+  "--all",
+  "--no-trunc",
+  "--filter",
+  `name=^${RESOURCE_PREFIX}`,
+  "--format",
+  `{{.Names}}${TAB}{{.State}}${TAB}{{.Label "${LABEL_SLUG}"}}${TAB}{{.Label "${LABEL_ROLE}"}}${TAB}{{.Label "${LABEL_BACKEND}"}}${TAB}{{.Label "${LABEL_OWNER}"}}`,
+];
+
+/** Same, for containers labelled but named otherwise. */
+export const LABELLED_CONTAINERS_ARGV = CONTAINERS_ARGV.map((a) =>
+  a === `name=^${RESOURCE_PREFIX}` ? `label=${LABEL_SLUG}` : a
+);
+
+/** `docker network ls` of bot-bottle networks. */
+export const NETWORKS_ARGV = [
+  "docker",
+  "network",
+  "ls",
+  "--filter",
+  `name=^${RESOURCE_PREFIX}`,
+  "--format",
+  `{{.Name}}${TAB}{{.Label "${LABEL_SLUG}"}}${TAB}{{.Label "${LABEL_BACKEND}"}}${TAB}{{.Label "${LABEL_OWNER}"}}`,
+];
+
+/** Same, for networks labelled but named otherwise. */
+export const LABELLED_NETWORKS_ARGV = NETWORKS_ARGV.map((a) =>
+  a === `name=^${RESOURCE_PREFIX}` ? `label=${LABEL_SLUG}` : a
+);
+
+/** One line of the container or network listing. */
+interface DockerRow {
+  name: string;
+  state: string;
+  slug: string;
+  role: string;
+  backend: string;
+  owner: string;
+}
+
+/** Parse a listing line; containers have state and role columns, networks do not. */
+function parseRow(line: string, argv: readonly string[]): DockerRow | null {
+  const cells = line.split(TAB);
+  if (!cells[0]) return null;
+  if (argv[1] === "ps") {
+    const [name, state = "", slug = "", role = "", backend = "", owner = ""] = cells;
+    return { name, state, slug, role, backend, owner };
+  }
+  const [name, slug = "", backend = "", owner = ""] = cells;
+  return { name, state: "", slug, role: "", backend, owner };
+}
+
+const ROLE_SUFFIXES = ["-bundle", "-agent-probe", "-agent", "-internal"];
+
+/** The slug a resource name implies (`bot-bottle-<slug>[-role]`). */
+export function slugFromName(name: string): string | null {
+  if (!name.startsWith(RESOURCE_PREFIX)) return null;
+  let rest = name.slice(RESOURCE_PREFIX.length);
+  for (const suffix of ROLE_SUFFIXES) {
+    if (rest.endsWith(suffix)) {
+      rest = rest.slice(0, -suffix.length);
+      break;
+    }
+  }
+  return rest || null;
+}
+
+/** Collect the inventory. Never throws for a missing tool: it says so in `notes`. */
+export async function collectInventory(deps: InventoryDeps): Promise<Inventory> {
+  const notes: string[] = [];
+  const bySlug = new Map<string, BottleEntry>();
+  const entry = (slug: string): BottleEntry => {
+    let e = bySlug.get(slug);
+    if (!e) {
+      e = {
+        slug,
+        agent: null,
+        backend: null,
+        state: "orphaned",
+        reason: "",
+        subnet: null,
+        started_at: null,
+        age_seconds: null,
+        status: null,
+        state_dir: null,
+        keep: false,
+        containers: [],
+        networks: [],
+        machine: null,
+      };
+      bySlug.set(slug, e);
+    }
+    return e;
+  };
+
+  // State dirs.
+  const bottlesDir = `${deps.stateRoot}/bottles`;
+  const owners = new Map<string, boolean>();
+  try {
+    for await (const dirEntry of Deno.readDir(bottlesDir)) {
+      if (!dirEntry.isDirectory) continue;
+      const dir = `${bottlesDir}/${dirEntry.name}`;
+      const e = entry(dirEntry.name);
+      e.state_dir = dir;
+      let meta: MetadataRecord | null = null;
+      try {
+        meta = await readMetadata(dir);
+      } catch {
+        notes.push(`unreadable metadata in ${dir}`);
+      }
+      if (meta) {
+        e.agent = meta.agent;
+        e.backend = meta.backend;
+        e.subnet = meta.subnet;
+        e.started_at = meta.started_at;
+        const started = Date.parse(meta.started_at);
+        if (!Number.isNaN(started)) {
+          e.age_seconds = Math.max(0, Math.round((deps.now.getTime() - started) / 1000));
+        }
+      }
+      e.status = await readStatus(dir);
+      e.keep = await exists(`${dir}/${KEEP_MARKER}`);
+      owners.set(dirEntry.name, await ownerAlive(dir));
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      notes.push(`cannot read ${bottlesDir}: ${(error as Error).message}`);
+    }
+  }
+
+  // Docker containers and networks; another state root's (another user's) are not ours.
+  const me = ownerId(deps.stateRoot);
+  const foreign = new Set<string>();
+  const unlabelled = new Set<string>();
+  /** Rows of both listings (by name prefix, by label), each object once, ours only. */
+  const ownRows = async (
+    what: string,
+    argvs: string[][],
+    onRow: (slug: string, row: DockerRow) => void,
+  ) => {
+    const seen = new Set<string>();
+    for (const argv of argvs) {
+      const r = await deps.runner.run(argv).catch((e) => ({
+        code: -1,
+        stdout: "",
+        stderr: String(e),
+      }));
+      if (r.code !== 0) {
+        notes.push(`Docker ${what} not listed: ${r.stderr.trim().split("\n")[0]}`);
+        return;
+      }
+      for (const line of r.stdout.split("\n")) {
+        const row = parseRow(line, argv);
+        if (!row || seen.has(row.name)) continue;
+        seen.add(row.name);
+        // Only what carries our owner label is ours: an unlabelled object that
+        // merely looks like ours (a compose project in a dir named bot-bottle,
+        // say) is someone else's, and cleanup must never remove it.
+        if (row.owner !== me) {
+          if (row.owner) foreign.add(row.slug || row.name);
+          else unlabelled.add(row.name);
+          continue;
+        }
+        const slug = row.slug || slugFromName(row.name);
+        if (slug) onRow(slug, row);
+      }
+    }
+  };
+  await ownRows("containers", [CONTAINERS_ARGV, LABELLED_CONTAINERS_ARGV], (slug, row) => {
+    const e = entry(slug);
+    e.containers.push({ name: row.name, state: row.state, role: row.role || "unknown" });
+    e.backend ??= row.backend || null;
+  });
+  await ownRows("networks", [NETWORKS_ARGV, LABELLED_NETWORKS_ARGV], (slug, row) => {
+    const e = entry(slug);
+    e.networks.push(row.name);
+    e.backend ??= row.backend || null;
+  });
+  if (unlabelled.size > 0) {
+    notes.push(
+      `left alone, not labelled as bot-bottle's: ${[...unlabelled].sort().join(", ")} ` +
+        "(named like bot-bottle resources; remove them with docker yourself if they are leftovers)",
+    );
+  }
+  if (foreign.size > 0) {
+    notes.push(
+      `${foreign.size} bottle(s) owned by another bot-bottle state dir (another user or ` +
+        "XDG_STATE_HOME) were left alone",
+    );
+  }
+
+  // smolvm machines.
+  if (deps.smolvmOnPath) {
+    const r = await deps.runner.run(lsJsonArgv()).catch((e) => ({
+      code: -1,
+      stdout: "",
+      stderr: String(e),
+    }));
+    if (r.code === 0) {
+      try {
+        for (const m of JSON.parse(r.stdout) as { name?: string; state?: string }[]) {
+          if (!m.name?.startsWith(RESOURCE_PREFIX)) continue;
+          const e = entry(m.name.slice(RESOURCE_PREFIX.length));
+          e.machine = { name: m.name, state: m.state ?? "" };
+          e.backend ??= "smolmachines";
+        }
+      } catch {
+        notes.push("`smolvm machine ls --json` printed something that is not JSON");
+      }
+    } else {
+      notes.push(`smolvm machines not listed: ${r.stderr.trim().split("\n").pop()}`);
+    }
+  }
+
+  for (const e of bySlug.values()) {
+    const hasResources = e.containers.length > 0 || e.networks.length > 0 || e.machine !== null;
+    if (e.state_dir && owners.get(e.slug)) {
+      e.state = "running";
+    } else if (!e.state_dir) {
+      e.state = "orphaned";
+      e.reason = "resources without a state dir";
+    } else if (hasResources) {
+      e.state = "orphaned";
+      e.reason = "resources left without a live bot-bottle process";
+    } else if (e.status === "stopped") {
+      e.state = "stopped";
+    } else {
+      e.state = "orphaned";
+      e.reason = e.status === null
+        ? "state dir without metadata status"
+        : `state left "${e.status}" with nothing running`;
+    }
+  }
+  const bottles = [...bySlug.values()].sort((
+    a,
+    b,
+  ) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0));
+  return { bottles, notes };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

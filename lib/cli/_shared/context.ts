@@ -1,0 +1,72 @@
+/**
+ * Everything a command touches on the host, in one object, so commands can
+ * run against fakes in tests and against the real host in `main.ts`.
+ */
+import { readTextFileOrNull } from "../../manifest/load_manifest.ts";
+import { randomSuffix } from "../../plan/slug.ts";
+import { realHostProbe } from "../../host/host_probe.ts";
+import { type HostRoutes, readHostRoutes } from "../../host/host_routes.ts";
+import type { HostProbe } from "../../host/preflight.ts";
+import { DenoRunner, type Runner } from "../../host/runner.ts";
+
+/** Host access for commands. */
+export interface CliContext {
+  runner: Runner;
+  env: { get(name: string): string | undefined };
+  cwd: string;
+  probe: HostProbe;
+  hostRoutes(): Promise<HostRoutes>;
+  readFile(path: string): Promise<string | null>;
+  /** Machine output (`--json`). */
+  stdout(text: string): void;
+  /** Human output. */
+  stderr(text: string): void;
+  /** One line from stdin (without the newline); null at end of input. */
+  readLine(): Promise<string | null>;
+  stdinIsTerminal: boolean;
+  stderrIsTerminal: boolean;
+  now(): Date;
+  randomSuffix(): string;
+}
+
+const encoder = new TextEncoder();
+
+function writeAll(stream: { writeSync(p: Uint8Array): number }, text: string): void {
+  const bytes = encoder.encode(text);
+  let offset = 0;
+  while (offset < bytes.length) offset += stream.writeSync(bytes.subarray(offset));
+}
+
+/** The real host. */
+export function realContext(): CliContext {
+  const env = { get: (name: string) => Deno.env.get(name) };
+  return {
+    runner: new DenoRunner(),
+    env,
+    cwd: Deno.cwd(),
+    probe: realHostProbe(env),
+    hostRoutes: () => readHostRoutes(),
+    readFile: readTextFileOrNull,
+    stdout: (text) => writeAll(Deno.stdout, text),
+    stderr: (text) => writeAll(Deno.stderr, text),
+    readLine: readStdinLine,
+    stdinIsTerminal: Deno.stdin.isTerminal(),
+    stderrIsTerminal: Deno.stderr.isTerminal(),
+    now: () => new Date(),
+    randomSuffix,
+  };
+}
+
+/** Read one line from stdin, byte by byte (nothing past the newline is consumed). */
+async function readStdinLine(): Promise<string | null> {
+  const bytes: number[] = [];
+  const buf = new Uint8Array(1);
+  while (true) {
+    const n = await Deno.stdin.read(buf);
+    if (n === null) {
+      return bytes.length > 0 ? new TextDecoder().decode(new Uint8Array(bytes)) : null;
+    }
+    if (buf[0] === 0x0a) return new TextDecoder().decode(new Uint8Array(bytes));
+    bytes.push(buf[0]);
+  }
+}

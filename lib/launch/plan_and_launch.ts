@@ -1,0 +1,164 @@
+/**
+ * The path `start` and `resume` share: preflight, plan, print, confirm,
+ * launch on the plan's backend, and the exit code. Nothing on the host
+ * changes before the preflight has passed and the user has said yes.
+ */
+import { launchDocker } from "../backends/docker/docker_launch.ts";
+import { Interrupts } from "./interrupts.ts";
+import { launchSmolvm } from "../backends/smolvm/smolvm_launch.ts";
+import { UserError } from "../errors.ts";
+import { resolveBottle } from "../manifest/resolve_bottle.ts";
+import type { Manifest } from "../manifest/types.ts";
+import type { TakenRange } from "../plan/bundle_subnet.ts";
+import type { Backend, Plan } from "../plan/plan_types.ts";
+import { renderChecks, renderPlan } from "../plan/render_plan.ts";
+import { type PlanInput, resolvePlan } from "../plan/resolve_plan.ts";
+import { makeSlug } from "../plan/slug.ts";
+import { readDockerSubnets } from "../host/docker_networks.ts";
+import { preflight, preflightPassed } from "../host/preflight.ts";
+import { reserveStateDir } from "../state/metadata_store.ts";
+import { type OwnerLock, takeOwnerLock } from "../state/owner_lock.ts";
+import { stateRoot } from "../state/state_paths.ts";
+import { makeStyle } from "../ui/style.ts";
+import type { CliContext } from "../cli/_shared/context.ts";
+
+/** What to plan and launch. */
+export interface LaunchSpec {
+  manifest: Manifest;
+  agent: string;
+  backend: Backend;
+  /** New bottle: the slug's base (label or agent). */
+  slugBase?: string;
+  /** Resumed bottle: its slug and recorded /24. */
+  resume?: { slug: string; octet?: number };
+  label?: string;
+  cwd?: string;
+  agentArgs: string[];
+  dryRun: boolean;
+  json: boolean;
+  yes: boolean;
+  /** Extra plan notes (e.g. from resume). */
+  notes?: string[];
+  /** Refuse the plan before launching (resume: the recorded chain changed). */
+  check?(plan: Plan): void;
+}
+
+const MAX_SLUG_TRIES = 5;
+
+/** Plan, print, confirm and launch. Returns the exit code. */
+export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<number> {
+  const { backend } = spec;
+  const checks = await preflight(backend, { runner: ctx.runner, probe: ctx.probe });
+  const style = makeStyle(ctx.stderrIsTerminal, ctx.env.get("NO_COLOR"));
+  if (!spec.dryRun && !preflightPassed(checks)) {
+    ctx.stderr(`${style.bold(`preflight for the ${backend} backend failed:`)}\n`);
+    ctx.stderr(`${renderChecks(checks.filter((c) => c.status === "fail"), style).join("\n")}\n`);
+    throw new UserError(`cannot start a ${backend} bottle on this host; nothing was created`);
+  }
+
+  const dockerOk = checks.some((c) => c.id === "docker-daemon" && c.status === "ok");
+  const docker = dockerOk ? await readDockerSubnets(ctx.runner) : {
+    ranges: [],
+    note: "existing Docker networks not checked (the Docker daemon is not reachable)",
+  };
+  const routes = await ctx.hostRoutes();
+  const root = stateRoot(ctx.env);
+  const input: PlanInput = {
+    manifest: spec.manifest,
+    agent: spec.agent,
+    backend,
+    slug: spec.resume?.slug ?? makeSlug(spec.slugBase ?? spec.agent, ctx.randomSuffix()),
+    label: spec.label,
+    cwd: spec.cwd,
+    agentArgs: spec.agentArgs,
+    taken: [...docker.ranges, ...routes.ranges],
+    preferredOctet: spec.resume?.octet,
+    preflight: checks,
+    hasHostVar: (name) => ctx.env.get(name) !== undefined,
+    stateRoot: root,
+    smolvmVersion: checks.find((c) => c.id === "smolvm-version")?.version ?? null,
+    now: ctx.now().toISOString(),
+    notes: [docker.note, routes.note, ...(spec.notes ?? [])].filter((n): n is string =>
+      n !== undefined
+    ),
+  };
+  let plan = resolvePlan(input);
+  if (spec.dryRun) {
+    if (spec.json) ctx.stdout(`${JSON.stringify(plan, null, 2)}\n`);
+    else ctx.stderr(renderPlan(plan, style));
+    return 0;
+  }
+
+  ctx.stderr(renderPlan(plan, style));
+  spec.check?.(plan);
+  const unset = plan.secrets.filter((s) => !s.present);
+  if (unset.length > 0) {
+    throw new UserError(
+      `secret host variable${unset.length > 1 ? "s" : ""} ${
+        unset.map((s) => s.host_var).join(", ")
+      } not set; nothing was created`,
+      { hint: `export ${unset.map((s) => s.host_var).join(" ")} and start again` },
+    );
+  }
+  if (!spec.yes) {
+    if (!ctx.stdinIsTerminal) {
+      throw new UserError("refusing to launch without confirmation: stdin is not a terminal", {
+        hint: "pass --yes to launch without the y/N prompt",
+      });
+    }
+    ctx.stderr("Launch? [y/N] ");
+    const answer = (await ctx.readLine())?.trim().toLowerCase();
+    if (answer !== "y" && answer !== "yes") {
+      ctx.stderr("not launched; nothing was created\n");
+      return 1;
+    }
+  }
+
+  // Claim the slug: a new bottle reserves a fresh state dir (atomic mkdir);
+  // both hold the owner lock for the bottle's whole life.
+  if (!spec.resume) {
+    for (let tries = 1; !(await reserveStateDir(plan.state_dir)); tries++) {
+      if (tries >= MAX_SLUG_TRIES) {
+        throw new UserError(`could not reserve a free slug for ${spec.agent}`);
+      }
+      input.slug = makeSlug(spec.slugBase ?? spec.agent, ctx.randomSuffix());
+      plan = resolvePlan(input);
+    }
+  }
+  const lock: OwnerLock | null = await takeOwnerLock(plan.state_dir);
+  if (!lock) {
+    throw new UserError(`bottle ${plan.slug} is running (another bot-bottle process owns it)`, {
+      hint: `stop it first: bot-bottle stop ${plan.slug}`,
+    });
+  }
+  const interrupts = new Interrupts();
+  try {
+    const common = {
+      runner: ctx.runner,
+      env: ctx.env,
+      progress: (line: string) => ctx.stderr(`${style.dim(`bot-bottle: ${line}`)}\n`),
+      stdinIsTerminal: ctx.stdinIsTerminal,
+      interrupts,
+      replan: (extra: TakenRange[]) => {
+        input.taken = [...input.taken, ...extra];
+        return resolvePlan(input);
+      },
+      bottle: resolveBottle(spec.manifest, spec.manifest.agents[spec.agent].bottle),
+      baseImage: ctx.env.get("BOT_BOTTLE_BASE_IMAGE") || undefined,
+    };
+    const code = backend === "docker"
+      ? await launchDocker(plan, common)
+      : await launchSmolvm(plan, { ...common, os: ctx.probe.os, imageCacheDir: `${root}/images` });
+    ctx.stderr(
+      `${
+        style.dim(
+          `bot-bottle: agent exited with ${code}; state kept for \`bot-bottle resume ${plan.slug}\``,
+        )
+      }\n`,
+    );
+    return code;
+  } finally {
+    interrupts.dispose();
+    lock.release();
+  }
+}

@@ -1,0 +1,273 @@
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import {
+  AllowlistError,
+  checkVmRecord,
+  verifyAllowlist,
+} from "../../../lib/backends/smolvm/verify_allowlist.ts";
+import { smolvmDbPath } from "../../../lib/backends/smolvm/smolvm_db_path.ts";
+import { UserError } from "../../../lib/errors.ts";
+import {
+  confinedSmolfile,
+  makeSandbox,
+  runFake,
+  type Sandbox,
+  writeArchive,
+  writeSmolfile,
+} from "../../fixtures/fake_smolvm/harness.ts";
+
+const IP = "10.213.0.2";
+const GOOD = {
+  name: "m",
+  state: "created",
+  network: true,
+  network_backend: "virtio-net",
+  allowed_cidrs: [`${IP}/32`],
+  dns: IP,
+  env: [["A", "1"]],
+};
+
+Deno.test("checkVmRecord accepts the record bot-bottle asks for", () => {
+  assert.deepEqual(checkVmRecord(GOOD, { bundleIp: IP }), []);
+  const { network_backend: _, ...noBackend } = GOOD;
+  assert.deepEqual(checkVmRecord(noBackend, { bundleIp: IP }), [], "backend absent is fine");
+});
+
+Deno.test("checkVmRecord names field, expected and found for each unsafe record", () => {
+  const table: [string, Record<string, unknown>, string, string][] = [
+    ["null cidrs", { allowed_cidrs: null }, "allowed_cidrs", "null"],
+    ["missing cidrs", { allowed_cidrs: undefined }, "allowed_cidrs", "absent"],
+    ["other ip", { allowed_cidrs: ["10.0.0.9/32"] }, "allowed_cidrs", '["10.0.0.9/32"]'],
+    ["extra cidr", { allowed_cidrs: [`${IP}/32`, "0.0.0.0/0"] }, "allowed_cidrs", "0.0.0.0/0"],
+    ["wider prefix", { allowed_cidrs: [`${IP}/24`] }, "allowed_cidrs", `${IP}/24`],
+    ["empty list", { allowed_cidrs: [] }, "allowed_cidrs", "[]"],
+    ["network false", { network: false }, "network", "false"],
+    ["network missing", { network: undefined }, "network", "absent"],
+    ["hosts", { dns_filter_hosts: ["x.invalid"] }, "dns_filter_hosts", "x.invalid"],
+    ["tsi", { network_backend: "tsi" }, "network_backend", '"tsi"'],
+    ["dns missing", { dns: undefined }, "dns", "absent"],
+    ["dns other", { dns: "1.1.1.1" }, "dns", '"1.1.1.1"'],
+    ["running", { state: "running" }, "state", '"running"'],
+  ];
+  for (const [label, patch, field, found] of table) {
+    const record: Record<string, unknown> = { ...GOOD, ...patch };
+    for (const [k, v] of Object.entries(patch)) if (v === undefined) delete record[k];
+    const problems = checkVmRecord(record, { bundleIp: IP });
+    assert.equal(problems.length, 1, `${label}: ${JSON.stringify(problems)}`);
+    assert.equal(problems[0].field, field, label);
+    assert.ok(problems[0].found.includes(found), `${label}: found=${problems[0].found}`);
+    assert.ok(problems[0].expected.length > 0, label);
+  }
+  const nullProblem = checkVmRecord({ ...GOOD, allowed_cidrs: null }, { bundleIp: IP })[0];
+  assert.match(nullProblem.why ?? "", /unrestricted/i);
+  assert.equal(checkVmRecord([1], { bundleIp: IP })[0].field, "data");
+  assert.equal(checkVmRecord(null, { bundleIp: IP })[0].field, "data");
+  assert.equal(checkVmRecord({}, { bundleIp: IP }).length, 4, "all required keys missing");
+});
+
+Deno.test("AllowlistError is a UserError naming the DB, the machine and every problem", () => {
+  const problems = checkVmRecord({ ...GOOD, network: false, dns: "9.9.9.9" }, { bundleIp: IP });
+  const error = new AllowlistError("/db/smolvm.db", "bot-bottle-x", problems);
+  assert.ok(error instanceof UserError);
+  assert.equal(error.exitCode, 1);
+  for (const part of ["/db/smolvm.db", "bot-bottle-x", "network:", "dns:", "9.9.9.9"]) {
+    assert.ok(error.message.includes(part), part);
+  }
+  assert.ok(error.hint?.includes("smolvm --version"));
+});
+
+/** The DB path as the product computes it for the sandbox's environment. */
+function productDbPath(sb: Sandbox): string {
+  return smolvmDbPath({ os: Deno.build.os, env: (n) => sb.env[n], home: sb.home });
+}
+
+async function createMachine(
+  sb: Sandbox,
+  name: string,
+  env: Record<string, string> = {},
+): Promise<void> {
+  const smolfile = await writeSmolfile(sb, confinedSmolfile(IP));
+  const archive = await writeArchive(sb);
+  const result = await runFake(
+    sb,
+    ["machine", "create", "--name", name, "-s", smolfile, "-I", archive, "--dns", IP],
+    { env },
+  );
+  assert.equal(result.code, 0, result.stderr);
+}
+
+function problemsOf(fn: () => unknown): AllowlistError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof AllowlistError) return error;
+    throw error;
+  }
+  assert.fail("expected an AllowlistError");
+}
+
+Deno.test("verifyAllowlist passes a record the fake smolvm wrote for a confined machine", async () => {
+  const sb = await makeSandbox();
+  try {
+    await createMachine(sb, "bb-good");
+    assert.equal(productDbPath(sb), sb.dbPath);
+    const record = verifyAllowlist(productDbPath(sb), "bb-good", { bundleIp: IP });
+    assert.deepEqual(record.allowed_cidrs, [`${IP}/32`]);
+  } finally {
+    await sb.cleanup();
+  }
+});
+
+Deno.test("verifyAllowlist reports each fake misbehaviour as its own problem", async () => {
+  const table: [string, string, RegExp][] = [
+    ["cidrs-null", "allowed_cidrs", /found null \(null means UNRESTRICTED/],
+    ["cidrs-other", "allowed_cidrs", /found \["203\.0\.113\.7\/32"\]/],
+    ["cidrs-extra", "allowed_cidrs", /0\.0\.0\.0\/0/],
+    ["network-false", "network", /network: expected true, found false/],
+    ["backend-tsi", "network_backend", /found "tsi" \(TSI does not enforce/],
+    ["no-dns", "dns", /dns: expected "10\.213\.0\.2", found absent/],
+    ["dns-filter-hosts", "dns_filter_hosts", /allowed\.invalid/],
+    ["no-row", "row", /no such row/],
+    ["corrupt-data", "data", /parsable JSON/],
+    ["no-db", "db", /no such file/],
+  ];
+  for (const [mode, field, pattern] of table) {
+    const sb = await makeSandbox();
+    try {
+      await createMachine(sb, "bb-bad", { FAKE_SMOLVM_RECORD: mode });
+      const dbPath = productDbPath(sb);
+      const error = problemsOf(() => verifyAllowlist(dbPath, "bb-bad", { bundleIp: IP }));
+      assert.deepEqual(error.problems.map((p) => p.field), [field], mode);
+      assert.match(error.message, pattern, mode);
+      assert.ok(error.message.includes(dbPath), `${mode}: names the DB`);
+      assert.ok(error.message.includes("'bb-bad'"), `${mode}: names the machine`);
+    } finally {
+      await sb.cleanup();
+    }
+  }
+});
+
+Deno.test("verifyAllowlist reports a DB without the vms table and a started machine", async () => {
+  const sb = await makeSandbox();
+  try {
+    const empty = `${sb.home}/empty.db`;
+    const db = new DatabaseSync(empty);
+    db.exec("CREATE TABLE other (x)");
+    db.close();
+    const error = problemsOf(() => verifyAllowlist(empty, "m", { bundleIp: IP }));
+    assert.deepEqual(error.problems.map((p) => p.field), ["vms"]);
+
+    await createMachine(sb, "bb-run");
+    assert.equal((await runFake(sb, ["machine", "start", "--name", "bb-run"])).code, 0);
+    const started = problemsOf(() => verifyAllowlist(sb.dbPath, "bb-run", { bundleIp: IP }));
+    assert.deepEqual(started.problems.map((p) => p.field), ["state"]);
+  } finally {
+    await sb.cleanup();
+  }
+});
+
+Deno.test("fake and product agree on the DB path under XDG_DATA_HOME and SMOLVM_DATA_DIR", async () => {
+  for (const extra of [{ XDG_DATA_HOME: "/XDG" }, { SMOLVM_DATA_DIR: "/DATA" }]) {
+    const sb = await makeSandbox();
+    try {
+      const key = Object.keys(extra)[0];
+      sb.env[key] = `${sb.home}${Object.values(extra)[0]}`;
+      if (key === "SMOLVM_DATA_DIR") sb.env.XDG_DATA_HOME = `${sb.home}/ignored`;
+      await createMachine(sb, "bb-path");
+      const dbPath = productDbPath(sb);
+      assert.ok(dbPath.startsWith(sb.env[key]), dbPath);
+      verifyAllowlist(dbPath, "bb-path", { bundleIp: IP });
+      await assert.rejects(Deno.stat(sb.dbPath), Deno.errors.NotFound, "not under HOME");
+    } finally {
+      await sb.cleanup();
+    }
+  }
+});
+
+Deno.test("verifyAllowlist never writes the DB: bytes and mtime are unchanged", async () => {
+  const sb = await makeSandbox();
+  try {
+    await createMachine(sb, "bb-ro");
+    const before = await Deno.readFile(sb.dbPath);
+    const mtime = (await Deno.stat(sb.dbPath)).mtime?.getTime();
+    await new Promise((r) => setTimeout(r, 20));
+    verifyAllowlist(sb.dbPath, "bb-ro", { bundleIp: IP });
+    problemsOf(() => verifyAllowlist(sb.dbPath, "bb-ro", { bundleIp: "10.9.9.9" }));
+    problemsOf(() => verifyAllowlist(sb.dbPath, "missing", { bundleIp: IP }));
+    assert.deepEqual(await Deno.readFile(sb.dbPath), before);
+    assert.equal((await Deno.stat(sb.dbPath)).mtime?.getTime(), mtime);
+  } finally {
+    await sb.cleanup();
+  }
+});
+
+Deno.test("verifyAllowlist reads through WAL while the fake still holds the DB open", async () => {
+  const sb = await makeSandbox();
+  const smolfile = await writeSmolfile(sb, confinedSmolfile(IP));
+  const archive = await writeArchive(sb);
+  const child = new Deno.Command("smolvm", {
+    args: ["machine", "create", "--name", "bb-wal", "-s", smolfile, "-I", archive, "--dns", IP],
+    env: { ...sb.env, FAKE_SMOLVM_HANG: "create" },
+    clearEnv: true,
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    let record: Record<string, unknown> | null = null;
+    for (let i = 0; i < 300 && record === null; i++) { // bounded: 30 s
+      await new Promise((r) => setTimeout(r, 100));
+      try {
+        record = verifyAllowlist(sb.dbPath, "bb-wal", { bundleIp: IP });
+      } catch (error) {
+        if (!(error instanceof AllowlistError)) throw error;
+      }
+    }
+    assert.ok(record, "the row became visible while the fake held the DB");
+    const wal = await Deno.stat(`${sb.dbPath}-wal`);
+    assert.ok(wal.size > 0, "the row was still in the WAL, not checkpointed");
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+    await sb.cleanup();
+  }
+});
+
+Deno.test("verifyAllowlist works under the product's permission set (-P=bot-bottle)", async () => {
+  const sb = await makeSandbox();
+  try {
+    await createMachine(sb, "bb-perm");
+    const lib = new URL("../../../lib/backends/smolvm/verify_allowlist.ts", import.meta.url);
+    const script = `${sb.home}/check.ts`;
+    await Deno.writeTextFile(
+      script,
+      `import { verifyAllowlist } from ${JSON.stringify(lib.href)};\n` +
+        `const [db, name, ip] = Deno.args;\n` +
+        `try { verifyAllowlist(db, name, { bundleIp: ip }); console.log("OK"); }\n` +
+        `catch (e) { console.log("REFUSED " + (e as Error).name); }\n`,
+    );
+    const config = new URL("../../../deno.json", import.meta.url).pathname;
+    const run = async (ip: string) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-q",
+          "--no-prompt",
+          "-P=bot-bottle",
+          "--config",
+          config,
+          script,
+          sb.dbPath,
+          "bb-perm",
+          ip,
+        ],
+      }).output();
+      const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 0, text);
+      return text.trim();
+    };
+    assert.equal(await run(IP), "OK");
+    assert.equal(await run("10.9.9.9"), "REFUSED AllowlistError");
+  } finally {
+    await sb.cleanup();
+  }
+});

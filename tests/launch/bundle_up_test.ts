@@ -1,0 +1,176 @@
+import assert from "node:assert/strict";
+import { createSubnetNetwork, startBundle } from "../../lib/launch/bundle_up.ts";
+import { Interrupts } from "../../lib/launch/interrupts.ts";
+import type { TakenRange } from "../../lib/plan/bundle_subnet.ts";
+import type { Plan } from "../../lib/plan/plan_types.ts";
+import { fail, ok, on, RecordingRunner } from "../fixtures/recording_runner.ts";
+
+function fakePlan(octet: number, stateDir: string): Plan {
+  return {
+    subnet: `192.168.${octet}.0/24`,
+    gateway: `192.168.${octet}.1`,
+    labels: { "io.bot-bottle.slug": "a-abcde" },
+    state_dir: stateDir,
+    metadata: { schema: 1, subnet: `192.168.${octet}.0/24` },
+  } as unknown as Plan;
+}
+
+Deno.test("createSubnetNetwork: on overlap, everything Docker has now is marked taken", async () => {
+  const stateDir = await Deno.makeTempDir();
+  const interrupts = new Interrupts([]);
+  try {
+    // 192.168.170.0/24 lies in a default-pool /20 another network took after planning.
+    const runner = new RecordingRunner([
+      on(
+        ["docker", "network", "create"],
+        (argv) =>
+          argv.includes("192.168.170.0/24")
+            ? fail(
+              1,
+              "Error response from daemon: Pool overlaps with other one on this address space",
+            )
+            : ok("netid\n"),
+      ),
+      on(["docker", "network", "ls"], ok("id1\n")),
+      on(["docker", "network", "inspect"], ok("bot-bottle-b-xyz12 192.168.160.0/20\n")),
+    ]);
+    const extras: TakenRange[][] = [];
+    const created = { containers: [], networks: [] as string[] };
+    const plan = await createSubnetNetwork(runner, fakePlan(170, stateDir), {
+      name: "bot-bottle-a-abcde-internal",
+      role: "internal",
+      internal: true,
+      created,
+      interrupts,
+      replan: (extra) => {
+        extras.push(extra);
+        return fakePlan(176, stateDir);
+      },
+      progress: () => {},
+    });
+    assert.equal(plan.subnet, "192.168.176.0/24");
+    assert.deepEqual(extras, [[
+      { cidr: "192.168.170.0/24", source: "docker network create (overlap)" },
+      { cidr: "192.168.160.0/20", source: 'docker network "bot-bottle-b-xyz12"' },
+    ]]);
+    assert.deepEqual(created.networks, ["bot-bottle-a-abcde-internal"]);
+  } finally {
+    interrupts.dispose();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
+Deno.test("startBundle: a container name that is already taken is not recorded (not ours to remove)", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "bbtest-bundle-up-" });
+  const interrupts = new Interrupts([]);
+  try {
+    const runner = new RecordingRunner([
+      on(
+        ["docker", "run"],
+        fail(
+          125,
+          'docker: Error response from daemon: Conflict. The container name "/bot-bottle-a-abcde-' +
+            'bundle" is already in use by container "0123". You have to remove (or rename) ' +
+            "that container to be able to reuse that name.\n",
+        ),
+      ),
+    ]);
+    const created = { containers: [] as string[], networks: [] as string[] };
+    const plan = {
+      ...fakePlan(170, stateDir),
+      slug: "a-abcde",
+      bundle_ip: "192.168.170.2",
+      egress_allow: ["api.example.org"],
+    } as unknown as Plan;
+    await assert.rejects(
+      startBundle(runner, plan, {
+        network: "bot-bottle-a-abcde",
+        image: "bot-bottle/bundle:test",
+        git: [],
+        created,
+        interrupts,
+        env: { get: () => undefined },
+        progress: () => {},
+      }),
+      /starting the bundle failed .*already in use/,
+    );
+    assert.deepEqual(created.containers, []);
+  } finally {
+    interrupts.dispose();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
+Deno.test("startBundle: the bundle is recorded for teardown once docker created it", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "bbtest-bundle-up-" });
+  const interrupts = new Interrupts([]);
+  try {
+    const runner = new RecordingRunner([
+      on(["docker", "create"], ok("id\n")),
+      on(["docker", "network", "connect"], fail(1, "Error: network gone\n")),
+    ]);
+    const created = { containers: [] as string[], networks: [] as string[] };
+    const plan = {
+      ...fakePlan(170, stateDir),
+      slug: "a-abcde",
+      bundle_ip: "192.168.170.2",
+      egress_allow: [],
+    } as unknown as Plan;
+    await assert.rejects(
+      startBundle(runner, plan, {
+        network: "bot-bottle-a-abcde-internal",
+        alsoOn: "bot-bottle-a-abcde",
+        image: "bot-bottle/bundle:test",
+        git: [],
+        created,
+        interrupts,
+        env: { get: () => undefined },
+        progress: () => {},
+      }),
+      /network gone/,
+    );
+    assert.deepEqual(created.containers, ["bot-bottle-a-abcde-bundle"]);
+  } finally {
+    interrupts.dispose();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
+Deno.test("startBundle: a missing git identity stops before docker (no root-owned dir appears)", async () => {
+  const stateDir = await Deno.makeTempDir({ prefix: "bbtest-bundle-up-" });
+  const interrupts = new Interrupts([]);
+  try {
+    const runner = new RecordingRunner([]);
+    const created = { containers: [] as string[], networks: [] as string[] };
+    const plan = {
+      ...fakePlan(171, stateDir),
+      slug: "a-abcde",
+      bundle_ip: "192.168.171.2",
+      egress_allow: [],
+    } as unknown as Plan;
+    const missing = `${stateDir}/no-such-key`;
+    await assert.rejects(
+      startBundle(runner, plan, {
+        network: "bot-bottle-a-abcde",
+        image: "bot-bottle/bundle:test",
+        git: [{
+          name: "app",
+          upstream: "git@git.example.org:me/app.git",
+          identity: missing,
+          hostKey:
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEWRrh9e0qzwrN9vXNGFy47LOCdS3JbEKnMBzSLhGyVH",
+        }],
+        created,
+        interrupts,
+        env: { get: () => undefined },
+        progress: () => {},
+      }),
+      new RegExp(`the git identity ${missing} \\(for app\\) is not a readable file`),
+    );
+    assert.deepEqual(runner.calls, [], "docker was never asked to mount it");
+    assert.deepEqual(created.containers, []);
+  } finally {
+    interrupts.dispose();
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
