@@ -142,8 +142,9 @@ async function benchDockerBackend(): Promise<void> {
   const { ensureAgentImage } = await import("../lib/launch/agent_image.ts");
   const { bundleRunArgv } = await import("../lib/bundle/bundle_run_argv.ts");
   const { renderBundleConfig } = await import("../lib/bundle/config/render_bundle_config.ts");
-  const { agentExecArgv, agentRunArgv, networkConnectArgv, networkCreateArgv } = await import(
-    "../lib/host/docker_argv.ts"
+  const { networkConnectArgv, networkCreateArgv } = await import("../lib/host/docker_argv.ts");
+  const { agentExecArgv, agentRunArgv } = await import(
+    "../lib/backends/docker/agent_container_argv.ts"
   );
   const runner = new DenoRunner();
   const docker = async (args: string[], allowFailure = false) => {
@@ -309,7 +310,8 @@ async function benchDockerBackend(): Promise<void> {
         }).slice(1),
       );
       const exec = await docker(
-        agentExecArgv({ name: agent, command: ["echo", "bench-ready"], tty: false }).slice(1),
+        agentExecArgv({ name: agent, command: ["echo", "bench-ready"], stdin: true, tty: false })
+          .slice(1),
       );
       const firstLine = performance.now() - t0;
       if (!exec.stdout.startsWith("bench-ready")) throw new Error("raw exec printed nothing");
@@ -361,7 +363,7 @@ await benchList(Number(Deno.env.get("BENCH_LIST_RUNS") ?? 10));
 
 async function benchList(runs: number): Promise<void> {
   const { writeMetadata, writeStatus } = await import("../lib/state/metadata_store.ts");
-  const { plannedResources } = await import("../lib/plan/resource_names.ts");
+  const { backendFor } = await import("../lib/backends/registry.ts");
   const inventory = await import("../lib/bottles/inventory.ts");
   const { lsJsonArgv } = await import("../lib/backends/smolvm/smolvm_argv.ts");
   const BOTTLES = 50;
@@ -386,7 +388,13 @@ async function benchList(runs: number): Promise<void> {
         gateway: `192.168.${octet}.1`,
         bundle_ip: `192.168.${octet}.2`,
         smolvm_version: i % 2 ? null : "1.9.3",
-        resources: plannedResources(slug, i % 2 ? "docker" : "smolmachines"),
+        resources: backendFor(i % 2 ? "docker" : "smolmachines").planGuest({
+          slug,
+          env: {},
+          bundleIp: `192.168.${octet}.2`,
+          cpus: 1,
+          memoryMib: 512,
+        }).create,
       });
       await writeStatus(dir, "stopped");
     }

@@ -11,7 +11,7 @@
  * was torn down cleanly and nothing is left; `orphaned` for resources without
  * a live owner or state, and for state whose bottle never finished cleanly.
  */
-import type { MetadataRecord } from "../plan/plan_types.ts";
+import type { MetadataRecord } from "../plan/metadata_record.ts";
 import {
   LABEL_BACKEND,
   LABEL_OWNER,
@@ -20,8 +20,8 @@ import {
   ownerId,
   RESOURCE_PREFIX,
 } from "../plan/resource_names.ts";
-import type { Runner } from "../host/runner.ts";
-import { lsJsonArgv } from "../backends/smolvm/smolvm_argv.ts";
+import { lastLine, type Runner } from "../host/runner.ts";
+import { allBackends } from "../backends/registry.ts";
 import {
   type BottleStatus,
   KEEP_MARKER,
@@ -68,12 +68,13 @@ export interface Inventory {
   notes: string[];
 }
 
-/** Inputs: the runner, where state lives, and whether smolvm can be asked. */
+/** Inputs: the runner, where state lives, and which tools are on PATH. */
 export interface InventoryDeps {
   runner: Runner;
   stateRoot: string;
   now: Date;
-  smolvmOnPath: boolean;
+  /** Whether `tool` is on PATH (a backend's guests are listed only when its tool is). */
+  onPath(tool: string): Promise<boolean>;
 }
 
 const TAB = "\t";
@@ -229,7 +230,7 @@ export async function collectInventory(deps: InventoryDeps): Promise<Inventory> 
         stderr: String(e),
       }));
       if (r.code !== 0) {
-        notes.push(`Docker ${what} not listed: ${r.stderr.trim().split("\n")[0]}`);
+        notes.push(`Docker ${what} not listed: ${lastLine(r)}`);
         return;
       }
       for (const line of r.stdout.split("\n")) {
@@ -272,26 +273,19 @@ export async function collectInventory(deps: InventoryDeps): Promise<Inventory> 
     );
   }
 
-  // smolvm machines.
-  if (deps.smolvmOnPath) {
-    const r = await deps.runner.run(lsJsonArgv()).catch((e) => ({
-      code: -1,
-      stdout: "",
-      stderr: String(e),
-    }));
-    if (r.code === 0) {
-      try {
-        for (const m of JSON.parse(r.stdout) as { name?: string; state?: string }[]) {
-          if (!m.name?.startsWith(RESOURCE_PREFIX)) continue;
-          const e = entry(m.name.slice(RESOURCE_PREFIX.length));
-          e.machine = { name: m.name, state: m.state ?? "" };
-          e.backend ??= "smolmachines";
-        }
-      } catch {
-        notes.push("`smolvm machine ls --json` printed something that is not JSON");
-      }
-    } else {
-      notes.push(`smolvm machines not listed: ${r.stderr.trim().split("\n").pop()}`);
+  // Guests a backend runs outside Docker (smolvm machines), when its tool is on PATH.
+  for (const backend of allBackends()) {
+    if (backend.guestTool !== null && !(await deps.onPath(backend.guestTool))) continue;
+    const listed = await backend.listGuests(deps.runner).catch((e) => ({ note: String(e) }));
+    if (listed === null) continue;
+    if ("note" in listed) {
+      notes.push(listed.note);
+      continue;
+    }
+    for (const guest of listed.guests) {
+      const e = entry(guest.name.slice(RESOURCE_PREFIX.length));
+      e.machine = { name: guest.name, state: guest.state };
+      e.backend ??= backend.name;
     }
   }
 

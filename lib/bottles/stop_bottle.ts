@@ -3,9 +3,8 @@
  * either keep its state for `resume` (stop) or delete it (rm). Idempotent.
  */
 import { collectInventory } from "./inventory.ts";
-import { teardownDocker, teardownMachine } from "./teardown.ts";
+import { teardownBottle } from "./teardown_bottle.ts";
 import { UserError } from "../errors.ts";
-import { machineName } from "../plan/resource_names.ts";
 import { writeStatus } from "../state/metadata_store.ts";
 import { stateRoot } from "../state/state_paths.ts";
 import { ownerId } from "../plan/resource_names.ts";
@@ -16,12 +15,11 @@ export async function stopBottle(
   ctx: CliContext,
   opts: { slug: string; remove: boolean },
 ): Promise<number> {
-  const smolvmOnPath = (await ctx.probe.which("smolvm")) !== null;
   const inventory = await collectInventory({
     runner: ctx.runner,
     stateRoot: stateRoot(ctx.env),
     now: ctx.now(),
-    smolvmOnPath,
+    onPath: async (tool) => (await ctx.probe.which(tool)) !== null,
   });
   const bottle = inventory.bottles.find((b) => b.slug === opts.slug);
   if (!bottle) {
@@ -29,13 +27,7 @@ export async function stopBottle(
       hint: "see `bot-bottle list` for the bottles there are",
     });
   }
-  const failures = [
-    ...(bottle.machine ? await teardownMachine(ctx.runner, machineName(opts.slug)) : []),
-    ...await teardownDocker(ctx.runner, opts.slug, {
-      containers: bottle.containers.map((c) => c.name),
-      networks: bottle.networks,
-    }, ownerId(stateRoot(ctx.env))),
-  ];
+  const failures = await teardownBottle(ctx.runner, bottle, ownerId(stateRoot(ctx.env)));
   for (const f of failures) ctx.stderr(`bot-bottle: could not remove ${f.name}: ${f.reason}\n`);
   if (failures.length > 0) {
     throw new UserError(`${opts.slug} was not fully torn down (${failures.length} left)`, {

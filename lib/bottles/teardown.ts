@@ -1,7 +1,9 @@
 /**
- * Tear a bottle down: every container and network named after or labelled
- * with its slug, agent first, networks last. Idempotent: "no such ..." is
- * success. Best effort per item; what could not be removed is returned.
+ * Removing a bottle's objects: one container, network or machine at a time
+ * (the launch's teardown stack calls these in reverse creation order), and
+ * the sweep of everything labelled with a bottle's slug and owner (stop, rm,
+ * cleanup, and the last step of every launch's teardown). Idempotent: an
+ * object that is already gone counts as removed.
  */
 import { LABEL_OWNER, LABEL_SLUG } from "../plan/resource_names.ts";
 import {
@@ -10,50 +12,81 @@ import {
   networkRmArgv,
   psByLabelsArgv,
 } from "../host/docker_argv.ts";
-import type { Runner } from "../host/runner.ts";
+import { lastLine, type Runner } from "../host/runner.ts";
 import { deleteArgv, stopArgv } from "../backends/smolvm/smolvm_argv.ts";
+import type { TeardownFailure } from "../launch/teardown_stack.ts";
 
-/** Names that could not be removed, with docker's reason. */
-export interface TeardownFailure {
-  name: string;
-  reason: string;
-}
+export type { TeardownFailure };
 
 const GONE = /no such (container|network)|not found/i;
 const IN_PROGRESS = /removal of container .* is already in progress/i;
 const IN_PROGRESS_RETRIES = 40;
 const IN_PROGRESS_WAIT_MS = 250;
 
+/** Remove a container (and its anonymous volumes); null when it is gone, else why not. */
+export async function removeContainer(runner: Runner, name: string): Promise<string | null> {
+  let r = await runner.run(containerRmArgv(name));
+  // Another process (`stop` racing the launch's own teardown) is removing it: wait, bounded,
+  // until it is gone, so the networks after it are free and neither side reports a failure.
+  for (let i = 0; i < IN_PROGRESS_RETRIES && r.code !== 0 && IN_PROGRESS.test(r.stderr); i++) {
+    await new Promise((resolve) => setTimeout(resolve, IN_PROGRESS_WAIT_MS));
+    r = await runner.run(containerRmArgv(name));
+  }
+  return r.code === 0 || GONE.test(r.stderr) ? null : lastLine(r);
+}
+
+/** Remove a network; null when it is gone, else why not. */
+export async function removeNetwork(runner: Runner, name: string): Promise<string | null> {
+  const r = await runner.run(networkRmArgv(name));
+  return r.code === 0 || GONE.test(r.stderr) ? null : lastLine(r);
+}
+
+const MACHINE_GONE = /not found|not running/i;
+
+/** Stop and delete a smolvm machine; null when it is gone, else why not. */
+export async function removeMachine(runner: Runner, name: string): Promise<string | null> {
+  const reasons: string[] = [];
+  const stop = await runner.run(stopArgv(name));
+  if (stop.code !== 0 && !MACHINE_GONE.test(`${stop.stderr}${stop.stdout}`)) {
+    reasons.push(`stop: ${lastLine(stop)}`);
+  }
+  const del = await runner.run(deleteArgv(name));
+  if (del.code !== 0 && !MACHINE_GONE.test(`${del.stderr}${del.stdout}`)) {
+    reasons.push(`delete: ${lastLine(del)}`);
+  }
+  return reasons.length === 0 ? null : reasons.join("; ");
+}
+
 /**
- * Remove `containers` and `networks` (given in creation order) plus anything
- * else labelled with `slug` (and, when given, owned by `owner`).
+ * Remove `known` containers and networks (given in creation order) plus
+ * everything else labelled with `slug` (and, when given, owned by `owner`):
+ * containers first, newest first, then networks.
  */
 export async function teardownDocker(
   runner: Runner,
   slug: string,
-  known: { containers: string[]; networks: string[] },
+  known: { containers: readonly string[]; networks: readonly string[] },
   owner?: string,
 ): Promise<TeardownFailure[]> {
   const failures: TeardownFailure[] = [];
   const labels = { [LABEL_SLUG]: slug, ...(owner ? { [LABEL_OWNER]: owner } : {}) };
   const labelled = await listNames(runner, psByLabelsArgv(labels));
-  const containers = unique([...[...known.containers].reverse(), ...labelled]);
-  for (const name of containers) {
-    let r = await runner.run(containerRmArgv(name));
-    // Another process (`stop` racing the launch's own teardown) is removing it: wait, bounded,
-    // until it is gone, so the networks after it are free and neither side reports a failure.
-    for (let i = 0; i < IN_PROGRESS_RETRIES && r.code !== 0 && IN_PROGRESS.test(r.stderr); i++) {
-      await new Promise((resolve) => setTimeout(resolve, IN_PROGRESS_WAIT_MS));
-      r = await runner.run(containerRmArgv(name));
-    }
-    if (r.code !== 0 && !GONE.test(r.stderr)) failures.push({ name, reason: firstLine(r.stderr) });
+  for (const name of unique([...[...known.containers].reverse(), ...labelled])) {
+    const reason = await removeContainer(runner, name);
+    if (reason !== null) failures.push({ name, reason });
   }
   const labelledNets = await listNames(runner, networkLsByLabelsArgv(labels));
   for (const name of unique([...[...known.networks].reverse(), ...labelledNets])) {
-    const r = await runner.run(networkRmArgv(name));
-    if (r.code !== 0 && !GONE.test(r.stderr)) failures.push({ name, reason: firstLine(r.stderr) });
+    const reason = await removeNetwork(runner, name);
+    if (reason !== null) failures.push({ name, reason });
   }
   return failures;
+}
+
+/** Stop and delete a smolvm machine, as a failure list. */
+export async function teardownMachine(runner: Runner, name: string): Promise<TeardownFailure[]> {
+  const reason = await removeMachine(runner, name);
+  return reason === null ? [] : [{ name, reason }];
 }
 
 async function listNames(runner: Runner, argv: string[]): Promise<string[]> {
@@ -64,24 +97,4 @@ async function listNames(runner: Runner, argv: string[]): Promise<string[]> {
 
 function unique(names: string[]): string[] {
   return [...new Set(names)];
-}
-
-function firstLine(text: string): string {
-  return text.trim().split("\n")[0] ?? "";
-}
-
-const MACHINE_GONE = /not found|not running/i;
-
-/** Stop and delete a smolvm machine; "not found" counts as done. */
-export async function teardownMachine(runner: Runner, name: string): Promise<TeardownFailure[]> {
-  const failures: TeardownFailure[] = [];
-  const stop = await runner.run(stopArgv(name));
-  if (stop.code !== 0 && !MACHINE_GONE.test(`${stop.stderr}${stop.stdout}`)) {
-    failures.push({ name, reason: `stop: ${firstLine(stop.stderr)}` });
-  }
-  const del = await runner.run(deleteArgv(name));
-  if (del.code !== 0 && !MACHINE_GONE.test(`${del.stderr}${del.stdout}`)) {
-    failures.push({ name, reason: `delete: ${firstLine(del.stderr)}` });
-  }
-  return failures;
 }

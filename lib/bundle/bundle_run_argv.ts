@@ -1,6 +1,7 @@
 /**
  * The `docker run` argv that starts a bottle's sidecar bundle (SPEC §4.1, §6.2, §8). Pure.
  */
+import { bundleName } from "../plan/resource_names.ts";
 import { BUNDLE_CONFIG_MOUNT, type IdentityMount } from "./config/render_bundle_config.ts";
 
 /** Options of {@link bundleRunArgv}. */
@@ -16,11 +17,6 @@ export interface BundleRunOptions {
   identityMounts: readonly IdentityMount[];
   /** Container labels, e.g. io.bot-bottle.slug / .role=bundle / .backend. */
   labels: Readonly<Record<string, string>>;
-}
-
-/** Name of a bottle's bundle container. */
-export function bundleContainerName(slug: string): string {
-  return `bot-bottle-${slug}-bundle`;
 }
 
 /** Command the bundle's Docker health check runs (also usable with `docker exec`). */
@@ -61,7 +57,7 @@ export function bundleRunArgv(opts: BundleRunOptions): string[] {
     "run",
     "-d",
     "--name",
-    bundleContainerName(opts.slug),
+    bundleName(opts.slug),
     "--hostname",
     "bundle",
     "--network",
@@ -76,7 +72,7 @@ export function bundleRunArgv(opts: BundleRunOptions): string[] {
   // directory that docker creates in its place (e.g. in ~/.ssh).
   argv.push("--mount", bindMount(opts.configDir, BUNDLE_CONFIG_MOUNT, "configDir"));
   for (const mount of opts.identityMounts) {
-    argv.push("--mount", bindMount(mount.hostPath, mount.containerPath, "identity"));
+    argv.push("--mount", bindMount(mount.host_path, mount.container_path, "identity"));
   }
   argv.push("--cap-drop", "ALL");
   for (const cap of BUNDLE_CAPABILITIES) argv.push("--cap-add", cap);

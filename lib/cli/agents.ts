@@ -3,6 +3,7 @@
  */
 import { resolveBottle } from "../manifest/resolve_bottle.ts";
 import { makeStyle } from "../ui/style.ts";
+import type { Command } from "./_shared/command.ts";
 import type { CliContext } from "./_shared/context.ts";
 import { loadManifestForCli } from "./_shared/load_manifest_for_cli.ts";
 
@@ -69,3 +70,14 @@ export async function runAgents(
   ctx.stderr(`${lines.join("\n")}\n`);
   return 0;
 }
+
+/** The `agents` command. */
+export const command: Command = {
+  name: "agents",
+  args: "[--json]",
+  summary: "list the agents and bottles the manifests define",
+  description: "List the agents the manifests define, with their bottle chain, image and command.",
+  options: { json: { type: "boolean", help: "print the agents as JSON on stdout" } },
+  positionals: { min: 0, max: 0 },
+  run: (ctx, { values, manifest }) => runAgents(ctx, { json: values.json === true, manifest }),
+};

@@ -5,6 +5,7 @@
 import { ensureBundleImage } from "../bundle/bundle_image.ts";
 import { UsageError } from "../errors.ts";
 import { stateRoot } from "../state/state_paths.ts";
+import type { Command } from "./_shared/command.ts";
 import type { CliContext } from "./_shared/context.ts";
 
 /** Run `bundle <action>`. */
@@ -25,3 +26,15 @@ export async function runBundle(ctx: CliContext, action: string | undefined): Pr
   ctx.stdout(`${tag}\n`);
   return 0;
 }
+
+/** The `bundle` command. */
+export const command: Command = {
+  name: "bundle",
+  args: "build",
+  summary: "build the sidecar bundle image",
+  description: `Build the sidecar bundle image (squid egress proxy, null DNS, git gate) from the
+files embedded in bot-bottle. Launches build it on first use too.`,
+  options: {},
+  positionals: { min: 0, max: 1 },
+  run: (ctx, { positionals }) => runBundle(ctx, positionals[0]),
+};

@@ -7,11 +7,12 @@
  * best effort per item, exit 1 if anything could not be removed.
  */
 import { type BottleEntry, collectInventory } from "../bottles/inventory.ts";
-import { teardownDocker, teardownMachine } from "../bottles/teardown.ts";
+import { teardownBottle } from "../bottles/teardown_bottle.ts";
 import { UserError } from "../errors.ts";
 import { stateRoot } from "../state/state_paths.ts";
 import { ownerId } from "../plan/resource_names.ts";
 import { makeStyle } from "../ui/style.ts";
+import type { Command } from "./_shared/command.ts";
 import type { CliContext } from "./_shared/context.ts";
 
 /** One thing cleanup removes. */
@@ -39,7 +40,7 @@ export async function runCleanup(
     runner: ctx.runner,
     stateRoot: stateRoot(ctx.env),
     now: ctx.now(),
-    smolvmOnPath: (await ctx.probe.which("smolvm")) !== null,
+    onPath: async (tool) => (await ctx.probe.which(tool)) !== null,
   });
   const style = makeStyle(ctx.stderrIsTerminal, ctx.env.get("NO_COLOR"));
   for (const note of inventory.notes) ctx.stderr(`${style.yellow("note:")} ${note}\n`);
@@ -80,13 +81,7 @@ export async function runCleanup(
   let removed = 0;
   let failed = 0;
   for (const { bottle, items } of plan) {
-    const failures = [
-      ...(bottle.machine ? await teardownMachine(ctx.runner, bottle.machine.name) : []),
-      ...await teardownDocker(ctx.runner, bottle.slug, {
-        containers: bottle.containers.map((c) => c.name),
-        networks: bottle.networks,
-      }, ownerId(stateRoot(ctx.env))),
-    ];
+    const failures = await teardownBottle(ctx.runner, bottle, ownerId(stateRoot(ctx.env)));
     const failedNames = new Set(failures.map((f) => f.name));
     for (const f of failures) ctx.stderr(`${style.red("failed")}  ${f.name}: ${f.reason}\n`);
     for (const item of items) {
@@ -111,3 +106,22 @@ export async function runCleanup(
   ctx.stderr(`cleanup: ${removed} removed, ${failed} failed\n`);
   return failed > 0 ? 1 : 0;
 }
+
+/** The `cleanup` command. */
+export const command: Command = {
+  name: "cleanup",
+  args: "[--dry-run] [--yes]",
+  summary: "remove leftovers of bottles that did not end cleanly",
+  description: `Find everything bot-bottle left without a live bottle (containers, networks and
+smolvm machines with its labels or name prefix, and state dirs of bottles that did
+not end cleanly), show one plan, ask once, remove, and report what was removed and
+what failed (exit 1 if anything failed). Stopped bottles stay; a file named "keep"
+in a state dir protects it.`,
+  options: {
+    "dry-run": { type: "boolean", help: "show what would be removed, remove nothing" },
+    yes: { type: "boolean", short: "y", help: "do not ask before removing" },
+  },
+  positionals: { min: 0, max: 0 },
+  run: (ctx, { values }) =>
+    runCleanup(ctx, { dryRun: values["dry-run"] === true, yes: values.yes === true }),
+};

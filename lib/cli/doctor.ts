@@ -3,9 +3,11 @@
  * with its fix. Never stops early; exits 1 when any check failed.
  */
 import { renderChecks } from "../plan/render_plan.ts";
-import { preflightAll, preflightPassed } from "../host/preflight.ts";
+import { preflightAll } from "../backends/registry.ts";
+import { preflightPassed } from "../host/preflight.ts";
 import { makeStyle } from "../ui/style.ts";
 import { VERSION } from "../version.ts";
+import type { Command } from "./_shared/command.ts";
 import type { CliContext } from "./_shared/context.ts";
 
 /** Run `doctor`. */
@@ -29,3 +31,15 @@ export async function runDoctor(ctx: CliContext, opts: { json: boolean }): Promi
   }
   return ok ? 0 : 1;
 }
+
+/** The `doctor` command. */
+export const command: Command = {
+  name: "doctor",
+  args: "[--json]",
+  summary: "check this host for both backends (no side effects)",
+  description: `Run the preflight checks for both backends and report each with its fix. Exits 1
+when a check fails. Changes nothing.`,
+  options: { json: { type: "boolean", help: "print the report as JSON on stdout" } },
+  positionals: { min: 0, max: 0 },
+  run: (ctx, { values }) => runDoctor(ctx, { json: values.json === true }),
+};

@@ -6,6 +6,7 @@
 import { collectInventory } from "../bottles/inventory.ts";
 import { stateRoot } from "../state/state_paths.ts";
 import { makeStyle } from "../ui/style.ts";
+import type { Command } from "./_shared/command.ts";
 import type { CliContext } from "./_shared/context.ts";
 
 /** Human age: 42s, 5m, 3h, 2d. */
@@ -23,7 +24,7 @@ export async function runList(ctx: CliContext, opts: { json: boolean }): Promise
     runner: ctx.runner,
     stateRoot: stateRoot(ctx.env),
     now: ctx.now(),
-    smolvmOnPath: (await ctx.probe.which("smolvm")) !== null,
+    onPath: async (tool) => (await ctx.probe.which(tool)) !== null,
   });
   if (opts.json) {
     ctx.stdout(`${JSON.stringify({ schema: 1, ...inventory }, null, 2)}\n`);
@@ -57,3 +58,17 @@ export async function runList(ctx: CliContext, opts: { json: boolean }): Promise
   ctx.stderr(`${lines.join("\n")}\n`);
   return 0;
 }
+
+/** The `list` command. */
+export const command: Command = {
+  name: "list",
+  aliases: ["ls"],
+  args: "[--json]",
+  summary: "every bottle on this machine: running, stopped, orphaned",
+  description: `Every bottle on this machine, joined from state dirs, Docker labels and
+\`smolvm machine ls\`: slug, agent, backend, state (running, stopped, orphaned),
+subnet, age. --json prints {"schema": 1, "bottles": [...], "notes": [...]} on stdout.`,
+  options: { json: { type: "boolean", help: "print the inventory as JSON on stdout" } },
+  positionals: { min: 0, max: 0 },
+  run: (ctx, { values }) => runList(ctx, { json: values.json === true }),
+};

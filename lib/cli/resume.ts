@@ -7,8 +7,10 @@
 import { collectInventory } from "../bottles/inventory.ts";
 import { UsageError, UserError } from "../errors.ts";
 import { resolveBottle } from "../manifest/resolve_bottle.ts";
+import { isValidSlug } from "../plan/slug.ts";
 import { readMetadata } from "../state/metadata_store.ts";
 import { bottleStateDir, stateRoot } from "../state/state_paths.ts";
+import type { Command } from "./_shared/command.ts";
 import type { CliContext } from "./_shared/context.ts";
 import { loadManifestForCli } from "./_shared/load_manifest_for_cli.ts";
 import { planAndLaunch } from "../launch/plan_and_launch.ts";
@@ -30,9 +32,7 @@ export async function runResume(
   }
   const root = stateRoot(ctx.env);
   const dir = bottleStateDir(root, opts.slug);
-  const meta = /^[a-z][a-z0-9-]*$/.test(opts.slug)
-    ? await readMetadata(dir).catch(() => null)
-    : null;
+  const meta = isValidSlug(opts.slug) ? await readMetadata(dir).catch(() => null) : null;
   if (!meta) {
     throw new UserError(`no bottle "${opts.slug}" to resume: nothing is recorded in ${dir}`, {
       hint: "see `bot-bottle list` for the bottles there are",
@@ -42,7 +42,7 @@ export async function runResume(
     runner: ctx.runner,
     stateRoot: root,
     now: ctx.now(),
-    smolvmOnPath: (await ctx.probe.which("smolvm")) !== null,
+    onPath: async (tool) => (await ctx.probe.which(tool)) !== null,
   });
   const entry = inventory.bottles.find((b) => b.slug === opts.slug);
   if (entry?.state === "running") {
@@ -89,3 +89,29 @@ export async function runResume(
     notes,
   });
 }
+
+/** The `resume` command. */
+export const command: Command = {
+  name: "resume",
+  args: "<slug> [--dry-run [--json]] [--yes]",
+  summary: "relaunch a stopped bottle from its recorded state",
+  description:
+    `Relaunch a stopped bottle from its metadata: the same slug, backend, agent and label,
+and the same /24 when it is still free (else the next free one, said in the plan).
+A running bottle or an unknown slug is refused.`,
+  options: {
+    "dry-run": { type: "boolean", help: "resolve and print the plan, change nothing" },
+    json: { type: "boolean", help: "with --dry-run: print the plan as one JSON object on stdout" },
+    yes: { type: "boolean", short: "y", help: "do not ask before launching" },
+  },
+  positionals: { min: 1, max: 1, missing: "<slug>" },
+  run: (ctx, { values, positionals, manifest }) =>
+    runResume(ctx, {
+      slug: positionals[0],
+      yes: values.yes === true,
+      dryRun: values["dry-run"] === true,
+      json: values.json === true,
+      manifest,
+      agentArgs: [],
+    }),
+};

@@ -1,11 +1,12 @@
 /**
- * `bot-bottle start <agent>`: resolve the plan, run the preflight, and (in
- * this build) print it with --dry-run. A real launch stops on a failed
- * preflight before any side effect.
+ * `bot-bottle start <agent>`: resolve the plan, print it, confirm, launch,
+ * attach the agent, tear down when it exits. A launch stops on a failed
+ * preflight before any side effect; `--dry-run` only prints the plan.
  */
 import { UsageError, UserError } from "../errors.ts";
 import { NAME_PATTERN } from "../manifest/types.ts";
-import { type Backend, BACKENDS } from "../plan/plan_types.ts";
+import { type BackendName, BACKENDS } from "../plan/plan_types.ts";
+import type { Command } from "./_shared/command.ts";
 import type { CliContext } from "./_shared/context.ts";
 import { findAgent } from "./_shared/find_agent.ts";
 import { loadManifestForCli } from "./_shared/load_manifest_for_cli.ts";
@@ -25,16 +26,19 @@ export interface StartOptions {
 }
 
 /** `--backend` > `BOT_BOTTLE_BACKEND` > smolmachines; never a silent fallback. */
-export function resolveBackend(flag: string | undefined, envValue: string | undefined): Backend {
+export function resolveBackend(
+  flag: string | undefined,
+  envValue: string | undefined,
+): BackendName {
   if (flag !== undefined) {
-    if ((BACKENDS as readonly string[]).includes(flag)) return flag as Backend;
+    if ((BACKENDS as readonly string[]).includes(flag)) return flag as BackendName;
     throw new UsageError(
       `unknown backend "${flag}" for --backend (expected ${BACKENDS.join(" or ")})`,
       "Run `bot-bottle start --help` for usage.",
     );
   }
   if (envValue !== undefined && envValue !== "") {
-    if ((BACKENDS as readonly string[]).includes(envValue)) return envValue as Backend;
+    if ((BACKENDS as readonly string[]).includes(envValue)) return envValue as BackendName;
     throw new UserError(
       `BOT_BOTTLE_BACKEND is "${envValue}", which is not a backend (expected ${
         BACKENDS.join(" or ")
@@ -79,3 +83,52 @@ export async function runStart(ctx: CliContext, opts: StartOptions): Promise<num
     yes: opts.yes,
   });
 }
+
+/** The `start` command. */
+export const command: Command = {
+  name: "start",
+  args: "<agent> [options] [-- <agent args>]",
+  summary: "launch a bottle (or with --dry-run print its plan)",
+  description: `Resolve the plan for a bottle running <agent> (slug, backend, bundle subnet, guest
+environment with secret names only, egress allowlist, resources, Smolfile, preflight),
+print it, ask "Launch? [y/N]" on a terminal, launch, attach the agent to this terminal,
+tear everything down when it exits, and exit with the agent's exit code.`,
+  options: {
+    "dry-run": { type: "boolean", help: "resolve and print the plan, change nothing" },
+    json: { type: "boolean", help: "with --dry-run: print the plan as one JSON object on stdout" },
+    backend: {
+      type: "string",
+      value: "NAME",
+      help: "smolmachines (default) or docker; also BOT_BOTTLE_BACKEND",
+    },
+    label: {
+      type: "string",
+      value: "L",
+      help: "name the bottle L instead of the agent (slug L-xxxxx)",
+    },
+    cwd: {
+      type: "boolean",
+      help: "with --dry-run: plan to copy the working directory in (a launch with --cwd is " +
+        "refused: copying is not implemented yet)",
+    },
+    yes: {
+      type: "boolean",
+      short: "y",
+      help: "do not ask before launching (required without a terminal)",
+    },
+  },
+  positionals: { min: 1, max: 1, missing: "<agent>" },
+  tail: true,
+  run: (ctx, { values, positionals, tail, manifest }) =>
+    runStart(ctx, {
+      agent: positionals[0],
+      backend: values.backend as string | undefined,
+      label: values.label as string | undefined,
+      cwd: values.cwd === true,
+      yes: values.yes === true,
+      dryRun: values["dry-run"] === true,
+      json: values.json === true,
+      manifest,
+      agentArgs: tail,
+    }),
+};

@@ -1,7 +1,7 @@
 /**
- * Pure argv builders for every docker call bot-bottle makes (besides the
- * bundle's own, in lib/bundle/). No shell, no secret values: secrets are
- * passed as `-e NAME` and their values travel in the child's environment.
+ * Pure argv builders for the docker calls both backends make (the bundle's
+ * own are in lib/bundle/, the docker backend's agent container in
+ * lib/backends/docker/). No shell, no secret values.
  */
 
 /** `docker network create` for a bottle network. */
@@ -40,88 +40,6 @@ export function containerRmArgv(...names: string[]): string[] {
   return ["docker", "rm", "--force", "--volumes", ...names];
 }
 
-/** The docker backend's agent container (SPEC §7): hardened, on the internal network only. */
-export interface AgentRunOptions {
-  name: string;
-  image: string;
-  internalNetwork: string;
-  /** DNS and proxy address: the bundle's IP on the internal network. */
-  bundleIp: string;
-  labels: Record<string, string>;
-  /** Literal env, passed as `-e K=V` (visible in `docker inspect`, like the plan shows). */
-  env: Record<string, string>;
-  cpus: number;
-  memoryMib: number;
-  workdir?: string;
-}
-
-/**
- * `docker run -d` of the agent container, kept alive by `sleep infinity`
- * under docker's init so the egress probe can run before the agent starts
- * (`docker exec`).
- */
-export function agentRunArgv(o: AgentRunOptions): string[] {
-  const argv = [
-    "docker",
-    "run",
-    "--detach",
-    "--name",
-    o.name,
-    "--hostname",
-    o.name.slice(0, 63),
-    "--network",
-    o.internalNetwork,
-    "--dns",
-    o.bundleIp,
-    "--cap-drop",
-    "ALL",
-    "--security-opt",
-    "no-new-privileges",
-    "--pids-limit",
-    "4096",
-    "--cpus",
-    String(o.cpus),
-    "--memory",
-    `${o.memoryMib}m`,
-    "--init",
-    // An on-link address nobody answers (the absent gateway, a free /24 slot)
-    // fails in ~0.1 s instead of a 3 s ARP timeout: refused quickly.
-    "--sysctl",
-    "net.ipv4.neigh.eth0.mcast_solicit=1",
-    "--sysctl",
-    "net.ipv4.neigh.eth0.retrans_time_ms=100",
-    ...labelFlags(o.labels),
-  ];
-  for (const [k, v] of Object.entries(o.env)) argv.push("--env", `${k}=${v}`);
-  if (o.workdir) argv.push("--workdir", o.workdir);
-  argv.push("--entrypoint", "sleep", o.image, "infinity");
-  return argv;
-}
-
-/**
- * `docker exec` of the agent command, attached to the terminal. Secrets are
- * given here, not to `docker run`: `docker run -e NAME` resolves the value in
- * the CLI and stores it in the container's config, where `docker inspect`
- * shows it; an exec's environment is not kept anywhere inspectable.
- */
-export function agentExecArgv(opts: {
-  name: string;
-  command: string[];
-  tty: boolean;
-  /** Guest names of secrets: `-e NAME`, the value comes from the docker CLI's environment. */
-  secretNames?: string[];
-}): string[] {
-  return [
-    "docker",
-    "exec",
-    "--interactive",
-    ...(opts.tty ? ["--tty"] : []),
-    ...(opts.secretNames ?? []).flatMap((name) => ["--env", name]),
-    opts.name,
-    ...opts.command,
-  ];
-}
-
 /** Repeated `--filter label=K=V` (docker ANDs them). */
 function labelFilters(labels: Record<string, string>): string[] {
   return Object.entries(labels).flatMap(([k, v]) => ["--filter", `label=${k}=${v}`]);
@@ -152,6 +70,7 @@ export function imageIdArgv(image: string): string[] {
   return ["docker", "image", "inspect", "--format", "{{.Id}}", image];
 }
 
-function labelFlags(labels: Record<string, string>): string[] {
+/** `--label K=V` for each label. */
+export function labelFlags(labels: Record<string, string>): string[] {
   return Object.entries(labels).flatMap(([k, v]) => ["--label", `${k}=${v}`]);
 }

@@ -3,7 +3,7 @@
  * runner (two calls: list the names, inspect them all at once).
  */
 import type { TakenRange } from "../plan/bundle_subnet.ts";
-import type { Runner } from "./runner.ts";
+import { lastLine, type Runner } from "./runner.ts";
 
 /** Subnets found, plus a note when Docker could not be asked. */
 export interface DockerSubnets {
@@ -47,14 +47,14 @@ export async function readDockerSubnets(runner: Runner): Promise<DockerSubnets> 
   });
   try {
     const ls = await runner.run([...NETWORK_LS_ARGV]);
-    if (ls.code !== 0) return unreadable(ls.stderr.trim().split("\n")[0] || `exit ${ls.code}`);
+    if (ls.code !== 0) return unreadable(lastLine(ls));
     const ids = ls.stdout.split("\n").map((l) => l.trim()).filter(Boolean);
     if (ids.length === 0) return { ranges: [] };
     const inspect = await runner.run(networkInspectArgv(ids));
     // A network removed between the two calls fails the inspect, which still prints the rest.
     const vanished = inspect.stderr.trim().split("\n").every((l) => /no such network/i.test(l));
     if (inspect.code !== 0 && !vanished) {
-      return unreadable(inspect.stderr.trim().split("\n")[0] || `exit ${inspect.code}`);
+      return unreadable(lastLine(inspect));
     }
     return { ranges: parseNetworkInspect(inspect.stdout) };
   } catch (error) {

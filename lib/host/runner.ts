@@ -1,20 +1,27 @@
 /**
  * The one interface every subprocess goes through.
  *
- * Programs are given as argv arrays (never a shell string). The real runner
- * wraps `Deno.Command`; the child's environment is the parent's minus every
- * `LD_*` / `DYLD_*` variable (a scoped `--allow-run` refuses to spawn with
- * them, and they have no business reaching docker or smolvm anyway).
+ * Programs are given as argv arrays (never a shell string). Two ways to run
+ * one: `run` waits and returns what it printed (stdin from a string or
+ * bytes); `spawn` returns the live process with its streams (a tar piped from
+ * one container into another, a terminal attached to the agent). `runOk`
+ * turns a failure into a `CommandFailed` naming the step and the last line
+ * the program said; `abortable` binds a runner to a launch's interrupt signal
+ * so no caller checks for signals itself.
+ *
+ * The real runner wraps `Deno.Command`; the child's environment is the
+ * parent's minus every `LD_*` / `DYLD_*` variable (a scoped `--allow-run`
+ * refuses to spawn with them, and they have no business reaching docker or
+ * smolvm anyway).
  */
+import { UserError } from "../errors.ts";
 
-/** Options for one subprocess call. */
+/** Options for a buffered call. */
 export interface RunOptions {
   /** Extra variables for the child, on top of the cleaned parent environment. */
   env?: Record<string, string>;
-  /** Text written to the child's stdin; stdin is closed when absent. */
-  input?: string;
-  /** Attach the child to this terminal (stdin/stdout/stderr inherited). */
-  interactive?: boolean;
+  /** Written to the child's stdin, which is then closed; stdin is empty when absent. */
+  input?: string | Uint8Array;
   /** Kill the child (SIGTERM) when this signal aborts. */
   signal?: AbortSignal;
 }
@@ -23,16 +30,41 @@ export interface RunOptions {
 export interface RunResult {
   /** Exit code (128 + n when killed by signal n, as a shell reports it). */
   code: number;
-  /** Captured stdout (empty for interactive runs). */
   stdout: string;
-  /** Captured stderr (empty for interactive runs). */
   stderr: string;
+}
+
+/** Where one stream of a spawned child goes. */
+export type Stdio = "piped" | "inherit" | "null";
+
+/** Options for a live process. */
+export interface SpawnOptions {
+  env?: Record<string, string>;
+  signal?: AbortSignal;
+  /** Default "null". */
+  stdin?: Stdio;
+  /** Default "piped". */
+  stdout?: Stdio;
+  /** Default "piped". */
+  stderr?: Stdio;
+}
+
+/** A running child. Piped streams must be consumed (or cancelled) by the caller. */
+export interface Spawned {
+  readonly stdin: WritableStream<Uint8Array> | null;
+  readonly stdout: ReadableStream<Uint8Array> | null;
+  readonly stderr: ReadableStream<Uint8Array> | null;
+  /** The exit code, as in {@link RunResult}. */
+  readonly status: Promise<number>;
+  kill(signal?: Deno.Signal): void;
 }
 
 /** Runs argv arrays. */
 export interface Runner {
   /** Run `argv[0]` with `argv.slice(1)` and wait for it. Throws only if it cannot be spawned. */
   run(argv: readonly string[], options?: RunOptions): Promise<RunResult>;
+  /** Start `argv` and return it running. Throws only if it cannot be spawned. */
+  spawn(argv: readonly string[], options?: SpawnOptions): Spawned;
 }
 
 const DYNAMIC_LINKER_VAR = /^(LD_|DYLD_)/;
@@ -51,42 +83,133 @@ export function childEnv(
 
 const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 
+function exitCodeOf(status: { code: number; signal: Deno.Signal | null }): number {
+  if (status.signal) return 128 + (SIGNAL_NUMBERS[status.signal] ?? 0);
+  return status.code;
+}
+
+const encoder = new TextEncoder();
+
 /** The real runner, on `Deno.Command`. */
 export class DenoRunner implements Runner {
   async run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-    if (argv.length === 0) throw new Error("DenoRunner.run: empty argv");
+    const child = this.spawn(argv, {
+      env: options.env,
+      signal: options.signal,
+      stdin: options.input !== undefined ? "piped" : "null",
+    });
+    const writing = options.input !== undefined
+      ? writeAll(child.stdin!, options.input).catch(() => {}) // a child that exits early
+      : Promise.resolve();
+    const [stdout, stderr, code] = await Promise.all([
+      new Response(child.stdout).text(),
+      new Response(child.stderr).text(),
+      child.status,
+      writing,
+    ]);
+    return { code, stdout, stderr };
+  }
+
+  spawn(argv: readonly string[], options: SpawnOptions = {}): Spawned {
+    if (argv.length === 0) throw new Error("DenoRunner: empty argv");
     const [program, ...args] = argv;
-    const interactive = options.interactive ?? false;
-    const command = new Deno.Command(program, {
+    const child = new Deno.Command(program, {
       args,
       clearEnv: true,
       env: childEnv(Deno.env.toObject(), options.env),
-      stdin: interactive ? "inherit" : options.input !== undefined ? "piped" : "null",
-      stdout: interactive ? "inherit" : "piped",
-      stderr: interactive ? "inherit" : "piped",
+      stdin: options.stdin ?? "null",
+      stdout: options.stdout ?? "piped",
+      stderr: options.stderr ?? "piped",
       signal: options.signal,
-    });
-    const child = command.spawn();
-    if (options.input !== undefined && !interactive) {
-      const writer = child.stdin.getWriter();
-      await writer.write(new TextEncoder().encode(options.input));
-      await writer.close();
-    }
-    if (interactive) {
-      const status = await child.status;
-      return { code: exitCodeOf(status), stdout: "", stderr: "" };
-    }
-    const output = await child.output();
-    const decoder = new TextDecoder();
+    }).spawn();
+    const piped = (s: Stdio | undefined, fallback: Stdio) => (s ?? fallback) === "piped";
     return {
-      code: exitCodeOf(output),
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
+      stdin: piped(options.stdin, "null") ? child.stdin : null,
+      stdout: piped(options.stdout, "piped") ? child.stdout : null,
+      stderr: piped(options.stderr, "piped") ? child.stderr : null,
+      status: child.status.then(exitCodeOf),
+      kill: (signal: Deno.Signal = "SIGTERM") => {
+        try {
+          child.kill(signal);
+        } catch { /* already exited */ }
+      },
     };
   }
 }
 
-function exitCodeOf(status: { code: number; signal: Deno.Signal | null }): number {
-  if (status.signal) return 128 + (SIGNAL_NUMBERS[status.signal] ?? 0);
-  return status.code;
+async function writeAll(stream: WritableStream<Uint8Array>, data: string | Uint8Array) {
+  const writer = stream.getWriter();
+  try {
+    await writer.write(typeof data === "string" ? encoder.encode(data) : data);
+  } finally {
+    await writer.close().catch(() => {});
+  }
+}
+
+// deno-lint-ignore no-control-regex
+const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
+
+/** The last non-empty line a failed program printed (stderr first), without colour codes. */
+export function lastLine(result: RunResult): string {
+  for (const text of [result.stderr, result.stdout]) {
+    const lines = text.replace(ANSI, "").split("\n").map((l) => l.trim()).filter(Boolean);
+    if (lines.length > 0) return lines[lines.length - 1];
+  }
+  return `exit ${result.code}`;
+}
+
+/** A step of bot-bottle's that a subprocess failed. */
+export class CommandFailed extends UserError {
+  readonly argv: readonly string[];
+  readonly result: RunResult;
+
+  constructor(what: string, argv: readonly string[], result: RunResult, hint?: string) {
+    super(`${what} failed: ${lastLine(result)}`, { hint });
+    this.name = "CommandFailed";
+    this.argv = argv;
+    this.result = result;
+  }
+}
+
+/** Run `argv`; a non-zero exit throws {@link CommandFailed} saying `what` failed. */
+export async function runOk(
+  runner: Runner,
+  argv: readonly string[],
+  what: string,
+  options: RunOptions & { hint?: string } = {},
+): Promise<RunResult> {
+  const result = await runner.run(argv, options);
+  if (result.code !== 0) throw new CommandFailed(what, argv, result, options.hint);
+  return result;
+}
+
+/** Run `argv` attached to this terminal (all three streams inherited); returns the exit code. */
+export function runAttached(
+  runner: Runner,
+  argv: readonly string[],
+  options: { env?: Record<string, string>; signal?: AbortSignal } = {},
+): Promise<number> {
+  return runner.spawn(argv, { ...options, stdin: "inherit", stdout: "inherit", stderr: "inherit" })
+    .status;
+}
+
+/**
+ * A runner bound to `signal` (a launch's interrupts): every call gets the
+ * signal (so an interrupt kills the running child), and a call that starts
+ * or ends after it fired throws the signal's reason instead of returning.
+ */
+export function abortable(runner: Runner, signal: AbortSignal): Runner {
+  const bind = (own?: AbortSignal) => own ? AbortSignal.any([signal, own]) : signal;
+  return {
+    async run(argv, options = {}) {
+      signal.throwIfAborted();
+      const result = await runner.run(argv, { ...options, signal: bind(options.signal) });
+      signal.throwIfAborted();
+      return result;
+    },
+    spawn(argv, options = {}) {
+      signal.throwIfAborted();
+      return runner.spawn(argv, { ...options, signal: bind(options.signal) });
+    },
+  };
 }

@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { UserError } from "../errors.ts";
-import type { Runner } from "../host/runner.ts";
+import { lastLine, type Runner } from "../host/runner.ts";
 
 /** The tag a Dockerfile-built agent image gets. */
 export function dockerfileImageTag(bottle: string, dockerfileText: string): string {
@@ -38,7 +38,6 @@ export async function ensureAgentImage(
     dockerfile: string | null;
     baseImage?: string;
     progress: (line: string) => void;
-    signal?: AbortSignal;
   },
 ): Promise<string> {
   if (opts.dockerfile) {
@@ -57,9 +56,7 @@ export async function ensureAgentImage(
       return tag;
     }
     opts.progress(`building agent image ${tag} from ${opts.dockerfile} (first use only)`);
-    const r = await runner.run(agentBuildArgv(opts.dockerfile, tag, opts.baseImage), {
-      signal: opts.signal,
-    });
+    const r = await runner.run(agentBuildArgv(opts.dockerfile, tag, opts.baseImage));
     if (r.code !== 0) {
       const tail = `${r.stdout}\n${r.stderr}`.trim().split("\n").slice(-15).join("\n");
       throw new UserError(`building the agent image from ${opts.dockerfile} failed:\n${tail}`);
@@ -71,12 +68,10 @@ export async function ensureAgentImage(
     return image;
   }
   opts.progress(`pulling agent image ${image}`);
-  const r = await runner.run(["docker", "pull", image], { signal: opts.signal });
+  const r = await runner.run(["docker", "pull", image]);
   if (r.code !== 0) {
     throw new UserError(
-      `the agent image ${image} is not present and could not be pulled: ${
-        r.stderr.trim().split("\n")[0]
-      }`,
+      `the agent image ${image} is not present and could not be pulled: ${lastLine(r)}`,
       {
         hint: `build or pull it yourself (docker pull ${image}), or give the bottle a dockerfile`,
       },

@@ -1,12 +1,10 @@
 /**
  * What both backends do first: the bottle's /24 network (moving on overlap,
- * bounded), and the sidecar bundle on it at the plan's IP, healthy.
+ * bounded), and the sidecar bundle on it at the plan's IP, healthy. Each
+ * object goes on the launch's teardown stack the moment it exists.
  */
 import { bundleRunArgv } from "../bundle/bundle_run_argv.ts";
-import { renderBundleConfig } from "../bundle/config/render_bundle_config.ts";
 import { UserError } from "../errors.ts";
-import type { GitRemote } from "../manifest/types.ts";
-import type { TakenRange } from "../plan/bundle_subnet.ts";
 import type { Plan } from "../plan/plan_types.ts";
 import { bundleName, LABEL_ROLE } from "../plan/resource_names.ts";
 import {
@@ -16,15 +14,12 @@ import {
   networkCreateArgv,
 } from "../host/docker_argv.ts";
 import { readDockerSubnets } from "../host/docker_networks.ts";
-import type { Runner } from "../host/runner.ts";
+import { lastLine, runOk } from "../host/runner.ts";
+import { metadataOf } from "../plan/metadata_record.ts";
 import { ensurePrivateDir, writeFileAtomic, writeMetadata } from "../state/metadata_store.ts";
-import { type Interrupts, sleep } from "./interrupts.ts";
-
-/** Docker resources created so far, in creation order (teardown reverses them). */
-export interface CreatedResources {
-  containers: string[];
-  networks: string[];
-}
+import { removeContainer, removeNetwork } from "../bottles/teardown.ts";
+import type { Launch } from "../backends/backend.ts";
+import { sleep } from "./interrupts.ts";
 
 const OVERLAP = /overlap/i;
 const MAX_SUBNET_TRIES = 8;
@@ -37,26 +32,14 @@ export function roleLabels(plan: Plan, role: string): Record<string, string> {
 /**
  * Create the network that carries the plan's /24. On an address-pool overlap
  * the plan moves to the next free /24 (bounded) and the metadata is rewritten.
- * Returns the plan in force.
  */
 export async function createSubnetNetwork(
-  runner: Runner,
-  initial: Plan,
-  opts: {
-    name: string;
-    role: string;
-    internal: boolean;
-    created: CreatedResources;
-    interrupts: Interrupts;
-    replan(extra: TakenRange[]): Plan;
-    progress(line: string): void;
-  },
-): Promise<Plan> {
-  let plan = initial;
+  launch: Launch,
+  opts: { name: string; role: string; internal: boolean },
+): Promise<void> {
   for (let tries = 1;; tries++) {
-    opts.interrupts.check();
-    opts.created.networks.push(opts.name);
-    const r = await runner.run(networkCreateArgv({
+    const plan = launch.plan;
+    const r = await launch.runner.run(networkCreateArgv({
       name: opts.name,
       subnet: plan.subnet,
       gateway: plan.gateway,
@@ -64,60 +47,59 @@ export async function createSubnetNetwork(
       labels: roleLabels(plan, opts.role),
     }));
     if (r.code === 0) break;
-    opts.created.networks.pop();
-    const why = r.stderr.trim().split("\n")[0];
     if (!OVERLAP.test(r.stderr) || tries >= MAX_SUBNET_TRIES) {
-      throw new UserError(`creating network ${opts.name} (${plan.subnet}) failed: ${why}`);
+      throw new UserError(`creating network ${opts.name} (${plan.subnet}) failed: ${lastLine(r)}`);
     }
     // Networks created since the plan was made (other bottles starting at the same time, or
     // Docker handing a default-pool 192.168.x.0/20 to a network made without --subnet) would
     // make "the next /24" overlap again and again: mark everything Docker has now as taken.
-    const fresh = await readDockerSubnets(runner);
-    const moved = opts.replan([
+    const fresh = await readDockerSubnets(launch.runner);
+    const moved = launch.replan([
       { cidr: plan.subnet, source: "docker network create (overlap)" },
       ...fresh.ranges,
     ]);
-    opts.progress(`${plan.subnet} overlaps an existing network; moving to ${moved.subnet}`);
-    plan = moved;
+    launch.progress(`${plan.subnet} overlaps an existing network; moving to ${moved.subnet}`);
+    launch.plan = moved;
   }
-  await writeMetadata(plan.state_dir, plan.metadata);
-  return plan;
+  const runner = launch.teardownRunner;
+  launch.teardown.add({ kind: "network", name: opts.name }, () => removeNetwork(runner, opts.name));
+  await writeMetadata(launch.plan.state_dir, metadataOf(launch.plan));
+}
+
+/** Create a network Docker gives a subnet of its own; on the teardown stack once it exists. */
+export async function createNetwork(
+  launch: Launch,
+  opts: { name: string; role: string },
+): Promise<void> {
+  await runOk(
+    launch.runner,
+    networkCreateArgv({ name: opts.name, labels: roleLabels(launch.plan, opts.role) }),
+    `creating network ${opts.name}`,
+  );
+  const runner = launch.teardownRunner;
+  launch.teardown.add({ kind: "network", name: opts.name }, () => removeNetwork(runner, opts.name));
 }
 
 /**
- * Render the bundle's config into the state dir (mounted read-only), start the
- * bundle on `network` at the plan's bundle IP, and wait (bounded by
- * BOT_BOTTLE_HEALTH_TIMEOUT) for its health check.
+ * Write the plan's bundle config into the state dir (mounted read-only),
+ * start the bundle on `network` at the plan's bundle IP (joining `alsoOn`
+ * before it starts, so its daemons never run without their way out), and
+ * wait (bounded by BOT_BOTTLE_HEALTH_TIMEOUT) for its health check.
  */
 export async function startBundle(
-  runner: Runner,
-  plan: Plan,
-  opts: {
-    network: string;
-    image: string;
-    git: GitRemote[];
-    home?: string;
-    /** A second network (the docker backend's egress bridge), joined before the bundle starts. */
-    alsoOn?: string;
-    created: CreatedResources;
-    interrupts: Interrupts;
-    env: { get(name: string): string | undefined };
-    progress(line: string): void;
-  },
+  launch: Launch,
+  opts: { network: string; alsoOn?: string },
 ): Promise<string> {
-  const config = renderBundleConfig({
-    slug: plan.slug,
-    egressAllow: plan.egress_allow,
-    git: opts.git,
-    homeDir: opts.home,
-  });
-  for (const mount of config.identityMounts) {
+  const plan = launch.plan;
+  const config = plan.bundle_config;
+  for (const mount of config.identity_mounts) {
     try {
-      if (!(await Deno.stat(mount.hostPath)).isFile) throw new Error("not a file");
+      if (!(await Deno.stat(mount.host_path)).isFile) throw new Error("not a file");
     } catch {
       throw new UserError(
-        `the git identity ${mount.hostPath} (for ${mount.containerPath.split("/").pop()}) is not ` +
-          "a readable file, so the git gate could not push; nothing was started",
+        `the git identity ${mount.host_path} (for ${
+          mount.container_path.split("/").pop()
+        }) is not a readable file, so the git gate could not push; nothing was started`,
         { hint: "fix `identity` in the bottle's git entry, or create the key" },
       );
     }
@@ -131,44 +113,35 @@ export async function startBundle(
     await writeFileAtomic(full, text, 0o644);
   }
   const bundle = bundleName(plan.slug);
-  opts.interrupts.check();
   const runArgv = bundleRunArgv({
     slug: plan.slug,
-    image: opts.image,
+    image: launch.images.bundle,
     egressNetwork: opts.network,
     ip: plan.bundle_ip,
     configDir,
-    identityMounts: config.identityMounts,
+    identityMounts: config.identity_mounts,
     labels: roleLabels(plan, "bundle"),
   });
-  // With a second network the bundle is created, connected, then started, so
-  // its daemons never run (and fetch git upstreams) before it has a way out.
-  const steps = opts.alsoOn
-    ? [
-      ["docker", "create", ...runArgv.slice(3)],
-      networkConnectArgv(opts.alsoOn, bundle),
-      ["docker", "start", bundle],
-    ]
-    : [runArgv];
-  for (const argv of steps) {
-    opts.interrupts.check();
-    const r = await runner.run(argv);
-    opts.interrupts.check();
-    if (r.code !== 0) {
-      throw new UserError(
-        `starting the bundle failed (${argv.slice(0, 3).join(" ")}): ${
-          r.stderr.trim().split("\n")[0] || `exit ${r.code}`
-        }`,
-      );
-    }
-    // Recorded only once it exists: a name already taken (by a container that is not this
-    // bottle's) must not be removed by our teardown. A container that docker created before
-    // failing carries the bottle's labels, and teardown finds it by them.
-    if (argv === steps[0]) opts.created.containers.push(bundle);
+  const what = (argv: readonly string[]) => `starting the bundle (${argv.slice(0, 3).join(" ")})`;
+  // A name already taken (by a container that is not this bottle's) fails the create, and the
+  // container is then not ours to remove: it goes on the stack only once docker made it.
+  const runner = launch.teardownRunner;
+  const created = () =>
+    launch.teardown.add({ kind: "container", name: bundle }, () => removeContainer(runner, bundle));
+  if (opts.alsoOn) {
+    const createArgv = ["docker", "create", ...runArgv.slice(3)];
+    await runOk(launch.runner, createArgv, what(createArgv));
+    created();
+    const connect = networkConnectArgv(opts.alsoOn, bundle);
+    await runOk(launch.runner, connect, what(connect));
+    await runOk(launch.runner, ["docker", "start", bundle], what(["docker", "start"]));
+  } else {
+    await runOk(launch.runner, runArgv, what(runArgv));
+    created();
   }
-  const timeout = healthTimeoutMs(opts.env.get("BOT_BOTTLE_HEALTH_TIMEOUT"));
-  await waitHealthy(runner, bundle, timeout, opts.interrupts);
-  opts.progress(`bundle ${bundle} is healthy at ${plan.bundle_ip}`);
+  const timeout = healthTimeoutMs(launch.env.get("BOT_BOTTLE_HEALTH_TIMEOUT"));
+  await waitHealthy(launch, bundle, timeout);
+  launch.progress(`bundle ${bundle} is healthy at ${plan.bundle_ip}`);
   return bundle;
 }
 
@@ -185,16 +158,11 @@ export function healthTimeoutMs(value: string | undefined): number {
 }
 
 /** Wait (bounded) for the bundle's health check; on failure say why, with its logs. */
-export async function waitHealthy(
-  runner: Runner,
-  name: string,
-  timeoutMs: number,
-  interrupts: Interrupts,
-): Promise<void> {
+export async function waitHealthy(launch: Launch, name: string, timeoutMs: number): Promise<void> {
+  const { runner } = launch;
   const deadline = Date.now() + timeoutMs;
   let last = "";
   while (Date.now() < deadline) {
-    interrupts.check();
     const r = await runner.run(healthInspectArgv(name));
     if (r.code === 0) {
       last = r.stdout.trim();
@@ -210,7 +178,7 @@ export async function waitHealthy(
         break;
       }
     }
-    await sleep(250, interrupts.signal);
+    await sleep(250, launch.signal);
   }
   const logs = await runner.run(logsArgv(name, 40));
   throw new UserError(

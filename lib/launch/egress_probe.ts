@@ -6,11 +6,11 @@
  */
 import { UserError } from "../errors.ts";
 import { BUNDLE_PORTS } from "../plan/guest_env.ts";
+import { isIpv4 } from "../policy/ip_address.ts";
+import type { ProbeTarget } from "../backends/backend.ts";
 
 /** Where the direct connection is aimed unless BOT_BOTTLE_PROBE_TARGET says otherwise. */
 export const DEFAULT_PROBE_TARGET = "1.1.1.1:443";
-
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 /**
  * Parse `ipv4:port` (BOT_BOTTLE_PROBE_TARGET). Only an IPv4 literal is
@@ -18,11 +18,11 @@ const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]
  * would never resolve and its lookup failure would say nothing about whether
  * a direct connection is refused.
  */
-export function parseProbeTarget(value: string | undefined): { host: string; port: number } {
+export function parseProbeTarget(value: string | undefined): ProbeTarget {
   const text = value && value.trim() !== "" ? value.trim() : DEFAULT_PROBE_TARGET;
   const match = /^([0-9.]+):(\d{1,5})$/.exec(text);
   const port = match ? Number(match[2]) : 0;
-  if (!match || !IPV4.test(match[1]) || port < 1 || port > 65535) {
+  if (!match || !isIpv4(match[1]) || port < 1 || port > 65535) {
     throw new UserError(`BOT_BOTTLE_PROBE_TARGET is "${text}", not <IPv4 address>:<port>`, {
       hint: "set it to an IPv4 address outside the allowlist, e.g. 1.1.1.1:443, or unset it " +
         "(a host name cannot be used: the bottle has no working resolver)",
@@ -78,7 +78,7 @@ export function probeArgv(opts: {
   name: string;
   image: string;
   bundleIp: string;
-  target: { host: string; port: number };
+  target: ProbeTarget;
   labels: Record<string, string>;
 }): string[] {
   return [

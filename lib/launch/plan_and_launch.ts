@@ -3,19 +3,18 @@
  * launch on the plan's backend, and the exit code. Nothing on the host
  * changes before the preflight has passed and the user has said yes.
  */
-import { launchDocker } from "../backends/docker/docker_launch.ts";
+import { backendFor } from "../backends/registry.ts";
 import { Interrupts } from "./interrupts.ts";
-import { launchSmolvm } from "../backends/smolvm/smolvm_launch.ts";
 import { UserError } from "../errors.ts";
-import { resolveBottle } from "../manifest/resolve_bottle.ts";
 import type { Manifest } from "../manifest/types.ts";
 import type { TakenRange } from "../plan/bundle_subnet.ts";
-import type { Backend, Plan } from "../plan/plan_types.ts";
+import type { BackendName } from "../plan/plan_types.ts";
 import { renderChecks, renderPlan } from "../plan/render_plan.ts";
 import { type PlanInput, resolvePlan } from "../plan/resolve_plan.ts";
 import { makeSlug } from "../plan/slug.ts";
 import { readDockerSubnets } from "../host/docker_networks.ts";
-import { preflight, preflightPassed } from "../host/preflight.ts";
+import { preflightPassed } from "../host/preflight.ts";
+import { runLaunch } from "./launch_pipeline.ts";
 import { reserveStateDir } from "../state/metadata_store.ts";
 import { type OwnerLock, takeOwnerLock } from "../state/owner_lock.ts";
 import { stateRoot } from "../state/state_paths.ts";
@@ -26,7 +25,7 @@ import type { CliContext } from "../cli/_shared/context.ts";
 export interface LaunchSpec {
   manifest: Manifest;
   agent: string;
-  backend: Backend;
+  backend: BackendName;
   /** New bottle: the slug's base (label or agent). */
   slugBase?: string;
   /** Resumed bottle: its slug and recorded /24. */
@@ -39,8 +38,6 @@ export interface LaunchSpec {
   yes: boolean;
   /** Extra plan notes (e.g. from resume). */
   notes?: string[];
-  /** Refuse the plan before launching (resume: the recorded chain changed). */
-  check?(plan: Plan): void;
 }
 
 const MAX_SLUG_TRIES = 5;
@@ -48,7 +45,7 @@ const MAX_SLUG_TRIES = 5;
 /** Plan, print, confirm and launch. Returns the exit code. */
 export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<number> {
   const { backend } = spec;
-  const checks = await preflight(backend, { runner: ctx.runner, probe: ctx.probe });
+  const checks = await backendFor(backend).preflight({ runner: ctx.runner, probe: ctx.probe });
   const style = makeStyle(ctx.stderrIsTerminal, ctx.env.get("NO_COLOR"));
   if (!spec.dryRun && !preflightPassed(checks)) {
     ctx.stderr(`${style.bold(`preflight for the ${backend} backend failed:`)}\n`);
@@ -75,6 +72,7 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
     preferredOctet: spec.resume?.octet,
     preflight: checks,
     hasHostVar: (name) => ctx.env.get(name) !== undefined,
+    home: ctx.env.get("HOME"),
     stateRoot: root,
     smolvmVersion: checks.find((c) => c.id === "smolvm-version")?.version ?? null,
     now: ctx.now().toISOString(),
@@ -90,7 +88,6 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
   }
 
   ctx.stderr(renderPlan(plan, style));
-  spec.check?.(plan);
   const unset = plan.secrets.filter((s) => !s.present);
   if (unset.length > 0) {
     throw new UserError(
@@ -133,7 +130,7 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
   }
   const interrupts = new Interrupts();
   try {
-    const common = {
+    const code = await runLaunch(plan, backendFor(backend), {
       runner: ctx.runner,
       env: ctx.env,
       progress: (line: string) => ctx.stderr(`${style.dim(`bot-bottle: ${line}`)}\n`),
@@ -143,12 +140,10 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
         input.taken = [...input.taken, ...extra];
         return resolvePlan(input);
       },
-      bottle: resolveBottle(spec.manifest, spec.manifest.agents[spec.agent].bottle),
+      os: ctx.probe.os,
+      imageCacheDir: `${root}/images`,
       baseImage: ctx.env.get("BOT_BOTTLE_BASE_IMAGE") || undefined,
-    };
-    const code = backend === "docker"
-      ? await launchDocker(plan, common)
-      : await launchSmolvm(plan, { ...common, os: ctx.probe.os, imageCacheDir: `${root}/images` });
+    });
     ctx.stderr(
       `${
         style.dim(

@@ -9,12 +9,16 @@ import { dirname, resolve } from "node:path";
 import { parse, TomlDate, TomlError } from "smol-toml";
 import { ManifestError } from "./manifest_error.ts";
 import { didYouMean } from "./did_you_mean.ts";
+import { parseEgressEntry } from "../policy/egress_entry.ts";
+import { GIT_UPSTREAM_FORMS, parseGitUpstream } from "../policy/git_upstream.ts";
+import { parseHostKey } from "../policy/host_key.ts";
+import { hostPathProblem, isName, NAME_RULE, VAR_NAME_PATTERN } from "../policy/names.ts";
+import { quote, truncate } from "../policy/quote.ts";
 import {
   type AgentDef,
   type BottleDef,
   type GitRemote,
   type ManifestScope,
-  NAME_PATTERN,
   RESERVED_GUEST_VARS,
 } from "./types.ts";
 
@@ -23,9 +27,6 @@ export const MAX_MANIFEST_BYTES = 1024 * 1024;
 
 /** Deepest inline array/table nesting the TOML parser follows. */
 const MAX_TOML_DEPTH = 100;
-
-/** Environment variable names (env keys, secrets keys and values). */
-export const VAR_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Keys allowed at each level, in the order hints list them. */
 export const TOP_LEVEL_KEYS = ["bottles", "agents"] as const;
@@ -50,22 +51,10 @@ export const GIT_KEYS = ["name", "upstream", "identity", "host_key"] as const;
 /** Keys of an `[agents.<name>]` table. */
 export const AGENT_KEYS = ["bottle", "command", "prompt"] as const;
 
-/** SSH host key algorithms a pinned `host_key` may use. */
-export const HOST_KEY_TYPES = [
-  "ssh-ed25519",
-  "ecdsa-sha2-nistp256",
-  "ecdsa-sha2-nistp384",
-  "ecdsa-sha2-nistp521",
-  "ssh-rsa",
-] as const;
-
 const CPUS_MIN = 1n;
 const CPUS_MAX = 64n;
 const MEMORY_MIN = 256n;
 const MEMORY_MAX = 1048576n;
-const SHOW_MAX = 40;
-const NAME_RULE = "names must match ^[a-z][a-z0-9-]*$: a lowercase letter, then lowercase " +
-  'letters, digits and "-"';
 
 /** What one file defines, validated. */
 export interface ParsedManifest {
@@ -129,6 +118,8 @@ function parseToml(text: string, path: string): Table {
   }
 }
 
+export { quote, truncate };
+
 /** A key path as a user would write it: `bottles.dev.git[0].host_key`. */
 export function formatKeyPath(parts: readonly KeyPart[]): string {
   let out = "";
@@ -141,18 +132,6 @@ export function formatKeyPath(parts: readonly KeyPart[]): string {
     out += out === "" ? shown : `.${shown}`;
   }
   return out;
-}
-
-/** `s` cut to `max` characters, with `...` when something was cut. */
-export function truncate(s: string, max = SHOW_MAX): string {
-  return s.length > max ? `${s.slice(0, max)}...` : s;
-}
-
-/** A string shown in a message: quoted, escaped, cut to ~40 characters. */
-export function quote(s: string): string {
-  return s.length > SHOW_MAX
-    ? `${JSON.stringify(s.slice(0, SHOW_MAX))}... (${s.length} characters)`
-    : JSON.stringify(s);
 }
 
 /** The TOML type and (short) value of `v`, e.g. `string "2"`, `integer 128`, `table`. */
@@ -181,111 +160,6 @@ function isTable(v: unknown): v is Table {
   return v !== null && typeof v === "object" && !Array.isArray(v) && !(v instanceof Date);
 }
 
-function isIPv4(s: string): boolean {
-  const parts = s.split(".");
-  return parts.length === 4 &&
-    parts.every((p) => /^(0|[1-9][0-9]{0,2})$/.test(p) && Number(p) <= 255);
-}
-
-const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-
-function isHostname(s: string): boolean {
-  if (s.length === 0 || s.length > 253) return false;
-  const labels = s.split(".");
-  if (!labels.every((l) => LABEL.test(l))) return false;
-  return !/^[0-9]+$/.test(labels[labels.length - 1]);
-}
-
-/**
- * Why `entry` is not a valid `egress.allow` entry, or `null` when it is one:
- * an exact lowercase host name, `*.suffix` (suffix of at least two labels) or
- * an IPv4 literal.
- */
-export function egressEntryProblem(entry: string): string | null {
-  if (entry === "") return 'is empty; write a host name such as "api.example.com"';
-  if (entry === "*") {
-    return 'would allow every host; list host names or "*.suffix" wildcards instead';
-  }
-  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(entry)) {
-    return 'has a scheme; write only the host name ("api.example.com", not ' +
-      '"https://api.example.com")';
-  }
-  if (/[\s\p{Cc}]/u.test(entry)) return "contains whitespace or control characters";
-  if (entry.includes("/")) return "has a path; write only the host name";
-  if (entry.includes(":")) {
-    return "has a port or is an IPv6 address; write only a host name or an IPv4 address " +
-      "(CONNECT is allowed to port 443 only)";
-  }
-  if (entry !== entry.toLowerCase()) {
-    return `has uppercase letters; write it in lowercase (${quote(entry.toLowerCase())})`;
-  }
-  if (entry.startsWith("*.")) {
-    const suffix = entry.slice(2);
-    if (suffix.includes("*")) return 'may have only one wildcard, as a leading "*."';
-    if (!isHostname(suffix)) return `has a suffix ${quote(suffix)} that is not a valid host name`;
-    if (!suffix.includes(".")) {
-      return 'is too broad: a wildcard suffix needs at least two labels ("*.example.com", ' +
-        'not "*.com")';
-    }
-    return null;
-  }
-  if (entry.includes("*")) return 'may use a wildcard only as a leading "*." ("*.example.com")';
-  if (/^[0-9.]+$/.test(entry)) {
-    return isIPv4(entry) ? null : "is not a valid IPv4 address";
-  }
-  if (!isHostname(entry)) {
-    return 'is not a valid host name (lowercase letters, digits, "-" and ".", labels of 1 to ' +
-      "63 characters, no trailing dot)";
-  }
-  return null;
-}
-
-const SSH_URL =
-  /^ssh:\/\/([A-Za-z0-9_][A-Za-z0-9._-]*)@([A-Za-z0-9][A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\])(?::([0-9]{1,5}))?(\/[^\s\p{Cc}]+)$/u;
-const SCP_URL =
-  /^([A-Za-z0-9_][A-Za-z0-9._-]*)@([A-Za-z0-9][A-Za-z0-9.-]*):([^\s\p{Cc}-][^\s\p{Cc}]*)$/u;
-
-/** Whether `s` is `ssh://user@host[:port]/path` or `user@host:path`. */
-export function isGitUpstream(s: string): boolean {
-  const ssh = SSH_URL.exec(s);
-  if (ssh) {
-    if (ssh[3] === undefined) return true;
-    const port = Number(ssh[3]);
-    return port >= 1 && port <= 65535;
-  }
-  return SCP_URL.test(s);
-}
-
-/** Why `s` is not a pinned SSH host key (`<type> <base64>`), or `null` when it is one. */
-export function hostKeyProblem(s: string): string | null {
-  const example = 'expected "<type> <base64 key>", e.g. "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5...", ' +
-    "as printed by ssh-keyscan without the leading host name";
-  const m = /^(\S+) ([A-Za-z0-9+/]+={0,2})$/.exec(s);
-  if (!m) return example;
-  const type = m[1];
-  if (!(HOST_KEY_TYPES as readonly string[]).includes(type)) {
-    return `key type ${quote(type)} is not supported (expected one of ${
-      HOST_KEY_TYPES.join(", ")
-    })`;
-  }
-  let bytes: Uint8Array;
-  try {
-    if (m[2].length % 4 !== 0) throw new Error("length");
-    bytes = Uint8Array.from(atob(m[2]), (c) => c.charCodeAt(0));
-  } catch {
-    return `the key data is not valid base64; ${example}`;
-  }
-  if (bytes.length < 4) return `the key data is too short to be a ${type} key`;
-  const len = ((bytes[0] << 24) | (bytes[1] << 16) | (bytes[2] << 8) | bytes[3]) >>> 0;
-  if (len > 64 || len > bytes.length - 4) return `the key data is not a ${type} key`;
-  const embedded = String.fromCharCode(...bytes.subarray(4, 4 + len));
-  if (embedded !== type) {
-    const shown = /^[a-z0-9@.-]{1,40}$/.test(embedded) ? ` (it encodes ${quote(embedded)})` : "";
-    return `the key data is not a ${type} key${shown}`;
-  }
-  return null;
-}
-
 class Validator {
   constructor(readonly path: string, readonly scope: ManifestScope) {}
 
@@ -311,7 +185,7 @@ class Validator {
   }
 
   checkName(name: string, kind: string, parts: readonly KeyPart[]): void {
-    if (!NAME_PATTERN.test(name)) {
+    if (!isName(name)) {
       this.fail(parts, `${kind} name ${quote(name)} is not valid: ${NAME_RULE}`);
     }
   }
@@ -370,7 +244,7 @@ class Validator {
     const has = (key: string) => Object.hasOwn(value, key);
     if (has("extends")) {
       const parent = this.string([...at, "extends"], value.extends, "the name of a bottle");
-      if (!NAME_PATTERN.test(parent)) {
+      if (!isName(parent)) {
         this.fail([...at, "extends"], `bottle name ${quote(parent)} is not valid: ${NAME_RULE}`);
       }
       def.extends = parent;
@@ -498,8 +372,8 @@ class Validator {
     if (!Array.isArray(allow)) this.typeError([...at, "allow"], "an array of host names", allow);
     return allow.map((entry, i) => {
       const s = this.string([...at, "allow", i], entry, "a host name string");
-      const problem = egressEntryProblem(s);
-      if (problem !== null) this.fail([...at, "allow", i], `${quote(s)} ${problem}`);
+      const parsed = parseEgressEntry(s);
+      if ("problem" in parsed) this.fail([...at, "allow", i], `${quote(s)} ${parsed.problem}`);
       return s;
     });
   }
@@ -527,19 +401,26 @@ class Validator {
         );
       }
       seen.set(name, i);
-      const upstreamExpected = "ssh://user@host[:port]/path or user@host:path";
-      const upstream = this.string([...here, "upstream"], entry.upstream, upstreamExpected);
-      if (!isGitUpstream(upstream)) {
-        this.typeError([...here, "upstream"], upstreamExpected, upstream);
+      const upstream = this.string([...here, "upstream"], entry.upstream, GIT_UPSTREAM_FORMS);
+      const parsed = parseGitUpstream(upstream);
+      if ("problem" in parsed && parsed.problem === "form") {
+        this.typeError([...here, "upstream"], GIT_UPSTREAM_FORMS, upstream);
       }
-      const identityExpected = "the path of an SSH private key on the host";
+      if ("problem" in parsed) {
+        this.fail([...here, "upstream"], `${quote(upstream)}: ${parsed.problem}`);
+      }
+      const identityExpected = "the path of an SSH private key on the host (absolute or ~/...)";
       const identity = this.string([...here, "identity"], entry.identity, identityExpected);
-      if (identity === "" || /\p{Cc}/u.test(identity)) {
-        this.typeError([...here, "identity"], identityExpected, identity);
+      const pathProblem = hostPathProblem(identity);
+      if (pathProblem !== null) {
+        this.fail(
+          [...here, "identity"],
+          `${quote(identity)} ${pathProblem}; expected ${identityExpected}`,
+        );
       }
       const hostKey = this.string([...here, "host_key"], entry.host_key, "a pinned SSH host key");
-      const problem = hostKeyProblem(hostKey);
-      if (problem !== null) this.fail([...here, "host_key"], `${quote(hostKey)}: ${problem}`);
+      const key = parseHostKey(hostKey);
+      if ("problem" in key) this.fail([...here, "host_key"], `${quote(hostKey)}: ${key.problem}`);
       return { name, upstream, identity, hostKey };
     });
   }
@@ -555,7 +436,7 @@ class Validator {
       this.fail(at, 'missing required key command (the argv to run, e.g. ["claude"])');
     }
     const bottle = this.string([...at, "bottle"], value.bottle, "the name of a bottle");
-    if (!NAME_PATTERN.test(bottle)) {
+    if (!isName(bottle)) {
       this.fail([...at, "bottle"], `bottle name ${quote(bottle)} is not valid: ${NAME_RULE}`);
     }
     const command = value.command;

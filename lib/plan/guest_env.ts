@@ -1,6 +1,6 @@
 /**
  * The guest's environment (SPEC §4.3): the bottle's literal `env` plus the
- * proxy, git-gate and supervise URLs, all as IP literals (the guest has no
+ * proxy and git-gate URLs, all as IP literals (the guest has no
  * resolver of its own). Secrets are not here: they travel by reference.
  */
 import type { ResolvedBottle } from "../manifest/types.ts";
@@ -12,7 +12,7 @@ export const PROMPT_FILE = ".bot-bottle-prompt.txt";
 export const WRITE_PROMPT_COMMAND = ["sh", "-c", `umask 077; cat > "$HOME/${PROMPT_FILE}"`];
 
 /** Ports the bundle listens on. */
-export const BUNDLE_PORTS = { proxy: 8888, gitGate: 9418, supervise: 9100, dns: 53 } as const;
+export const BUNDLE_PORTS = { proxy: 8888, gitGate: 9418, dns: 53 } as const;
 
 /** The literal variables the agent sees, sorted by name. */
 export function guestEnv(bottle: ResolvedBottle, bundleIp: string): Record<string, string> {
@@ -27,7 +27,6 @@ export function guestEnv(bottle: ResolvedBottle, bundleIp: string): Record<strin
     no_proxy: "localhost,127.0.0.1",
   };
   if (bottle.git.length > 0) env.GIT_GATE_URL = `git://${bundleIp}:${BUNDLE_PORTS.gitGate}`;
-  if (bottle.supervise) env.MCP_SUPERVISE_URL = `http://${bundleIp}:${BUNDLE_PORTS.supervise}`;
   return sortedRecord(env);
 }
 

@@ -1,14 +1,17 @@
 /**
- * The plan: everything a launch would do, resolved before anything is done.
- * Keys are snake_case because this object is also the `--json` contract.
+ * The plan: everything a launch would do, resolved before anything is done,
+ * and everything the launch needs (it never reads the manifest again).
+ * Keys are snake_case because this object is also the `--json` contract;
+ * `schema` versions it.
  */
+import type { BundleConfig } from "../bundle/config/render_bundle_config.ts";
 import type { PreflightCheck } from "../host/preflight.ts";
 
 /** The two ways to run a bottle. */
-export type Backend = "smolmachines" | "docker";
+export type BackendName = "smolmachines" | "docker";
 
 /** All backends, default first. */
-export const BACKENDS: readonly Backend[] = ["smolmachines", "docker"];
+export const BACKENDS: readonly BackendName[] = ["smolmachines", "docker"];
 
 /** One Docker or smolvm object a launch creates. */
 export interface PlannedResource {
@@ -25,32 +28,27 @@ export interface PlannedSecret {
   present: boolean;
 }
 
-/** The metadata record a launch writes (SPEC §4.5), the `resume` contract. */
-export interface MetadataRecord {
-  schema: 1;
-  slug: string;
-  agent: string;
-  bottles: string[];
-  backend: Backend;
-  label: string | null;
-  cwd: string | null;
-  copy_cwd: boolean;
-  started_at: string;
-  subnet: string;
-  gateway: string;
-  bundle_ip: string;
-  smolvm_version: string | null;
-  resources: PlannedResource[];
+/** A git remote of the bundle's git gate, as the launch needs it (no secret: the key stays on disk). */
+export interface PlannedGitRemote {
+  name: string;
+  upstream: string;
+  /** Path of the SSH identity on the host, as written in the manifest. */
+  identity: string;
+  host_key: string;
 }
+
+/** The plan's schema version. */
+export const PLAN_SCHEMA = 1;
 
 /** A resolved plan. */
 export interface Plan {
+  schema: typeof PLAN_SCHEMA;
   slug: string;
   agent: string;
   label: string | null;
   /** Bottle chain, root first. */
   bottles: string[];
-  backend: Backend;
+  backend: BackendName;
   image: string | null;
   dockerfile: string | null;
   command: string[];
@@ -58,6 +56,11 @@ export interface Plan {
   prompt: string | null;
   /** Where the agent (and so its command) is defined: the user manifest or the project's. */
   agent_source: { scope: "user" | "project"; file: string };
+  /** Host directory to copy in (`--cwd`), or null. */
+  cwd: string | null;
+  copy_cwd: boolean;
+  /** When the plan was made (UTC ISO-8601); recorded as the bottle's start. */
+  started_at: string;
   subnet: string;
   gateway: string;
   bundle_ip: string;
@@ -69,15 +72,17 @@ export interface Plan {
   guest_env: Record<string, string>;
   secrets: PlannedSecret[];
   egress_allow: string[];
-  git: { name: string; upstream: string }[];
+  git: PlannedGitRemote[];
+  /** The bundle's per-bottle config, rendered (files mounted read-only at /etc/bot-bottle). */
+  bundle_config: BundleConfig;
   resources: { cpus: number; memory_mib: number };
   workdir: string | null;
   /** The rendered Smolfile (smolmachines) or null (docker). */
   smolfile: string | null;
+  smolvm_version: string | null;
   labels: Record<string, string>;
   create: PlannedResource[];
   state_dir: string;
-  metadata: MetadataRecord;
   preflight: PreflightCheck[];
   /** True when every preflight check passed and every secret's host variable is set. */
   ready: boolean;

@@ -17,9 +17,6 @@ export interface SmolfileInput {
   workdir?: string;
 }
 
-/** Keys the renderer may emit: all accepted by smolvm 0.8.0 and 1.9.3 alike. */
-export const SMOLFILE_KEYS = ["cpus", "memory", "workdir", "env", "network.allow_cidrs"] as const;
-
 /** Render the Smolfile text. Env entries are `K=V` strings sorted by name. */
 export function renderSmolfile(input: SmolfileInput): string {
   const lines = [

@@ -1,24 +1,27 @@
 /**
  * manifest -> plan, as a pure function: every input (host facts, randomness,
  * time, preflight results, which secrets are set) comes in as an argument.
+ * The plan carries everything the launch needs, the bundle's rendered config
+ * included, so a plan that resolves is a launch that will not fail on config.
  */
+import { backendFor } from "../backends/registry.ts";
+import { renderBundleConfig } from "../bundle/config/render_bundle_config.ts";
 import { UserError } from "../errors.ts";
-import { resolveBottle } from "../manifest/resolve_bottle.ts";
-import type { Manifest } from "../manifest/types.ts";
-import { chooseBundleSubnet, type TakenRange } from "./bundle_subnet.ts";
-import { guestEnv } from "./guest_env.ts";
-import type { Backend, MetadataRecord, Plan } from "./plan_types.ts";
-import { renderSmolfile } from "./render_smolfile.ts";
-import { bottleLabels, ownerId, plannedResources } from "./resource_names.ts";
-import { bottleStateDir } from "../state/state_paths.ts";
 import type { PreflightCheck } from "../host/preflight.ts";
 import { preflightPassed } from "../host/preflight.ts";
+import { resolveBottle } from "../manifest/resolve_bottle.ts";
+import type { Manifest } from "../manifest/types.ts";
+import { bottleStateDir } from "../state/state_paths.ts";
+import { chooseBundleSubnet, type TakenRange } from "./bundle_subnet.ts";
+import { guestEnv } from "./guest_env.ts";
+import { type BackendName, type Plan, PLAN_SCHEMA } from "./plan_types.ts";
+import { bottleLabels, ownerId } from "./resource_names.ts";
 
 /** Everything the planner needs. */
 export interface PlanInput {
   manifest: Manifest;
   agent: string;
-  backend: Backend;
+  backend: BackendName;
   slug: string;
   label?: string;
   /** Host working directory to copy in (`--cwd`), if any. */
@@ -32,6 +35,8 @@ export interface PlanInput {
   preflight: PreflightCheck[];
   /** Whether a host variable is set (secret values are never read here). */
   hasHostVar: (name: string) => boolean;
+  /** `$HOME`, for git identities written as `~/...`. */
+  home?: string;
   stateRoot: string;
   smolvmVersion: string | null;
   /** ISO-8601 UTC. */
@@ -60,26 +65,23 @@ export function resolvePlan(input: PlanInput): Plan {
     preferredOctet: input.preferredOctet,
   });
   const env = guestEnv(bottle, choice.bundleIp);
-  const resources = plannedResources(input.slug, input.backend);
+  const guest = backendFor(input.backend).planGuest({
+    slug: input.slug,
+    env,
+    bundleIp: choice.bundleIp,
+    cpus: bottle.cpus,
+    memoryMib: bottle.memory,
+    workdir: bottle.workdir,
+  });
   const secrets = Object.entries(bottle.secrets)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([guest, hostVar]) => ({ guest, host_var: hostVar, present: input.hasHostVar(hostVar) }));
-  const metadata: MetadataRecord = {
-    schema: 1,
+  const bundleConfig = renderBundleConfig({
     slug: input.slug,
-    agent: input.agent,
-    bottles: bottle.chain,
-    backend: input.backend,
-    label: input.label ?? null,
-    cwd: input.cwd ?? null,
-    copy_cwd: input.cwd !== undefined,
-    started_at: input.now,
-    subnet: choice.subnet,
-    gateway: choice.gateway,
-    bundle_ip: choice.bundleIp,
-    smolvm_version: input.backend === "smolmachines" ? input.smolvmVersion : null,
-    resources,
-  };
+    egressAllow: bottle.egressAllow,
+    git: bottle.git,
+    homeDir: input.home,
+  });
   const notes = [...(input.notes ?? [])];
   if (agent.scope === "project") {
     notes.push(
@@ -97,6 +99,7 @@ export function resolvePlan(input: PlanInput): Plan {
     }
   }
   return {
+    schema: PLAN_SCHEMA,
     slug: input.slug,
     agent: input.agent,
     label: input.label ?? null,
@@ -107,6 +110,9 @@ export function resolvePlan(input: PlanInput): Plan {
     command: [...agent.command, ...(input.agentArgs ?? [])],
     agent_source: { scope: agent.scope, file: agent.source },
     prompt: agent.prompt ?? null,
+    cwd: input.cwd ?? null,
+    copy_cwd: input.cwd !== undefined,
+    started_at: input.now,
     subnet: choice.subnet,
     gateway: choice.gateway,
     bundle_ip: choice.bundleIp,
@@ -119,22 +125,20 @@ export function resolvePlan(input: PlanInput): Plan {
     guest_env: env,
     secrets,
     egress_allow: bottle.egressAllow,
-    git: bottle.git.map((g) => ({ name: g.name, upstream: g.upstream })),
+    git: bottle.git.map((g) => ({
+      name: g.name,
+      upstream: g.upstream,
+      identity: g.identity,
+      host_key: g.hostKey,
+    })),
+    bundle_config: bundleConfig,
     resources: { cpus: bottle.cpus, memory_mib: bottle.memory },
     workdir: bottle.workdir ?? null,
-    smolfile: input.backend === "smolmachines"
-      ? renderSmolfile({
-        env,
-        bundleIp: choice.bundleIp,
-        cpus: bottle.cpus,
-        memory: bottle.memory,
-        workdir: bottle.workdir,
-      })
-      : null,
+    smolfile: guest.smolfile,
+    smolvm_version: input.smolvmVersion,
     labels: bottleLabels(input.slug, input.backend, ownerId(input.stateRoot)),
-    create: resources,
+    create: guest.create,
     state_dir: bottleStateDir(input.stateRoot, input.slug),
-    metadata,
     preflight: input.preflight,
     ready: preflightPassed(input.preflight) && secrets.every((s) => s.present),
     notes,

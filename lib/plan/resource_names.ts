@@ -2,7 +2,7 @@
  * Names and labels of everything a bottle creates (SPEC §4.1).
  */
 import { createHash } from "node:crypto";
-import type { Backend, PlannedResource } from "./plan_types.ts";
+import type { BackendName } from "./plan_types.ts";
 
 /** Label keys. */
 export const LABEL_SLUG = "io.bot-bottle.slug";
@@ -47,28 +47,8 @@ export function ownerId(stateRoot: string): string {
 /** Labels common to every resource of a bottle. */
 export function bottleLabels(
   slug: string,
-  backend: Backend,
+  backend: BackendName,
   owner: string,
 ): Record<string, string> {
   return { [LABEL_SLUG]: slug, [LABEL_BACKEND]: backend, [LABEL_OWNER]: owner };
-}
-
-/** What a launch on `backend` creates, in creation order. */
-export function plannedResources(slug: string, backend: Backend): PlannedResource[] {
-  const common: PlannedResource[] = [
-    { kind: "network", name: networkName(slug), role: "egress" },
-  ];
-  if (backend === "docker") {
-    return [
-      ...common,
-      { kind: "internal-network", name: internalNetworkName(slug), role: "internal" },
-      { kind: "container", name: bundleName(slug), role: "bundle" },
-      { kind: "container", name: agentContainerName(slug), role: "agent" },
-    ];
-  }
-  return [
-    ...common,
-    { kind: "container", name: bundleName(slug), role: "bundle" },
-    { kind: "machine", name: machineName(slug), role: "agent" },
-  ];
 }

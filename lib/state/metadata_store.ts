@@ -2,7 +2,7 @@
  * The per-bottle state dir and its metadata.json (SPEC §4.5): dir 0700,
  * files 0600, atomic writes (temp file + rename). Never holds a secret.
  */
-import type { MetadataRecord } from "../plan/plan_types.ts";
+import type { MetadataRecord } from "../plan/metadata_record.ts";
 
 /** Create `dir` (and parents) with mode 0700; tighten it if it already exists. */
 export async function ensurePrivateDir(dir: string): Promise<void> {

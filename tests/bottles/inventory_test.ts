@@ -117,7 +117,12 @@ Deno.test("inventory: running, stopped and every orphan reason, joined by slug",
           { name: "someone-elses-vm", state: "running" },
         ]),
       }));
-      const inv = await collectInventory({ runner, stateRoot: root, now: NOW, smolvmOnPath: true });
+      const inv = await collectInventory({
+        runner,
+        stateRoot: root,
+        now: NOW,
+        onPath: () => Promise.resolve(true),
+      });
       assert.deepEqual(inv.notes, [
         "left alone, not labelled as bot-bottle's: bot-bottle-bare-iiiii-agent (named like " +
         "bot-bottle resources; remove them with docker yourself if they are leftovers)",
@@ -194,7 +199,12 @@ Deno.test("inventory: running, stopped and every orphan reason, joined by slug",
     const runner = new RecordingRunner(handlers({
       containers: [ps("bot-bottle-run-aaaaa-agent", "running", "run-aaaaa", "agent", "docker", me)],
     }));
-    const after = await collectInventory({ runner, stateRoot: root, now: NOW, smolvmOnPath: true });
+    const after = await collectInventory({
+      runner,
+      stateRoot: root,
+      now: NOW,
+      onPath: () => Promise.resolve(true),
+    });
     assert.equal(find(after.bottles, "run-aaaaa").state, "orphaned");
     assert.equal(
       find(after.bottles, "run-aaaaa").reason,
@@ -229,7 +239,12 @@ Deno.test("inventory: another state root's resources are left out, with one note
         net("bot-bottle-other-ccccc", "other-ccccc", "smolmachines", FOREIGN),
       ],
     }));
-    const inv = await collectInventory({ runner, stateRoot: root, now: NOW, smolvmOnPath: false });
+    const inv = await collectInventory({
+      runner,
+      stateRoot: root,
+      now: NOW,
+      onPath: () => Promise.resolve(false),
+    });
     assert.deepEqual(inv.bottles.map((b) => b.slug), ["mine-aaaaa"]);
     const mine = inv.bottles[0];
     assert.deepEqual(mine.containers.map((c) => c.name), ["bot-bottle-mine-aaaaa-bundle"]);
@@ -253,7 +268,12 @@ Deno.test("inventory: a container listed by name and by label is counted once", 
       containers: [line],
       labelledContainers: [line, labelledOnly],
     }));
-    const inv = await collectInventory({ runner, stateRoot: root, now: NOW, smolvmOnPath: false });
+    const inv = await collectInventory({
+      runner,
+      stateRoot: root,
+      now: NOW,
+      onPath: () => Promise.resolve(false),
+    });
     assert.deepEqual(inv.bottles.map((b) => b.slug), ["x-aaaaa"]);
     assert.deepEqual(inv.bottles[0].containers.map((c) => c.name), [
       "bot-bottle-x-aaaaa-bundle",
@@ -271,12 +291,17 @@ Deno.test("inventory: garbage from smolvm ls, a failing docker and bad metadata 
       on(["docker", "network"], fail(1, "permission denied\nmore\n")),
       on(lsJsonArgv(), ok("Machines:\n  bot-bottle-x\n")),
     ]);
-    const inv = await collectInventory({ runner, stateRoot: root, now: NOW, smolvmOnPath: true });
+    const inv = await collectInventory({
+      runner,
+      stateRoot: root,
+      now: NOW,
+      onPath: () => Promise.resolve(true),
+    });
     assert.deepEqual(inv.notes, [
       `unreadable metadata in ${dir}`,
       "Docker containers not listed: Cannot connect to the Docker daemon at unix:///x.sock",
       "Docker networks not listed: permission denied",
-      "`smolvm machine ls --json` printed something that is not JSON",
+      "`smolvm machine ls --json` printed something that is not a JSON array",
     ]);
     // The bottle is still listed, from its state dir alone.
     assert.deepEqual(inv.bottles.map((b) => [b.slug, b.state, b.agent]), [
@@ -294,7 +319,12 @@ Deno.test("inventory: a failing smolvm ls and a missing state root are notes, no
       on(["docker"], ok("")),
       on(lsJsonArgv(), fail(1, "starting...\nError: database is locked\n")),
     ]);
-    const inv = await collectInventory({ runner, stateRoot: root, now: NOW, smolvmOnPath: true });
+    const inv = await collectInventory({
+      runner,
+      stateRoot: root,
+      now: NOW,
+      onPath: () => Promise.resolve(true),
+    });
     assert.deepEqual(inv.bottles, []);
     assert.deepEqual(inv.notes, ["smolvm machines not listed: Error: database is locked"]);
   });
@@ -303,7 +333,12 @@ Deno.test("inventory: a failing smolvm ls and a missing state root are notes, no
 Deno.test("inventory: a runner that cannot spawn docker is a note", async () => {
   await withRoot(async (root) => {
     const runner = new RecordingRunner([]); // every call rejects
-    const inv = await collectInventory({ runner, stateRoot: root, now: NOW, smolvmOnPath: false });
+    const inv = await collectInventory({
+      runner,
+      stateRoot: root,
+      now: NOW,
+      onPath: () => Promise.resolve(false),
+    });
     assert.equal(inv.notes.length, 2);
     assert.match(inv.notes[0], /^Docker containers not listed: Error: RecordingRunner/);
     assert.match(inv.notes[1], /^Docker networks not listed: /);

@@ -7,7 +7,7 @@ import {
   writeBuildContext,
 } from "../../lib/bundle/bundle_image.ts";
 import { UserError } from "../../lib/errors.ts";
-import type { Runner, RunOptions, RunResult } from "../../lib/host/runner.ts";
+import type { Runner, RunOptions, RunResult, Spawned } from "../../lib/host/runner.ts";
 
 class FakeRunner implements Runner {
   calls: string[][] = [];
@@ -15,6 +15,9 @@ class FakeRunner implements Runner {
   run(argv: readonly string[], _options?: RunOptions): Promise<RunResult> {
     this.calls.push([...argv]);
     return Promise.resolve(this.answer(argv));
+  }
+  spawn(): Spawned {
+    throw new Error("FakeRunner: the bundle image is built with run, not spawn");
   }
 }
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
+import { bundleName } from "../../lib/plan/resource_names.ts";
 import {
   BUNDLE_HEALTH_CMD,
-  bundleContainerName,
   bundleRunArgv,
   type BundleRunOptions,
 } from "../../lib/bundle/bundle_run_argv.ts";
@@ -13,8 +13,8 @@ const BASE: BundleRunOptions = {
   ip: "192.168.42.2",
   configDir: "/home/u/.local/state/bot-bottle/bottles/dev-a1b2c/bundle",
   identityMounts: [{
-    hostPath: "/home/u/.ssh/id_app",
-    containerPath: "/run/secrets/bot-bottle/app",
+    host_path: "/home/u/.ssh/id_app",
+    container_path: "/run/secrets/bot-bottle/app",
   }],
   labels: {
     "io.bot-bottle.slug": "dev-a1b2c",
@@ -137,11 +137,11 @@ Deno.test("bundleRunArgv refuses paths that would break -v parsing", () => {
     /absolute, without ':'/,
   );
   assert.throws(
-    () => bundleRunArgv({ ...BASE, identityMounts: [{ hostPath: "/k,x", containerPath: "/c" }] }),
+    () => bundleRunArgv({ ...BASE, identityMounts: [{ host_path: "/k,x", container_path: "/c" }] }),
     /identity/,
   );
 });
 
-Deno.test("bundleContainerName", () => {
-  assert.equal(bundleContainerName("x-1"), "bot-bottle-x-1-bundle");
+Deno.test("bundleName", () => {
+  assert.equal(bundleName("x-1"), "bot-bottle-x-1-bundle");
 });

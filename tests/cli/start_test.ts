@@ -76,8 +76,16 @@ Deno.test("start --dry-run --json prints one plan object with the contract keys"
   );
   assert.ok(plan.preflight.every((c: { status: string }) => c.status === "ok"));
   assert.equal(plan.ready, true);
-  assert.equal(plan.metadata.schema, 1);
-  assert.equal(plan.metadata.smolvm_version, "1.9.3");
+  assert.equal(plan.schema, 1);
+  assert.equal(plan.smolvm_version, "1.9.3");
+  // The launch needs nothing the plan does not carry: the bundle config is rendered here,
+  // and there is no second copy of the metadata record.
+  assert.ok(!("metadata" in plan));
+  assert.match(
+    plan.bundle_config.files["squid.conf"],
+    /acl bb_allow_exact dstdomain -n api\.example\.test/,
+  );
+  assert.deepEqual(plan.bundle_config.identity_mounts, []);
   assert.equal(plan.state_dir, "/home/u/.local/state/bot-bottle/bottles/demo-abcde");
   assert.equal(c.stderrText, "");
 });
@@ -266,7 +274,7 @@ Deno.test("help and version", async () => {
   }
   c = ctx();
   assert.equal(await main(["start", "--help"], c), 0);
-  assert.match(c.stderrText, /^Usage: bot-bottle start <agent> \[--dry-run/);
+  assert.match(c.stderrText, /^Usage: bot-bottle start <agent> \[options\] \[-- <agent args>\]/);
   c = ctx();
   assert.equal(await main(["--version"], c), 0);
   assert.equal(c.stdoutText, "bot-bottle 0.1.0\n");
@@ -316,8 +324,8 @@ Deno.test("--cwd is planned but a launch with it is refused, since copying is no
   const dry = ctx();
   assert.equal(await main(["start", "demo", "--dry-run", "--json", "--cwd"], dry), 0);
   const plan = JSON.parse(dry.stdoutText);
-  assert.equal(plan.metadata.cwd, "/home/u/project");
-  assert.equal(plan.metadata.copy_cwd, true);
+  assert.equal(plan.cwd, "/home/u/project");
+  assert.equal(plan.copy_cwd, true);
   const c = ctx();
   assert.equal(await main(["start", "demo", "--yes", "--cwd"], c), 1);
   assert.match(

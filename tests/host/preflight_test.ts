@@ -2,11 +2,14 @@ import assert from "node:assert/strict";
 import {
   type HostProbe,
   type KvmState,
-  preflight,
-  preflightAll,
   type PreflightCheck,
+  type PreflightDeps,
   preflightPassed,
 } from "../../lib/host/preflight.ts";
+import { backendFor, preflightAll } from "../../lib/backends/registry.ts";
+import type { BackendName } from "../../lib/plan/plan_types.ts";
+
+const preflight = (name: BackendName, deps: PreflightDeps) => backendFor(name).preflight(deps);
 import { fail, ok, on, RecordingRunner } from "../fixtures/recording_runner.ts";
 
 function probe(opts: { os?: string; have?: string[]; kvm?: KvmState } = {}): HostProbe {

@@ -68,7 +68,7 @@ Deno.test("bundle git gate: gitleaks refuses secrets, clean pushes reach upstrea
         egressNetwork: network,
         ip,
         configDir: dir,
-        identityMounts: config.identityMounts,
+        identityMounts: config.identity_mounts,
         labels: {
           "io.bot-bottle.slug": prefix,
           "io.bot-bottle.role": "bundle",

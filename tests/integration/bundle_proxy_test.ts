@@ -74,7 +74,7 @@ Deno.test("bundle egress proxy and DNS sink (real docker)", async (t) => {
         egressNetwork: network,
         ip: bundleIp,
         configDir,
-        identityMounts: config.identityMounts,
+        identityMounts: config.identity_mounts,
         labels: {
           "io.bot-bottle.slug": prefix,
           "io.bot-bottle.role": "bundle",
@@ -101,30 +101,41 @@ Deno.test("bundle egress proxy and DNS sink (real docker)", async (t) => {
       exec(client, `curl -sS ${extra} -x ${proxy} -w '\\n%{http_code}' ${url}`);
     let decisions = 0;
 
-    await t.step("squid accepts the golden configs (empty and full allowlist)", async () => {
-      const golden = new URL("../fixtures/golden/", import.meta.url).pathname;
-      for (const file of ["bundle_squid_empty.conf", "bundle_squid_full.conf"]) {
-        const r = await docker([
-          "run",
-          "--rm",
-          "--network",
-          "none",
-          "--entrypoint",
-          "squid",
-          "-v",
-          `${golden}:/golden:ro`,
-          bundle,
-          "-k",
-          "parse",
-          "-f",
-          `/golden/${file}`,
-        ], { allowFailure: true });
-        assert.equal(r.code, 0, `${file}: ${r.stderr}`);
-        assert.doesNotMatch(
-          r.stderr.replace(/.*BCP 177.*IPv6 loopback.*/g, ""),
-          /ERROR|FATAL|WARNING/,
-          file,
-        );
+    await t.step("squid accepts rendered configs (empty and full allowlist)", async () => {
+      const dir = await Deno.makeTempDir({ prefix: "bbtest-squid-conf-" });
+      try {
+        const allowlists = {
+          "empty.conf": [],
+          "full.conf": ["api.anthropic.com", "*.githubusercontent.com", "10.213.0.5", "*.a.test"],
+        };
+        for (const [file, egressAllow] of Object.entries(allowlists)) {
+          const rendered = renderBundleConfig({ slug: "conf-aaaaa", egressAllow, git: [] });
+          await Deno.writeTextFile(`${dir}/${file}`, rendered.files["squid.conf"]);
+          await Deno.chmod(dir, 0o755);
+          const r = await docker([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "squid",
+            "-v",
+            `${dir}:/conf:ro`,
+            bundle,
+            "-k",
+            "parse",
+            "-f",
+            `/conf/${file}`,
+          ], { allowFailure: true });
+          assert.equal(r.code, 0, `${file}: ${r.stderr}`);
+          assert.doesNotMatch(
+            r.stderr.replace(/.*BCP 177.*IPv6 loopback.*/g, ""),
+            /ERROR|FATAL|WARNING/,
+            file,
+          );
+        }
+      } finally {
+        await Deno.remove(dir, { recursive: true });
       }
     });
     await t.step("allowlisted exact host answers 200 with the upstream body", async () => {

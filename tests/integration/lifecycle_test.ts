@@ -9,9 +9,15 @@ import assert from "node:assert/strict";
 import { main } from "../../main.ts";
 import { type CliContext, realContext } from "../../lib/cli/_shared/context.ts";
 import { seedOctet } from "../../lib/plan/bundle_subnet.ts";
-import type { MetadataRecord } from "../../lib/plan/plan_types.ts";
+import type { MetadataRecord } from "../../lib/plan/metadata_record.ts";
 import { randomSuffix } from "../../lib/plan/slug.ts";
-import type { Runner, RunOptions, RunResult } from "../../lib/host/runner.ts";
+import type {
+  Runner,
+  RunOptions,
+  RunResult,
+  Spawned,
+  SpawnOptions,
+} from "../../lib/host/runner.ts";
 import {
   alive,
   childPids,
@@ -398,6 +404,9 @@ class GatedRunner implements Runner {
       await this.gate.arrive();
     }
     return await this.inner.run(argv, options);
+  }
+  spawn(argv: readonly string[], options?: SpawnOptions): Spawned {
+    return this.inner.spawn(argv, options);
   }
 }
 

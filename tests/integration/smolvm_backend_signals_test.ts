@@ -76,7 +76,7 @@ const STEPS: Step[] = [
           return false; // the fake holds the DB mid-write: look again
         }
       }),
-    before: ["create"],
+    before: ["ls", "create"],
   },
   {
     name: "machine start",
@@ -86,7 +86,7 @@ const STEPS: Step[] = [
       await waitFor("machine start", async () => callsOf(await readCalls(sb), "start").length > 0);
       await waitFor("the fake hanging", async () => (await fakeSmolvmProcesses(sb)).length > 0);
     },
-    before: ["create", "start"],
+    before: ["ls", "create", "start"],
   },
   {
     name: "probe exec",
@@ -96,7 +96,7 @@ const STEPS: Step[] = [
       await waitFor("machine exec", async () => callsOf(await readCalls(sb), "exec").length > 0);
       await waitFor("the fake hanging", async () => (await fakeSmolvmProcesses(sb)).length > 0);
     },
-    before: ["create", "start", "exec"],
+    before: ["ls", "create", "start", "exec"],
   },
   {
     name: "agent running",
@@ -110,7 +110,7 @@ const STEPS: Step[] = [
           return undefined;
         }
       }),
-    before: ["create", "start", "exec", "exec"],
+    before: ["ls", "create", "start", "exec", "exec"],
   },
 ];
 

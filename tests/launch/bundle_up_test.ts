@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { createSubnetNetwork, startBundle } from "../../lib/launch/bundle_up.ts";
-import { Interrupts } from "../../lib/launch/interrupts.ts";
 import type { TakenRange } from "../../lib/plan/bundle_subnet.ts";
 import type { Plan } from "../../lib/plan/plan_types.ts";
 import { fail, ok, on, RecordingRunner } from "../fixtures/recording_runner.ts";
+import { testLaunch } from "../fixtures/test_launch.ts";
 
 function fakePlan(octet: number, stateDir: string): Plan {
   return {
@@ -11,13 +11,12 @@ function fakePlan(octet: number, stateDir: string): Plan {
     gateway: `192.168.${octet}.1`,
     labels: { "io.bot-bottle.slug": "a-abcde" },
     state_dir: stateDir,
-    metadata: { schema: 1, subnet: `192.168.${octet}.0/24` },
+    bundle_config: { files: { "squid.conf": "# test\n" }, identity_mounts: [] },
   } as unknown as Plan;
 }
 
 Deno.test("createSubnetNetwork: on overlap, everything Docker has now is marked taken", async () => {
   const stateDir = await Deno.makeTempDir();
-  const interrupts = new Interrupts([]);
   try {
     // 192.168.170.0/24 lies in a default-pool /20 another network took after planning.
     const runner = new RecordingRunner([
@@ -35,34 +34,32 @@ Deno.test("createSubnetNetwork: on overlap, everything Docker has now is marked 
       on(["docker", "network", "inspect"], ok("bot-bottle-b-xyz12 192.168.160.0/20\n")),
     ]);
     const extras: TakenRange[][] = [];
-    const created = { containers: [], networks: [] as string[] };
-    const plan = await createSubnetNetwork(runner, fakePlan(170, stateDir), {
-      name: "bot-bottle-a-abcde-internal",
-      role: "internal",
-      internal: true,
-      created,
-      interrupts,
+    const launch = testLaunch(runner, fakePlan(170, stateDir), {
       replan: (extra) => {
         extras.push(extra);
         return fakePlan(176, stateDir);
       },
-      progress: () => {},
     });
-    assert.equal(plan.subnet, "192.168.176.0/24");
+    await createSubnetNetwork(launch, {
+      name: "bot-bottle-a-abcde-internal",
+      role: "internal",
+      internal: true,
+    });
+    assert.equal(launch.plan.subnet, "192.168.176.0/24");
     assert.deepEqual(extras, [[
       { cidr: "192.168.170.0/24", source: "docker network create (overlap)" },
       { cidr: "192.168.160.0/20", source: 'docker network "bot-bottle-b-xyz12"' },
     ]]);
-    assert.deepEqual(created.networks, ["bot-bottle-a-abcde-internal"]);
+    assert.deepEqual(launch.teardown.created, [
+      { kind: "network", name: "bot-bottle-a-abcde-internal" },
+    ]);
   } finally {
-    interrupts.dispose();
     await Deno.remove(stateDir, { recursive: true });
   }
 });
 
 Deno.test("startBundle: a container name that is already taken is not recorded (not ours to remove)", async () => {
   const stateDir = await Deno.makeTempDir({ prefix: "bbtest-bundle-up-" });
-  const interrupts = new Interrupts([]);
   try {
     const runner = new RecordingRunner([
       on(
@@ -75,102 +72,69 @@ Deno.test("startBundle: a container name that is already taken is not recorded (
         ),
       ),
     ]);
-    const created = { containers: [] as string[], networks: [] as string[] };
     const plan = {
       ...fakePlan(170, stateDir),
       slug: "a-abcde",
       bundle_ip: "192.168.170.2",
-      egress_allow: ["api.example.org"],
     } as unknown as Plan;
+    const launch = testLaunch(runner, plan);
     await assert.rejects(
-      startBundle(runner, plan, {
-        network: "bot-bottle-a-abcde",
-        image: "bot-bottle/bundle:test",
-        git: [],
-        created,
-        interrupts,
-        env: { get: () => undefined },
-        progress: () => {},
-      }),
-      /starting the bundle failed .*already in use/,
+      startBundle(launch, { network: "bot-bottle-a-abcde" }),
+      /starting the bundle \(docker run -d\) failed: .*already in use/,
     );
-    assert.deepEqual(created.containers, []);
+    assert.deepEqual(launch.teardown.created, []);
   } finally {
-    interrupts.dispose();
     await Deno.remove(stateDir, { recursive: true });
   }
 });
 
 Deno.test("startBundle: the bundle is recorded for teardown once docker created it", async () => {
   const stateDir = await Deno.makeTempDir({ prefix: "bbtest-bundle-up-" });
-  const interrupts = new Interrupts([]);
   try {
     const runner = new RecordingRunner([
       on(["docker", "create"], ok("id\n")),
       on(["docker", "network", "connect"], fail(1, "Error: network gone\n")),
     ]);
-    const created = { containers: [] as string[], networks: [] as string[] };
     const plan = {
       ...fakePlan(170, stateDir),
       slug: "a-abcde",
       bundle_ip: "192.168.170.2",
-      egress_allow: [],
     } as unknown as Plan;
+    const launch = testLaunch(runner, plan);
     await assert.rejects(
-      startBundle(runner, plan, {
-        network: "bot-bottle-a-abcde-internal",
-        alsoOn: "bot-bottle-a-abcde",
-        image: "bot-bottle/bundle:test",
-        git: [],
-        created,
-        interrupts,
-        env: { get: () => undefined },
-        progress: () => {},
-      }),
+      startBundle(launch, { network: "bot-bottle-a-abcde-internal", alsoOn: "bot-bottle-a-abcde" }),
       /network gone/,
     );
-    assert.deepEqual(created.containers, ["bot-bottle-a-abcde-bundle"]);
+    assert.deepEqual(launch.teardown.created, [
+      { kind: "container", name: "bot-bottle-a-abcde-bundle" },
+    ]);
   } finally {
-    interrupts.dispose();
     await Deno.remove(stateDir, { recursive: true });
   }
 });
 
 Deno.test("startBundle: a missing git identity stops before docker (no root-owned dir appears)", async () => {
   const stateDir = await Deno.makeTempDir({ prefix: "bbtest-bundle-up-" });
-  const interrupts = new Interrupts([]);
   try {
     const runner = new RecordingRunner([]);
-    const created = { containers: [] as string[], networks: [] as string[] };
     const plan = {
       ...fakePlan(171, stateDir),
       slug: "a-abcde",
       bundle_ip: "192.168.171.2",
-      egress_allow: [],
     } as unknown as Plan;
     const missing = `${stateDir}/no-such-key`;
+    plan.bundle_config = {
+      files: { "squid.conf": "# test\n" },
+      identity_mounts: [{ host_path: missing, container_path: "/run/secrets/bot-bottle/app" }],
+    };
+    const launch = testLaunch(runner, plan);
     await assert.rejects(
-      startBundle(runner, plan, {
-        network: "bot-bottle-a-abcde",
-        image: "bot-bottle/bundle:test",
-        git: [{
-          name: "app",
-          upstream: "git@git.example.org:me/app.git",
-          identity: missing,
-          hostKey:
-            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEWRrh9e0qzwrN9vXNGFy47LOCdS3JbEKnMBzSLhGyVH",
-        }],
-        created,
-        interrupts,
-        env: { get: () => undefined },
-        progress: () => {},
-      }),
+      startBundle(launch, { network: "bot-bottle-a-abcde" }),
       new RegExp(`the git identity ${missing} \\(for app\\) is not a readable file`),
     );
     assert.deepEqual(runner.calls, [], "docker was never asked to mount it");
-    assert.deepEqual(created.containers, []);
+    assert.deepEqual(launch.teardown.created, []);
   } finally {
-    interrupts.dispose();
     await Deno.remove(stateDir, { recursive: true });
   }
 });

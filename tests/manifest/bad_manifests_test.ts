@@ -11,7 +11,7 @@ import type { ManifestScope } from "../../lib/manifest/types.ts";
 const P = "/m/bot-bottle.toml";
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAswVXqfxOkOM1h9osfsETZbgKXK7xQ5XoOozfIXPGGG";
 const NAME_RULE =
-  'names must match ^[a-z][a-z0-9-]*$: a lowercase letter, then lowercase letters, digits and "-"';
+  'names must match ^[a-z][a-z0-9-]*$: a lowercase letter, then lowercase letters, digits and "-", at most 63 characters';
 const RESERVED =
   "(reserved: HTTPS_PROXY, HTTP_PROXY, https_proxy, http_proxy, NO_PROXY, no_proxy, " +
   "GIT_GATE_URL, MCP_SUPERVISE_URL)";
@@ -256,8 +256,33 @@ const PARSE_CASES: ParseCase[] = [
   {
     name: "git upstream with port 0",
     toml: gitBottle((r) => r.replace("git@h.example:me/app.git", "ssh://git@h.example:0/app.git")),
-    message: `${P}: bottles.dev.git[0].upstream: expected ssh://user@host[:port]/path or ` +
-      'user@host:path, found string "ssh://git@h.example:0/app.git"',
+    message: `${P}: bottles.dev.git[0].upstream: "ssh://git@h.example:0/app.git": port 0 is ` +
+      "not in 1-65535",
+  },
+  {
+    name: "git upstream at IPv6 loopback (the bundle itself)",
+    toml: gitBottle((r) => r.replace("git@h.example:me/app.git", "ssh://git@[::1]/x")),
+    message: `${P}: bottles.dev.git[0].upstream: "ssh://git@[::1]/x": the host [::1] is a ` +
+      "loopback address; from the git gate that is the bundle itself, not an upstream",
+  },
+  {
+    name: "git upstream at the cloud metadata address",
+    toml: gitBottle((r) => r.replace("git@h.example:me/app.git", "git@169.254.169.254:x")),
+    message: `${P}: bottles.dev.git[0].upstream: "git@169.254.169.254:x": the host ` +
+      "169.254.169.254 is a link-local address; from the git gate that is the bundle itself, " +
+      "not an upstream",
+  },
+  {
+    name: "git identity with a comma (cannot be bind-mounted)",
+    toml: gitBottle((r) => r.replace('identity = "', 'identity = "/k,x')),
+    message: `${P}: bottles.dev.git[0].identity: "/k,x~/.ssh/id" contains ',', ':' or a ` +
+      "control character; expected the path of an SSH private key on the host (absolute or ~/...)",
+  },
+  {
+    name: "a name longer than 63 characters",
+    toml: `[bottles.${"b".repeat(64)}]\nimage = "a"\n`,
+    message: `${P}: bottles.${"b".repeat(40)}...: bottle name "${"b".repeat(40)}"... (64 ` +
+      `characters) is not valid: ${NAME_RULE}`,
   },
   {
     name: "git host key without its type",

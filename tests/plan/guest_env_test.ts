@@ -27,7 +27,7 @@ Deno.test("guest env: proxies as IP literals, NO_PROXY loopback, bottle env kept
   });
 });
 
-Deno.test("guest env: GIT_GATE_URL only with git, MCP_SUPERVISE_URL only with supervise", () => {
+Deno.test("guest env: GIT_GATE_URL only with git; no supervise URL (refused at plan time)", () => {
   const withGit = guestEnv(
     {
       ...base,
@@ -37,10 +37,7 @@ Deno.test("guest env: GIT_GATE_URL only with git, MCP_SUPERVISE_URL only with su
   );
   assert.equal(withGit.GIT_GATE_URL, "git://192.168.9.2:9418");
   assert.equal(withGit.MCP_SUPERVISE_URL, undefined);
-  assert.equal(
-    guestEnv({ ...base, supervise: true }, "192.168.9.2").MCP_SUPERVISE_URL,
-    "http://192.168.9.2:9100",
-  );
+  assert.equal(guestEnv({ ...base, supervise: true }, "192.168.9.2").MCP_SUPERVISE_URL, undefined);
 });
 
 Deno.test("guest env never carries secrets", () => {

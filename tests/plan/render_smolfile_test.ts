@@ -4,8 +4,6 @@ import { guestEnv } from "../../lib/plan/guest_env.ts";
 import { renderSmolfile, tomlString } from "../../lib/plan/render_smolfile.ts";
 import type { ResolvedBottle } from "../../lib/manifest/types.ts";
 
-const GOLDEN = new URL("../fixtures/golden/smolfile_dev.toml", import.meta.url);
-
 const bottle: ResolvedBottle = {
   name: "dev",
   chain: ["base", "dev"],
@@ -35,8 +33,8 @@ function render(): string {
   });
 }
 
-Deno.test("Smolfile matches the golden file byte for byte", async () => {
-  assert.equal(render(), await Deno.readTextFile(GOLDEN));
+Deno.test("Smolfile matches its snapshot byte for byte", async (t) => {
+  await t.assertSnapshot(render());
 });
 
 Deno.test("Smolfile is deterministic whatever the env insertion order", () => {

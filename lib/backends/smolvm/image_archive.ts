@@ -5,7 +5,7 @@
  */
 import { UserError } from "../../errors.ts";
 import { imageIdArgv } from "../../host/docker_argv.ts";
-import type { Runner } from "../../host/runner.ts";
+import { lastLine, type Runner } from "../../host/runner.ts";
 import { ensurePrivateDir } from "../../state/metadata_store.ts";
 
 /** The cache file for an image ID (`sha256:<hex>`). */
@@ -20,12 +20,12 @@ export function archivePath(cacheDir: string, imageId: string): string {
 /** Save `image` to the cache (once per image ID); returns the archive path. */
 export async function ensureImageArchive(
   runner: Runner,
-  opts: { image: string; cacheDir: string; progress(line: string): void; signal?: AbortSignal },
+  opts: { image: string; cacheDir: string; progress(line: string): void },
 ): Promise<string> {
   const id = await runner.run(imageIdArgv(opts.image));
   if (id.code !== 0) {
     throw new UserError(
-      `cannot read the ID of image ${opts.image}: ${id.stderr.trim().split("\n")[0]}`,
+      `cannot read the ID of image ${opts.image}: ${lastLine(id)}`,
     );
   }
   const path = archivePath(opts.cacheDir, id.stdout.trim());
@@ -35,13 +35,11 @@ export async function ensureImageArchive(
   await ensurePrivateDir(opts.cacheDir);
   const tmp = `${path}.partial-${crypto.randomUUID()}`;
   opts.progress(`saving ${opts.image} for smolvm (cached by image ID)`);
-  const saved = await runner.run(["docker", "save", "--output", tmp, opts.image], {
-    signal: opts.signal,
-  });
+  const saved = await runner.run(["docker", "save", "--output", tmp, opts.image]);
   if (saved.code !== 0) {
     await Deno.remove(tmp).catch(() => {});
     throw new UserError(
-      `docker save of ${opts.image} failed: ${saved.stderr.trim().split("\n")[0]}`,
+      `docker save of ${opts.image} failed: ${lastLine(saved)}`,
     );
   }
   // The tag may have moved while it was being saved: cache it only under the ID it has now.

@@ -179,11 +179,6 @@ export function lsJsonArgv(): string[] {
   return [SMOLVM_PROGRAM, "machine", "ls", "--json"];
 }
 
-/** `smolvm machine status --name N --json`. */
-export function statusJsonArgv(name: string): string[] {
-  return [SMOLVM_PROGRAM, "machine", "status", "--name", requireName(name), "--json"];
-}
-
 /** `smolvm --version` (parse with `parseSmolvmVersion`). */
 export function versionArgv(): string[] {
   return [SMOLVM_PROGRAM, "--version"];

@@ -12,9 +12,6 @@ export interface SmolvmVersion {
 /** Oldest smolvm bot-bottle will drive. */
 export const MIN_SMOLVM_VERSION: SmolvmVersion = { major: 1, minor: 2, patch: 5 };
 
-/** The dialect bot-bottle is tested against. */
-export const TESTED_SMOLVM_VERSION: SmolvmVersion = { major: 1, minor: 9, patch: 3 };
-
 /** How users upgrade smolvm (smolvm's own installer). */
 export const SMOLVM_INSTALL_COMMAND = "curl -sSL https://smolmachines.com/install.sh | bash";
 

@@ -12,10 +12,14 @@ import {
   execArgv,
   lsJsonArgv,
   startArgv,
-  statusJsonArgv,
   stopArgv,
   versionArgv,
 } from "../../../lib/backends/smolvm/smolvm_argv.ts";
+
+/** `smolvm machine status --name N --json` (bot-bottle itself never asks for it). */
+function statusJsonArgv(name: string): string[] {
+  return ["smolvm", "machine", "status", "--name", name, "--json"];
+}
 import { parseSmolvmVersion } from "../../../lib/backends/smolvm/smolvm_version.ts";
 import {
   confinedSmolfile,

@@ -7,7 +7,6 @@ import {
   isValidMachineName,
   lsJsonArgv,
   startArgv,
-  statusJsonArgv,
   stopArgv,
   versionArgv,
 } from "../../../lib/backends/smolvm/smolvm_argv.ts";
@@ -80,7 +79,6 @@ Deno.test("argv builders produce the 1.9.3 dialect", () => {
       "-f",
     ]],
     ["ls", lsJsonArgv(), ["smolvm", "machine", "ls", "--json"]],
-    ["status", statusJsonArgv("m1"), ["smolvm", "machine", "status", "--name", "m1", "--json"]],
     ["version", versionArgv(), ["smolvm", "--version"]],
   ];
   for (const [label, actual, expected] of table) assert.deepEqual(actual, expected, label);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { agentExecArgv, agentRunArgv } from "../../lib/host/docker_argv.ts";
+import { agentExecArgv, agentRunArgv } from "../../../lib/backends/docker/agent_container_argv.ts";
 
 const RUN = {
   name: "bot-bottle-a-abcde-agent",
@@ -33,6 +33,7 @@ Deno.test("agentExecArgv: secrets by name only, before the container name", () =
     agentExecArgv({
       name: RUN.name,
       command: ["bash", "-l"],
+      stdin: true,
       tty: true,
       secretNames: ["API_TOKEN", "OTHER"],
     }),
@@ -50,11 +51,13 @@ Deno.test("agentExecArgv: secrets by name only, before the container name", () =
       "-l",
     ],
   );
-  assert.deepEqual(agentExecArgv({ name: RUN.name, command: ["true"], tty: false }), [
-    "docker",
-    "exec",
-    "--interactive",
-    RUN.name,
-    "true",
-  ]);
+  assert.deepEqual(
+    agentExecArgv({ name: RUN.name, command: ["true"], stdin: true, tty: false }),
+    ["docker", "exec", "--interactive", RUN.name, "true"],
+  );
+  // Without stdin the exec gets none (an agent that reads stdin sees EOF).
+  assert.deepEqual(
+    agentExecArgv({ name: RUN.name, command: ["true"], stdin: false, tty: false }),
+    ["docker", "exec", RUN.name, "true"],
+  );
 });

@@ -1,0 +1,122 @@
+/**
+ * The docker backend (SPEC §7): the agent in a hardened container on an
+ * `--internal` network it shares only with its bundle.
+ *
+ * Networks: `bot-bottle-<slug>-internal` is `--internal` and carries the
+ * plan's /24 (the bundle at .2, the agent beside it, no route anywhere);
+ * `bot-bottle-<slug>` is the bundle's egress bridge.
+ */
+import { removeContainer, teardownDocker } from "../../bottles/teardown.ts";
+import { UserError } from "../../errors.ts";
+import { lastLine, runOk } from "../../host/runner.ts";
+import {
+  createNetwork,
+  createSubnetNetwork,
+  roleLabels,
+  startBundle,
+} from "../../launch/bundle_up.ts";
+import { probeArgv } from "../../launch/egress_probe.ts";
+import {
+  agentContainerName,
+  bundleName,
+  internalNetworkName,
+  networkName,
+} from "../../plan/resource_names.ts";
+import type { Backend } from "../backend.ts";
+import { agentExecArgv, agentRunArgv } from "./agent_container_argv.ts";
+import { dockerChecks } from "./docker_preflight.ts";
+
+/** The docker backend. */
+export const dockerBackend: Backend = {
+  name: "docker",
+
+  preflight: (deps) => dockerChecks(deps),
+
+  planGuest: ({ slug }) => ({
+    create: [
+      { kind: "network", name: networkName(slug), role: "egress" },
+      { kind: "internal-network", name: internalNetworkName(slug), role: "internal" },
+      { kind: "container", name: bundleName(slug), role: "bundle" },
+      { kind: "container", name: agentContainerName(slug), role: "agent" },
+    ],
+    smolfile: null,
+  }),
+
+  prepare: () => Promise.resolve(),
+
+  async networkAndBundle(launch) {
+    const slug = launch.plan.slug;
+    // The internal /24 first (it may have to move), then the egress bridge.
+    const internal = internalNetworkName(slug);
+    await createSubnetNetwork(launch, { name: internal, role: "internal", internal: true });
+    const egress = networkName(slug);
+    await createNetwork(launch, { name: egress, role: "egress" });
+    await startBundle(launch, { network: internal, alsoOn: egress });
+  },
+
+  async createGuest(launch) {
+    const plan = launch.plan;
+    const agent = agentContainerName(plan.slug);
+    const argv = agentRunArgv({
+      name: agent,
+      image: launch.images.agent,
+      internalNetwork: internalNetworkName(plan.slug),
+      bundleIp: plan.bundle_ip,
+      labels: roleLabels(plan, "agent"),
+      env: plan.guest_env,
+      cpus: plan.resources.cpus,
+      memoryMib: plan.resources.memory_mib,
+      workdir: plan.workdir ?? undefined,
+    });
+    await runOk(launch.runner, argv, "starting the agent container");
+    const runner = launch.teardownRunner;
+    launch.teardown.add({ kind: "container", name: agent }, () => removeContainer(runner, agent));
+  },
+
+  verify: () => Promise.resolve(null),
+
+  // `docker run -d` above started it (kept alive by `sleep infinity` under docker's init).
+  start: () => Promise.resolve(),
+
+  async probe(launch, target) {
+    const plan = launch.plan;
+    const agent = agentContainerName(plan.slug);
+    // The probe runs with --rm; if it is interrupted, the teardown's label sweep finds it.
+    const probe = await launch.runner.run(
+      probeArgv({
+        agent,
+        name: `${agent}-probe`,
+        image: launch.images.bundle,
+        bundleIp: plan.bundle_ip,
+        target,
+        labels: roleLabels(plan, "probe"),
+      }),
+    );
+    const verdict = probe.stdout.trim().split("\n").pop() ?? "";
+    if (probe.code !== 0) {
+      throw new UserError(
+        `the egress probe failed, so the agent was not started: ${verdict || lastLine(probe)}`,
+      );
+    }
+    return verdict;
+  },
+
+  execArgv: (bottle, command, mode) =>
+    agentExecArgv({
+      name: agentContainerName(bottle.slug),
+      command,
+      stdin: mode.stdin,
+      tty: mode.tty,
+      secretNames: bottle.secretNames,
+    }),
+
+  guestName: (slug) => agentContainerName(slug),
+
+  leftoverHint: () => null,
+
+  teardown: (runner, objects) => teardownDocker(runner, objects.slug, objects, objects.owner),
+
+  guestTool: null,
+
+  listGuests: () => Promise.resolve(null),
+};

@@ -1,0 +1,211 @@
+/**
+ * The smolmachines backend (SPEC §6): the agent in a smolvm microVM whose
+ * only allowed address is its bundle. The agent image is handed over as a
+ * `docker save` archive, `machine create` gets the rendered Smolfile, `--dns`
+ * at the bundle and secrets by reference, and the record smolvm stored is
+ * read back (read-only, fail closed) before the machine boots.
+ */
+import { removeMachine, teardownDocker } from "../../bottles/teardown.ts";
+import { UserError } from "../../errors.ts";
+import { lastLine, runOk } from "../../host/runner.ts";
+import { createSubnetNetwork, startBundle } from "../../launch/bundle_up.ts";
+import { PROBE_SCRIPT } from "../../launch/egress_probe.ts";
+import { renderSmolfile } from "../../plan/render_smolfile.ts";
+import {
+  bundleName,
+  machineName,
+  networkName,
+  RESOURCE_PREFIX,
+} from "../../plan/resource_names.ts";
+import { writeFileAtomic } from "../../state/metadata_store.ts";
+import type { Backend, GuestEntry, Launch } from "../backend.ts";
+import { dockerChecks } from "../docker/docker_preflight.ts";
+import { ensureImageArchive } from "./image_archive.ts";
+import { createArgv, execArgv, lsJsonArgv, startArgv } from "./smolvm_argv.ts";
+import { smolvmDbPath } from "./smolvm_db_path.ts";
+import { smolmachinesChecks } from "./smolvm_preflight.ts";
+import { verifyAllowlist } from "./verify_allowlist.ts";
+
+/** Host-side bound on the probe's `machine exec`. */
+const PROBE_LIMIT_MS = 45_000;
+
+/** The archive each launch hands to `machine create`. */
+const archives = new WeakMap<Launch, string>();
+
+/** smolvm's machines, by `machine ls --json`. */
+async function listMachines(launchOrRunner: Launch["runner"]): Promise<GuestEntry[] | string> {
+  const r = await launchOrRunner.run(lsJsonArgv());
+  if (r.code !== 0) return `smolvm machines not listed: ${lastLine(r)}`;
+  try {
+    const rows = JSON.parse(r.stdout) as { name?: unknown; state?: unknown }[];
+    if (!Array.isArray(rows)) throw new Error("not an array");
+    return rows.filter((m) => typeof m.name === "string").map((m) => ({
+      name: m.name as string,
+      state: typeof m.state === "string" ? m.state : "",
+    }));
+  } catch {
+    return "`smolvm machine ls --json` printed something that is not a JSON array";
+  }
+}
+
+/** The smolmachines backend. */
+export const smolvmBackend: Backend = {
+  name: "smolmachines",
+
+  async preflight(deps) {
+    return [...await smolmachinesChecks(deps), ...await dockerChecks(deps)];
+  },
+
+  planGuest: (input) => ({
+    create: [
+      { kind: "network", name: networkName(input.slug), role: "egress" },
+      { kind: "container", name: bundleName(input.slug), role: "bundle" },
+      { kind: "machine", name: machineName(input.slug), role: "agent" },
+    ],
+    smolfile: renderSmolfile({
+      env: input.env,
+      bundleIp: input.bundleIp,
+      cpus: input.cpus,
+      memory: input.memoryMib,
+      workdir: input.workdir,
+    }),
+  }),
+
+  async prepare(launch) {
+    archives.set(
+      launch,
+      await ensureImageArchive(launch.runner, {
+        image: launch.images.agent,
+        cacheDir: launch.imageCacheDir,
+        progress: (line) => launch.progress(line),
+      }),
+    );
+  },
+
+  async networkAndBundle(launch) {
+    // The bundle's network carries the /24; the host reaches the bundle on it,
+    // which is how smolvm's user-space network stack delivers the guest's traffic.
+    const network = networkName(launch.plan.slug);
+    await createSubnetNetwork(launch, { name: network, role: "egress", internal: false });
+    await startBundle(launch, { network });
+  },
+
+  async createGuest(launch) {
+    const plan = launch.plan;
+    const machine = machineName(plan.slug);
+    // Whether the machine is ours is decided before create: absent now (the slug's state dir
+    // is reserved, so no other bot-bottle picks the name), then whatever has the name is ours.
+    const existing = await listMachines(launch.runner);
+    if (typeof existing === "string") throw new UserError(existing);
+    if (existing.some((m) => m.name === machine)) {
+      throw new UserError(
+        `a smolvm machine named ${machine} already exists and is not this bottle's; nothing ` +
+          "was started",
+        { hint: `look at it with \`smolvm machine status --name ${machine}\`` },
+      );
+    }
+    const smolfilePath = `${plan.state_dir}/Smolfile`;
+    await writeFileAtomic(smolfilePath, plan.smolfile ?? "", 0o600);
+    const runner = launch.teardownRunner;
+    launch.teardown.add({ kind: "machine", name: machine }, () => removeMachine(runner, machine));
+    await runOk(
+      launch.runner,
+      createArgv({
+        name: machine,
+        smolfilePath,
+        imageArchive: archives.get(launch)!,
+        dns: plan.bundle_ip,
+        secretEnv: plan.secrets.map((s) => ({ guest: s.guest, hostVar: s.host_var })),
+      }),
+      "smolvm machine create",
+    );
+  },
+
+  verify(launch) {
+    const plan = launch.plan;
+    const dbPath = smolvmDbPath({
+      os: launch.os,
+      env: (n) => launch.env.get(n),
+      home: launch.env.get("HOME") ?? "",
+    });
+    verifyAllowlist(dbPath, machineName(plan.slug), { bundleIp: plan.bundle_ip });
+    return Promise.resolve(
+      `smolvm stored the allowlist ["${plan.bundle_ip}/32"], DNS ${plan.bundle_ip}: verified`,
+    );
+  },
+
+  async start(launch) {
+    await runOk(launch.runner, startArgv(machineName(launch.plan.slug)), "smolvm machine start");
+  },
+
+  async probe(launch, target) {
+    const plan = launch.plan;
+    const probe = await launch.runner.run(
+      execArgv({
+        name: machineName(plan.slug),
+        command: [
+          "bash",
+          "-c",
+          PROBE_SCRIPT,
+          "probe",
+          plan.bundle_ip,
+          target.host,
+          String(target.port),
+        ],
+        interactive: false,
+        timeout: "30s",
+      }),
+      // smolvm bounds the guest command; this bounds smolvm itself.
+      { signal: AbortSignal.timeout(PROBE_LIMIT_MS) },
+    );
+    if (probe.code === 124 || probe.code === 143) {
+      throw new UserError(
+        `the egress probe inside the machine did not finish (smolvm exec exit ${probe.code}), so ` +
+          "the agent was not started",
+        {
+          hint:
+            "the machine may not have booted; its console log is under `smolvm machine data-dir`",
+        },
+      );
+    }
+    const verdict = probe.stdout.trim().split("\n").pop() ?? "";
+    if (probe.code !== 0) {
+      throw new UserError(
+        `the egress probe inside the machine failed, so the agent was not started: ${
+          verdict || lastLine(probe)
+        }`,
+      );
+    }
+    return verdict;
+  },
+
+  execArgv: (bottle, command, mode) =>
+    execArgv({
+      name: machineName(bottle.slug),
+      command,
+      interactive: mode.tty,
+      stdin: mode.stdin,
+      timeout: mode.timeout,
+    }),
+
+  guestName: (slug) => machineName(slug),
+
+  leftoverHint: (slug) =>
+    `\`smolvm machine delete --name ${machineName(slug)} -f\` removes the machine by hand`,
+
+  async teardown(runner, objects) {
+    const machine = objects.machine ? await removeMachine(runner, objects.machine) : null;
+    return [
+      ...(machine === null ? [] : [{ name: objects.machine!, reason: machine }]),
+      ...await teardownDocker(runner, objects.slug, objects, objects.owner),
+    ];
+  },
+
+  guestTool: "smolvm",
+
+  async listGuests(runner) {
+    const machines = await listMachines(runner);
+    if (typeof machines === "string") return { note: machines };
+    return { guests: machines.filter((m) => m.name.startsWith(RESOURCE_PREFIX)) };
+  },
+};

@@ -1,0 +1,165 @@
+/**
+ * The one launch pipeline (SPEC §6, §7): record the launch, make sure the
+ * images exist, then the backend's steps — network and bundle, guest,
+ * read-back, start, egress probe — the agent's prompt, the agent attached to
+ * this terminal, and teardown in reverse creation order on every path (agent
+ * exit, a failed step, SIGINT/SIGTERM/SIGHUP). Returns the agent's exit code.
+ */
+import type { Backend, Env, Launch } from "../backends/backend.ts";
+import { teardownDocker } from "../bottles/teardown.ts";
+import { ensureBundleImage } from "../bundle/bundle_image.ts";
+import { UserError } from "../errors.ts";
+import { abortable, runAttached, type Runner } from "../host/runner.ts";
+import type { TakenRange } from "../plan/bundle_subnet.ts";
+import { WRITE_PROMPT_COMMAND } from "../plan/guest_env.ts";
+import { metadataOf } from "../plan/metadata_record.ts";
+import type { Plan } from "../plan/plan_types.ts";
+import { LABEL_OWNER } from "../plan/resource_names.ts";
+import { writeMetadata, writeStatus } from "../state/metadata_store.ts";
+import { ensureAgentImage } from "./agent_image.ts";
+import { parseProbeTarget } from "./egress_probe.ts";
+import { Interrupted, type Interrupts } from "./interrupts.ts";
+import { TeardownStack } from "./teardown_stack.ts";
+
+/** What a launch needs from the outside. */
+export interface LaunchDeps {
+  runner: Runner;
+  env: Env;
+  progress(line: string): void;
+  stdinIsTerminal: boolean;
+  interrupts: Interrupts;
+  /** Re-resolve the plan with more ranges marked taken (after an overlap at create time). */
+  replan(extraTaken: TakenRange[]): Plan;
+  os: string;
+  /** Where `docker save` archives are cached (smolmachines). */
+  imageCacheDir: string;
+  /** Base image for bundle and Dockerfile builds (CI uses a locally built one). */
+  baseImage?: string;
+}
+
+/** The secret values the guest gets, by guest name; never in argv, only in a child's env. */
+export function secretValues(plan: Plan, env: Env): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const s of plan.secrets) {
+    const value = env.get(s.host_var);
+    if (value === undefined) {
+      throw new UserError(`secret ${s.guest} needs host variable ${s.host_var}, which is not set`, {
+        hint: `export ${s.host_var} and start again`,
+      });
+    }
+    values[s.guest] = value;
+  }
+  return values;
+}
+
+/** Launch `plan` on `backend`, run the agent, tear down. Returns the agent's exit code. */
+export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps): Promise<number> {
+  const { interrupts, progress } = deps;
+  const teardown = new TeardownStack();
+  const launch: Launch = {
+    plan,
+    runner: abortable(deps.runner, interrupts.signal),
+    teardown,
+    teardownRunner: deps.runner,
+    env: deps.env,
+    signal: interrupts.signal,
+    images: { agent: "", bundle: "" },
+    os: deps.os,
+    imageCacheDir: deps.imageCacheDir,
+    progress,
+    replan: deps.replan,
+  };
+  const slug = plan.slug;
+  // Added first, so it runs last: whatever docker made for this bottle and no step recorded
+  // (a container `docker run` created before failing, an interrupted probe) carries its labels.
+  teardown.defer("labelled leftovers", async () => {
+    const failures = await teardownDocker(deps.runner, slug, {
+      containers: [],
+      networks: [],
+    }, plan.labels[LABEL_OWNER]);
+    return failures.length === 0 ? null : failures.map((f) => `${f.name}: ${f.reason}`).join("; ");
+  });
+  try {
+    const target = parseProbeTarget(deps.env.get("BOT_BOTTLE_PROBE_TARGET"));
+    const secrets = secretValues(plan, deps.env);
+    await writeMetadata(plan.state_dir, metadataOf(plan));
+    await writeStatus(plan.state_dir, "starting");
+    launch.images = await ensureImages(launch, deps);
+    await backend.prepare(launch);
+    await backend.networkAndBundle(launch);
+    await backend.createGuest(launch);
+    const verified = await backend.verify(launch);
+    if (verified !== null) progress(verified);
+    await backend.start(launch);
+    progress(await backend.probe(launch, target));
+    const bottle = { slug, secretNames: launch.plan.secrets.map((s) => s.guest) };
+    if (launch.plan.prompt !== null) {
+      // The prompt travels on stdin, never in argv.
+      const wrote = await launch.runner.run(
+        backend.execArgv(bottle, WRITE_PROMPT_COMMAND, { stdin: true, tty: false }),
+        { input: launch.plan.prompt, env: secrets },
+      );
+      if (wrote.code !== 0) {
+        throw new UserError(
+          `writing the agent's prompt into the bottle failed: ${wrote.stderr.trim()}`,
+        );
+      }
+    }
+    await writeStatus(launch.plan.state_dir, "running");
+    progress(`running ${launch.plan.command.join(" ")} in ${backend.guestName(slug)}`);
+    // The agent, attached to this terminal; its exit code is ours.
+    const code = await runAttached(
+      launch.runner,
+      backend.execArgv(bottle, launch.plan.command, {
+        stdin: true,
+        tty: deps.stdinIsTerminal,
+      }),
+      { env: secrets },
+    );
+    interrupts.signal.throwIfAborted();
+    return code;
+  } catch (error) {
+    throw asInterruption(error, interrupts);
+  } finally {
+    progress(`tearing down bottle ${slug}`);
+    const failures = await teardown.dispose();
+    for (const f of failures) progress(`could not remove ${f.name}: ${f.reason}`);
+    if (failures.length > 0) {
+      const byHand = backend.leftoverHint(slug);
+      progress(
+        `left behind: ${failures.map((f) => f.name).join(", ")}; \`bot-bottle cleanup\` retries` +
+          (byHand ? `, and ${byHand}` : ""),
+      );
+    }
+    await writeStatus(launch.plan.state_dir, "stopped").catch(() => {});
+  }
+}
+
+/** Make sure the agent's and the bundle's images exist. */
+async function ensureImages(
+  launch: Launch,
+  deps: LaunchDeps,
+): Promise<{ agent: string; bundle: string }> {
+  const plan = launch.plan;
+  const agent = await ensureAgentImage(launch.runner, {
+    bottle: plan.bottles[plan.bottles.length - 1],
+    image: plan.image,
+    dockerfile: plan.dockerfile,
+    baseImage: deps.baseImage,
+    progress: launch.progress,
+  });
+  const bundle = await ensureBundleImage(launch.runner, {
+    baseImage: deps.baseImage,
+    workDir: `${plan.state_dir}/bundle-build`,
+    onProgress: launch.progress,
+  });
+  return { agent, bundle };
+}
+
+/** An error raised while a signal aborted the launch is reported as the interruption. */
+export function asInterruption(error: unknown, interrupts: Interrupts): unknown {
+  if (interrupts.signal.aborted && !(error instanceof Interrupted)) {
+    return new Interrupted(interrupts.received ?? "SIGINT");
+  }
+  return error;
+}

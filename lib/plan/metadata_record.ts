@@ -1,0 +1,43 @@
+/**
+ * The metadata record a launch writes (SPEC §4.5), the `resume` contract,
+ * derived from the plan (the plan holds no second copy of it).
+ */
+import type { BackendName, Plan, PlannedResource } from "./plan_types.ts";
+
+/** `metadata.json` of a bottle's state dir. */
+export interface MetadataRecord {
+  schema: 1;
+  slug: string;
+  agent: string;
+  bottles: string[];
+  backend: BackendName;
+  label: string | null;
+  cwd: string | null;
+  copy_cwd: boolean;
+  started_at: string;
+  subnet: string;
+  gateway: string;
+  bundle_ip: string;
+  smolvm_version: string | null;
+  resources: PlannedResource[];
+}
+
+/** The record for a plan. */
+export function metadataOf(plan: Plan): MetadataRecord {
+  return {
+    schema: 1,
+    slug: plan.slug,
+    agent: plan.agent,
+    bottles: plan.bottles,
+    backend: plan.backend,
+    label: plan.label,
+    cwd: plan.cwd,
+    copy_cwd: plan.copy_cwd,
+    started_at: plan.started_at,
+    subnet: plan.subnet,
+    gateway: plan.gateway,
+    bundle_ip: plan.bundle_ip,
+    smolvm_version: plan.smolvm_version,
+    resources: plan.create,
+  };
+}

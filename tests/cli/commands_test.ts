@@ -1,0 +1,45 @@
+import assert from "node:assert/strict";
+import { GLOBAL_OPTIONS, renderCommandHelp } from "../../lib/cli/_shared/command.ts";
+import { COMMANDS, findCommand, renderMainHelp } from "../../lib/cli/commands.ts";
+import { main } from "../../main.ts";
+import { testContext } from "../fixtures/test_context.ts";
+
+Deno.test("every option of every command appears in that command's help", () => {
+  for (const command of COMMANDS) {
+    const help = renderCommandHelp(command);
+    for (const [name, spec] of Object.entries({ ...command.options, ...GLOBAL_OPTIONS })) {
+      assert.match(help, new RegExp(`--${name}\\b`), `${command.name}: --${name}`);
+      if (spec.short) assert.ok(help.includes(`-${spec.short}, --${name}`), name);
+      assert.ok(help.includes(spec.help), `${command.name}: help of --${name}`);
+    }
+    assert.ok(help.startsWith(`Usage: bot-bottle ${command.name}`), command.name);
+  }
+});
+
+Deno.test("the main help lists every command with its summary", () => {
+  const help = renderMainHelp();
+  for (const command of COMMANDS) {
+    const line = help.split("\n").find((l) => l.startsWith(`  ${command.name}`)) ?? "";
+    assert.ok(line.endsWith(`  ${command.summary}`), `${command.name}: ${line}`);
+  }
+});
+
+Deno.test("aliases find their command; names are unique", () => {
+  assert.equal(findCommand("ls"), findCommand("list"));
+  const names = COMMANDS.flatMap((c) => [c.name, ...(c.aliases ?? [])]);
+  assert.equal(new Set(names).size, names.length);
+});
+
+Deno.test("`<command> --help` prints the generated help and exits 0", async () => {
+  for (const command of COMMANDS) {
+    const c = testContext();
+    assert.equal(await main([command.name, "--help"], c), 0);
+    assert.equal(c.stderrText, renderCommandHelp(command));
+  }
+});
+
+Deno.test("an unknown command gets a did-you-mean and exit 2", async () => {
+  const c = testContext();
+  assert.equal(await main(["strat"], c), 2);
+  assert.match(c.stderrText, /unknown command "strat" \(did you mean "start"\?\)/);
+});

@@ -1,0 +1,238 @@
+/**
+ * The launch pipeline on the recording runner: a clean run's exact calls, and
+ * a failure injected at every step of both backends — after which exactly
+ * what was created is removed, newest first, then the label sweep runs.
+ */
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { backendFor } from "../../lib/backends/registry.ts";
+import { Interrupts } from "../../lib/launch/interrupts.ts";
+import { runLaunch } from "../../lib/launch/launch_pipeline.ts";
+import { parseManifestText } from "../../lib/manifest/parse_manifest.ts";
+import type { Manifest } from "../../lib/manifest/types.ts";
+import type { BackendName, Plan } from "../../lib/plan/plan_types.ts";
+import { resolvePlan } from "../../lib/plan/resolve_plan.ts";
+import { fail, type Handler, ok, RecordingRunner } from "../fixtures/recording_runner.ts";
+
+const IMAGE_ID = `sha256:${"ab".repeat(32)}`;
+const MANIFEST = "/cfg/bot-bottle.toml";
+const TOML = `
+[bottles.dev]
+image = "agent:1"
+secrets = { API_TOKEN = "HOST_TOKEN" }
+egress.allow = ["api.example.test"]
+
+[agents.demo]
+bottle = "dev"
+command = ["agent", "--go"]
+prompt = "hello"
+`;
+
+interface World {
+  root: string;
+  plan: Plan;
+  env: Record<string, string>;
+}
+
+async function world(backend: BackendName): Promise<World> {
+  const root = await Deno.makeTempDir({ prefix: "bbtest-pipeline-" });
+  const manifest: Manifest = { files: [MANIFEST], ...parseManifestText(TOML, MANIFEST, "user") };
+  const plan = resolvePlan({
+    manifest,
+    agent: "demo",
+    backend,
+    slug: "demo-abcde",
+    taken: [],
+    preflight: [],
+    hasHostVar: () => true,
+    stateRoot: `${root}/state`,
+    smolvmVersion: "1.9.3",
+    now: "2026-12-01T00:00:00.000Z",
+  });
+  await Deno.mkdir(plan.state_dir, { recursive: true });
+  const env = {
+    HOME: `${root}/home`,
+    HOST_TOKEN: "s3cret",
+    BOT_BOTTLE_PROBE_TARGET: "10.9.0.9:443",
+  };
+  // The smolvm DB as `machine create` leaves it, where bot-bottle reads it back.
+  const dbDir = `${root}/home/.local/share/smolvm/server`;
+  await Deno.mkdir(dbDir, { recursive: true });
+  const db = new DatabaseSync(`${dbDir}/smolvm.db`);
+  db.exec("CREATE TABLE vms (name TEXT PRIMARY KEY NOT NULL, data BLOB NOT NULL)");
+  const record = {
+    state: "created",
+    network: true,
+    allowed_cidrs: [`${plan.bundle_ip}/32`],
+    dns: plan.bundle_ip,
+  };
+  db.prepare("INSERT INTO vms VALUES (?, ?)").run(
+    "bot-bottle-demo-abcde",
+    new TextEncoder().encode(JSON.stringify(record)),
+  );
+  db.close();
+  // The image archive is cached already.
+  await Deno.mkdir(`${root}/state/images`, { recursive: true });
+  await Deno.writeTextFile(`${root}/state/images/${"ab".repeat(32)}.tar`, "");
+  return { root, plan, env };
+}
+
+/** Answers every call a launch makes as a healthy host would. */
+function healthyHost(argv: readonly string[]) {
+  const a = argv.join(" ");
+  if (a.startsWith("docker image inspect")) return ok(`${IMAGE_ID}\n`);
+  if (a.includes("{{json .State.Health}}")) return ok('{"Status":"healthy"}\n');
+  if (a.startsWith("docker run --rm --name bot-bottle-demo-abcde-agent-probe")) {
+    return ok("probe ok: refused\n");
+  }
+  if (a.startsWith("smolvm machine ls")) return ok("[]\n");
+  if (argv[0] === "smolvm" && argv[2] === "exec" && argv.includes("probe")) {
+    return ok("probe ok: refused\n");
+  }
+  return ok("");
+}
+
+/** The object a creating call makes, or null for calls that create nothing. */
+function createdBy(argv: readonly string[]): { kind: string; name: string } | null {
+  if (argv[0] === "docker" && argv[1] === "network" && argv[2] === "create") {
+    return { kind: "network", name: argv[argv.length - 1] };
+  }
+  const named = argv.indexOf("--name");
+  if (argv[0] === "docker" && (argv[1] === "create" || (argv[1] === "run" && argv[2] === "-d"))) {
+    return { kind: "container", name: argv[named + 1] };
+  }
+  if (argv[0] === "docker" && argv[1] === "run" && argv[2] === "--detach") {
+    return { kind: "container", name: argv[named + 1] };
+  }
+  if (argv[0] === "smolvm" && argv[2] === "create") return { kind: "machine", name: argv[4] };
+  return null;
+}
+
+function removalOf(resource: { kind: string; name: string }): string[][] {
+  switch (resource.kind) {
+    case "network":
+      return [["docker", "network", "rm", resource.name]];
+    case "container":
+      return [["docker", "rm", "--force", "--volumes", resource.name]];
+    default:
+      return [
+        ["smolvm", "machine", "stop", "--name", resource.name],
+        ["smolvm", "machine", "delete", "--name", resource.name, "-f"],
+      ];
+  }
+}
+
+async function launch(w: World, handlers: Handler[]) {
+  const runner = new RecordingRunner(handlers);
+  const interrupts = new Interrupts([]);
+  const lines: string[] = [];
+  try {
+    const outcome = await runLaunch(w.plan, backendFor(w.plan.backend), {
+      runner,
+      env: { get: (n) => w.env[n] },
+      progress: (line) => void lines.push(line),
+      stdinIsTerminal: false,
+      interrupts,
+      replan: () => w.plan,
+      os: "linux",
+      imageCacheDir: `${w.root}/state/images`,
+    }).then((code) => ({ code }), (error) => ({ error: error as Error }));
+    return { runner, outcome, lines };
+  } finally {
+    interrupts.dispose();
+  }
+}
+
+const isTeardownStart = (argv: readonly string[]) =>
+  (argv[0] === "docker" && (argv[1] === "rm" || (argv[1] === "network" && argv[2] === "rm"))) ||
+  (argv[0] === "smolvm" && argv[2] === "stop") ||
+  (argv[0] === "docker" && argv[1] === "ps");
+
+for (const backend of ["docker", "smolmachines"] as const) {
+  Deno.test(`pipeline (${backend}): a clean run creates, runs the agent, removes in reverse`, async () => {
+    const w = await world(backend);
+    try {
+      const { runner, outcome } = await launch(w, [healthyHost]);
+      assert.deepEqual(outcome, { code: 0 });
+      const argvs = runner.argvs;
+      const firstTeardown = argvs.findIndex(isTeardownStart);
+      const created = argvs.slice(0, firstTeardown).map(createdBy).filter((r) => r !== null);
+      const slug = w.plan.slug;
+      assert.deepEqual(
+        created.map((r) => r!.name),
+        backend === "docker"
+          ? [
+            `bot-bottle-${slug}-internal`,
+            `bot-bottle-${slug}`,
+            `bot-bottle-${slug}-bundle`,
+            `bot-bottle-${slug}-agent`,
+          ]
+          : [`bot-bottle-${slug}`, `bot-bottle-${slug}-bundle`, `bot-bottle-${slug}`],
+      );
+      // The agent ran with its secret only in the child's environment, the prompt on stdin.
+      const agent = runner.calls.find((c) => c.argv.includes("--go"))!;
+      assert.equal(agent.kind, "spawn");
+      assert.equal((agent.options.env ?? {}).API_TOKEN, "s3cret");
+      assert.ok(!argvs.some((a) => a.join(" ").includes("s3cret")));
+      const prompt = runner.calls.find((c) => c.argv.join(" ").includes(".bot-bottle-prompt.txt"))!;
+      assert.equal((prompt.options as { input?: string }).input, "hello");
+      // Teardown: everything created, newest first, then the label sweep.
+      const expected = [...created].reverse().flatMap((r) => removalOf(r!));
+      const teardown = argvs.slice(firstTeardown).filter((a) => a[1] !== "ps" && a[2] !== "ls");
+      assert.deepEqual(teardown, expected);
+      assert.equal(await Deno.readTextFile(`${w.plan.state_dir}/status`), "stopped\n");
+    } finally {
+      await Deno.remove(w.root, { recursive: true });
+    }
+  });
+
+  Deno.test(`pipeline (${backend}): a failure at every step removes exactly what exists`, async () => {
+    const w = await world(backend);
+    try {
+      const clean = (await launch(w, [healthyHost])).runner.argvs;
+      const steps = clean.slice(0, clean.findIndex(isTeardownStart));
+      assert.ok(steps.length >= 8, `${steps.length} steps`);
+      for (let i = 0; i < steps.length; i++) {
+        let n = 0;
+        const inject: Handler = (argv) =>
+          n++ === i && !isTeardownStart(argv)
+            ? fail(1, `Error: injected at step ${i}\n`)
+            : undefined;
+        const { runner, outcome } = await launch(w, [inject, healthyHost]);
+        const argvs = runner.argvs;
+        const failedAt = argvs[i];
+        assert.deepEqual(failedAt, steps[i], `step ${i} is the same call`);
+        // What this run created: every creating call that succeeded (the injected failure is at
+        // i), plus smolvm's machine on a failed create (it was checked absent before create).
+        const start = argvs.findIndex((a, k) => k > i && isTeardownStart(a));
+        assert.ok(start > i, `step ${i}: a teardown follows`);
+        const exists = argvs.slice(0, start).flatMap((a, k) => {
+          const made = createdBy(a);
+          return made && (k !== i || made.kind === "machine") ? [made] : [];
+        });
+        const teardown = argvs.slice(start).filter((a) =>
+          !(a[1] === "ps") && !(a[1] === "network" && a[2] === "ls")
+        );
+        const tag = `${backend} step ${i}: ${failedAt.slice(0, 4).join(" ")}`;
+        assert.deepEqual(teardown, [...exists].reverse().flatMap(removalOf), tag);
+        // The label sweep runs last, always.
+        assert.deepEqual(argvs.at(-2)?.slice(0, 2), ["docker", "ps"], tag);
+        assert.deepEqual(argvs.at(-1)?.slice(0, 3), ["docker", "network", "ls"], tag);
+        if ("error" in outcome) assert.match(outcome.error.message, /injected|failed|probe/, tag);
+        else if (failedAt.includes("--go")) assert.equal(outcome.code, 1, `${tag}: agent's code`);
+        else {
+          // Only a missing image (pulled or built) and a health poll (asked again) are recovered
+          // from, and the launch goes on.
+          assert.ok(
+            failedAt.slice(0, 3).join(" ") === "docker image inspect" ||
+              failedAt.includes("{{json .State.Health}}"),
+            tag,
+          );
+          assert.equal(outcome.code, 0, tag);
+        }
+      }
+    } finally {
+      await Deno.remove(w.root, { recursive: true });
+    }
+  });
+}
