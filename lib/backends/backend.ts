@@ -7,7 +7,7 @@
  */
 import type { TakenRange } from "../plan/bundle_subnet.ts";
 import type { BackendName, Plan, PlannedResource } from "../plan/plan_types.ts";
-import type { PreflightCheck, PreflightDeps } from "../host/preflight.ts";
+import type { HostProbe, PreflightCheck, PreflightDeps } from "../host/preflight.ts";
 import type { Runner } from "../host/runner.ts";
 import type { TeardownFailure, TeardownStack } from "../launch/teardown_stack.ts";
 
@@ -49,6 +49,8 @@ export interface Launch {
   /** The images, once the pipeline has made sure they exist. */
   images: { agent: string; bundle: string };
   readonly os: string;
+  /** Host facts (uid, passwd home) for backends that need them. */
+  readonly probe: HostProbe;
   /** Where the smolmachines backend caches `docker save` archives. */
   readonly imageCacheDir: string;
   progress(line: string): void;

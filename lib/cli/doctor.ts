@@ -12,7 +12,7 @@ import type { CliContext } from "./_shared/context.ts";
 
 /** Run `doctor`. */
 export async function runDoctor(ctx: CliContext, opts: { json: boolean }): Promise<number> {
-  const checks = await preflightAll({ runner: ctx.runner, probe: ctx.probe });
+  const checks = await preflightAll({ runner: ctx.runner, probe: ctx.probe, env: ctx.env });
   const ok = preflightPassed(checks);
   const ready = {
     smolmachines: preflightPassed(checks.filter((c) => c.backends.includes("smolmachines"))),

@@ -44,12 +44,32 @@ export async function probeDevice(path: string): Promise<KvmState> {
   }
 }
 
+/** The home field of the passwd line for `uid` in `passwd` (the file's text), or null. */
+export function passwdHomeOf(passwd: string, uid: number): string | null {
+  for (const line of passwd.split("\n")) {
+    const fields = line.split(":");
+    if (fields.length >= 7 && fields[2] === String(uid)) return fields[5] || null;
+  }
+  return null;
+}
+
 /** The probe for this host. */
 export function realHostProbe(env: { get(name: string): string | undefined }): HostProbe {
+  const uid = () => Deno.uid();
   return {
     os: Deno.build.os,
     kvmPath: "/dev/kvm",
     which: (command) => whichIn(command, env.get("PATH") ?? ""),
     kvm: probeDevice,
+    uid,
+    passwdHome: async () => {
+      const id = uid();
+      if (id === null) return null;
+      try {
+        return passwdHomeOf(await Deno.readTextFile("/etc/passwd"), id);
+      } catch {
+        return null;
+      }
+    },
   };
 }

@@ -19,7 +19,9 @@ export interface PreflightCheck {
     | "kvm-device"
     | "kvm-access"
     | "docker-installed"
-    | "docker-daemon";
+    | "docker-daemon"
+    | "smolvm-platform"
+    | "smolvm-root";
   backends: BackendName[];
   status: CheckStatus;
   /** One line: what was found. */
@@ -47,12 +49,17 @@ export interface HostProbe {
   kvm(path: string): Promise<KvmState>;
   /** The KVM device path (`/dev/kvm`; tests point it elsewhere). */
   kvmPath: string;
+  /** This process's uid (null where there is none, e.g. Windows). */
+  uid(): number | null;
+  /** This user's home directory in the passwd database, or null. */
+  passwdHome(): Promise<string | null>;
 }
 
-/** What preflight checks need: subprocesses and host facts. */
+/** What preflight checks need: subprocesses, host facts and the environment. */
 export interface PreflightDeps {
   runner: Runner;
   probe: HostProbe;
+  env: { get(name: string): string | undefined };
 }
 
 /** True when no check failed. */

@@ -9,6 +9,7 @@ import type { Backend, Env, Launch } from "../backends/backend.ts";
 import { teardownDocker } from "../bottles/teardown.ts";
 import { ensureBundleImage } from "../bundle/bundle_image.ts";
 import { UserError } from "../errors.ts";
+import type { HostProbe } from "../host/preflight.ts";
 import { abortable, runAttached, type Runner } from "../host/runner.ts";
 import type { TakenRange } from "../plan/bundle_subnet.ts";
 import { WRITE_PROMPT_COMMAND } from "../plan/guest_env.ts";
@@ -31,6 +32,7 @@ export interface LaunchDeps {
   /** Re-resolve the plan with more ranges marked taken (after an overlap at create time). */
   replan(extraTaken: TakenRange[]): Plan;
   os: string;
+  probe: HostProbe;
   /** Where `docker save` archives are cached (smolmachines). */
   imageCacheDir: string;
   /** Base image for bundle and Dockerfile builds (CI uses a locally built one). */
@@ -65,6 +67,7 @@ export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps):
     signal: interrupts.signal,
     images: { agent: "", bundle: "" },
     os: deps.os,
+    probe: deps.probe,
     imageCacheDir: deps.imageCacheDir,
     progress,
     replan: deps.replan,

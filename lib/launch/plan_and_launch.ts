@@ -45,7 +45,11 @@ const MAX_SLUG_TRIES = 5;
 /** Plan, print, confirm and launch. Returns the exit code. */
 export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<number> {
   const { backend } = spec;
-  const checks = await backendFor(backend).preflight({ runner: ctx.runner, probe: ctx.probe });
+  const checks = await backendFor(backend).preflight({
+    runner: ctx.runner,
+    probe: ctx.probe,
+    env: ctx.env,
+  });
   const style = makeStyle(ctx.stderrIsTerminal, ctx.env.get("NO_COLOR"));
   if (!spec.dryRun && !preflightPassed(checks)) {
     ctx.stderr(`${style.bold(`preflight for the ${backend} backend failed:`)}\n`);
@@ -141,6 +145,7 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
         return resolvePlan(input);
       },
       os: ctx.probe.os,
+      probe: ctx.probe,
       imageCacheDir: `${root}/images`,
       baseImage: ctx.env.get("BOT_BOTTLE_BASE_IMAGE") || undefined,
     });

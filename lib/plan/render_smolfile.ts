@@ -3,6 +3,13 @@
  * deterministic, using only keys every supported smolvm (1.2.5 .. 1.9.3)
  * accepts — smolvm rejects unknown keys. Secrets never go in it: smolvm
  * stores Smolfile `env` in plaintext.
+ *
+ * `entrypoint`/`cmd` are set to an idle command (SPEC §16): `machine start`
+ * runs `entrypoint ++ cmd` as a detached workload with every resolved secret,
+ * and an empty value would mean "the image's own ENTRYPOINT/CMD". The idle
+ * shell replaces both; if the image has no `sleep` the shell exits and
+ * smolvm's own keep-alive container takes the execs, so only an image without
+ * /bin/sh fails `start` (loudly). The agent runs only through `machine exec`.
  */
 import { compareCodePoints } from "./guest_env.ts";
 
@@ -17,6 +24,9 @@ export interface SmolfileInput {
   workdir?: string;
 }
 
+/** What `machine start` runs instead of anything from the image. */
+export const IDLE_ENTRYPOINT: readonly string[] = ["/bin/sh", "-c", "exec sleep infinity"];
+
 /** Render the Smolfile text. Env entries are `K=V` strings sorted by name. */
 export function renderSmolfile(input: SmolfileInput): string {
   const lines = [
@@ -25,6 +35,7 @@ export function renderSmolfile(input: SmolfileInput): string {
     `memory = ${integer(input.memory)}`,
   ];
   if (input.workdir !== undefined) lines.push(`workdir = ${tomlString(input.workdir)}`);
+  lines.push(`entrypoint = [${IDLE_ENTRYPOINT.map(tomlString).join(", ")}]`, "cmd = []");
   const names = Object.keys(input.env).sort(compareCodePoints);
   lines.push("env = [");
   for (const name of names) lines.push(`  ${tomlString(`${name}=${input.env[name]}`)},`);

@@ -288,7 +288,7 @@ Deno.test("inventory: garbage from smolvm ls, a failing docker and bad metadata 
     await Deno.writeTextFile(`${dir}/metadata.json`, "{ not json");
     const runner = new RecordingRunner([
       on(["docker", "ps"], fail(1, "Cannot connect to the Docker daemon at unix:///x.sock\n")),
-      on(["docker", "network"], fail(1, "permission denied\nmore\n")),
+      on(["docker", "network"], fail(1, "WARNING: noise\npermission denied\n")),
       on(lsJsonArgv(), ok("Machines:\n  bot-bottle-x\n")),
     ]);
     const inv = await collectInventory({

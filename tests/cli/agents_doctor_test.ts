@@ -67,6 +67,7 @@ Deno.test("doctor --json: every check, both backends' readiness, exit 0 when all
     "smolvm-version",
     "kvm-device",
     "kvm-access",
+    "smolvm-root",
     "docker-installed",
     "docker-daemon",
   ]);

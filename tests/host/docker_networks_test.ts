@@ -26,7 +26,9 @@ Deno.test("reads subnets with two docker calls", async () => {
 
 Deno.test("docker failing is a note naming why", async () => {
   const found = await readDockerSubnets(
-    new RecordingRunner([on(["docker"], fail(1, "permission denied\nmore"))]),
+    new RecordingRunner([
+      on(["docker"], fail(1, "WARNING: config file unreadable\npermission denied\n")),
+    ]),
   );
   assert.deepEqual(found, {
     ranges: [],

@@ -9,16 +9,23 @@ import {
 import { backendFor, preflightAll } from "../../lib/backends/registry.ts";
 import type { BackendName } from "../../lib/plan/plan_types.ts";
 
-const preflight = (name: BackendName, deps: PreflightDeps) => backendFor(name).preflight(deps);
+type Deps = Omit<PreflightDeps, "env"> & { env?: PreflightDeps["env"] };
+const NO_ENV = { get: () => undefined };
+const preflight = (name: BackendName, deps: Deps) =>
+  backendFor(name).preflight({ env: NO_ENV, ...deps });
 import { fail, ok, on, RecordingRunner } from "../fixtures/recording_runner.ts";
 
-function probe(opts: { os?: string; have?: string[]; kvm?: KvmState } = {}): HostProbe {
+function probe(
+  opts: { os?: string; have?: string[]; kvm?: KvmState; uid?: number } = {},
+): HostProbe {
   const have = opts.have ?? ["smolvm", "docker"];
   return {
     os: opts.os ?? "linux",
     kvmPath: "/dev/kvm",
     which: (cmd) => Promise.resolve(have.includes(cmd) ? `/usr/bin/${cmd}` : null),
     kvm: () => Promise.resolve(opts.kvm ?? { state: "ok" }),
+    uid: () => opts.uid ?? 1000,
+    passwdHome: () => Promise.resolve("/home/u"),
   };
 }
 
@@ -51,6 +58,7 @@ Deno.test("all good: every smolmachines check passes", async () => {
     ["smolvm-version", "ok"],
     ["kvm-device", "ok"],
     ["kvm-access", "ok"],
+    ["smolvm-root", "ok"],
     ["docker-installed", "ok"],
     ["docker-daemon", "ok"],
   ]);
@@ -197,7 +205,45 @@ Deno.test("the docker backend does not look at smolvm or KVM", async () => {
 });
 
 Deno.test("preflightAll reports each check once, docker checks for both backends", async () => {
-  const checks = await preflightAll({ runner: runner(), probe: probe() });
+  const checks = await preflightAll({ runner: runner(), probe: probe(), env: NO_ENV });
   assert.equal(new Set(checks.map((c) => c.id)).size, checks.length);
   assert.deepEqual(byId(checks, "docker-daemon").backends, ["smolmachines", "docker"]);
+});
+
+Deno.test("smolmachines on macOS is refused with the reason and the docker backend", async () => {
+  const checks = await preflight("smolmachines", {
+    runner: runner(),
+    probe: probe({ os: "darwin" }),
+  });
+  const platform = checks.find((c) => c.id === "smolvm-platform")!;
+  assert.equal(platform.status, "fail");
+  assert.match(platform.summary, /Docker Desktop does not route it/);
+  assert.match(platform.fix ?? "", /--backend docker/);
+  assert.equal(preflightPassed(checks), false);
+});
+
+Deno.test("known-bad smolvm 1.14.1 is refused by name, with the upgrade", async () => {
+  const checks = await preflight("smolmachines", {
+    runner: runner("smolvm 1.14.1\n"),
+    probe: probe(),
+  });
+  const version = checks.find((c) => c.id === "smolvm-version")!;
+  assert.equal(version.status, "fail");
+  assert.match(version.summary, /1\.14\.1 reads local image archives back wrong.*#1181.*refuses/);
+  assert.match(version.fix ?? "", /Upgrade smolvm/);
+  const ok = await preflight("smolmachines", { runner: runner("smolvm 1.14.2\n"), probe: probe() });
+  assert.equal(ok.find((c) => c.id === "smolvm-version")!.status, "ok");
+});
+
+Deno.test("root: doctor says whether VMs drop to a per-VM uid and what bot-bottle does about it", async () => {
+  const summary = async (uid: number, env: Record<string, string> = {}) =>
+    (await preflight("smolmachines", {
+      runner: runner(),
+      probe: probe({ uid }),
+      env: { get: (n) => env[n] },
+    })).find((c) => c.id === "smolvm-root")!;
+  assert.match((await summary(0)).summary, /drops to its own uid.*world-readable/);
+  assert.match((await summary(0, { SMOLVM_VM_UID_DROP: "off" })).summary, /UID_DROP=off/);
+  assert.match((await summary(1000)).summary, /uid 1000/);
+  for (const uid of [0, 1000]) assert.equal((await summary(uid)).status, "ok");
 });

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { probeDevice, whichIn } from "../../lib/host/host_probe.ts";
-import { smolvmDbPath } from "../../lib/backends/smolvm/smolvm_db_path.ts";
+import { smolvmPaths } from "../../lib/backends/smolvm/smolvm_paths.ts";
 import {
   formatVersion,
   MIN_SMOLVM_VERSION,
@@ -147,11 +147,11 @@ if (reason !== null) {
         else delete sb.env.XDG_DATA_HOME;
         delete sb.env.FAKE_SMOLVM_LOG;
         sb.env.BOT_BOTTLE_PROBE_TARGET = `${ip}:9418`;
-        sb.dbPath = smolvmDbPath({
+        sb.dbPath = smolvmPaths({
           os: Deno.build.os,
           env: (n) => sb.env[n],
-          home: sb.env.HOME,
-        });
+          passwdHome: null,
+        }).dbPath;
 
         const agent = `printf '%s' "$${SECRET_GUEST_VAR}" | sha256sum | cut -d' ' -f1; exit 7`;
         const r = await runCli(sb, startArgs(sb, [agent]));

@@ -376,18 +376,20 @@ export function prepareImages(): Promise<PreparedImages> {
  */
 export async function saveArchive(dir: string): Promise<string> {
   const { agentTag } = await prepareImages();
-  return await ensureImageArchive(new DenoRunner(), {
+  return (await ensureImageArchive(new DenoRunner(), {
     image: agentTag,
     cacheDir: dir,
     progress: () => {},
-  });
+  })).path;
 }
 
 /** Hard-link a saved archive into the sandbox's image cache (bot-bottle then reuses it). */
 export async function seedArchive(sb: Sandbox, archive: string): Promise<void> {
   const dir = `${stateRoot(sb)}/images`;
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  await Deno.link(archive, `${dir}/${archive.slice(archive.lastIndexOf("/") + 1)}`);
+  const name = archive.slice(archive.lastIndexOf("/") + 1);
+  await Deno.link(archive, `${dir}/${name}`);
+  await Deno.link(`${archive}.sha256`, `${dir}/${name}.sha256`);
 }
 
 /** Wait (bounded) until `probe` returns a value other than undefined/false. */

@@ -12,9 +12,12 @@ import { parseManifestText } from "../../lib/manifest/parse_manifest.ts";
 import type { Manifest } from "../../lib/manifest/types.ts";
 import type { BackendName, Plan } from "../../lib/plan/plan_types.ts";
 import { resolvePlan } from "../../lib/plan/resolve_plan.ts";
+import { IDLE_ENTRYPOINT } from "../../lib/plan/render_smolfile.ts";
 import { fail, type Handler, ok, RecordingRunner } from "../fixtures/recording_runner.ts";
 
 const IMAGE_ID = `sha256:${"ab".repeat(32)}`;
+/** SHA-256 of the empty archive the test caches. */
+const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 const MANIFEST = "/cfg/bot-bottle.toml";
 const TOML = `
 [bottles.dev]
@@ -65,6 +68,9 @@ async function world(backend: BackendName): Promise<World> {
     network: true,
     allowed_cidrs: [`${plan.bundle_ip}/32`],
     dns: plan.bundle_ip,
+    image: `local:${EMPTY_SHA256}`,
+    entrypoint: [...IDLE_ENTRYPOINT],
+    cmd: [],
   };
   db.prepare("INSERT INTO vms VALUES (?, ?)").run(
     "bot-bottle-demo-abcde",
@@ -74,6 +80,7 @@ async function world(backend: BackendName): Promise<World> {
   // The image archive is cached already.
   await Deno.mkdir(`${root}/state/images`, { recursive: true });
   await Deno.writeTextFile(`${root}/state/images/${"ab".repeat(32)}.tar`, "");
+  await Deno.writeTextFile(`${root}/state/images/${"ab".repeat(32)}.tar.sha256`, EMPTY_SHA256);
   return { root, plan, env };
 }
 
@@ -135,6 +142,14 @@ async function launch(w: World, handlers: Handler[]) {
       interrupts,
       replan: () => w.plan,
       os: "linux",
+      probe: {
+        os: "linux",
+        kvmPath: "/dev/kvm",
+        which: () => Promise.resolve(null),
+        kvm: () => Promise.resolve({ state: "ok" }),
+        uid: () => 1000,
+        passwdHome: () => Promise.resolve(null),
+      },
       imageCacheDir: `${w.root}/state/images`,
     }).then((code) => ({ code }), (error) => ({ error: error as Error }));
     return { runner, outcome, lines };
@@ -181,6 +196,21 @@ for (const backend of ["docker", "smolmachines"] as const) {
       const teardown = argvs.slice(firstTeardown).filter((a) => a[1] !== "ps" && a[2] !== "ls");
       assert.deepEqual(teardown, expected);
       assert.equal(await Deno.readTextFile(`${w.plan.state_dir}/status`), "stopped\n");
+      if (backend === "smolmachines") {
+        // The private archive copy and smolvm's staged archive are gone (no other bottle uses it),
+        // and smolvm was handed the copy, never bot-bottle's cached original.
+        const create = argvs.find((a) => a[0] === "smolvm" && a[2] === "create")!;
+        assert.equal(create[create.indexOf("-I") + 1], `${w.plan.state_dir}/image.tar`);
+        for (
+          const gone of [
+            `${w.plan.state_dir}/image.tar`,
+            `${w.root}/home/.cache/smolvm-image-archives/${EMPTY_SHA256}`,
+          ]
+        ) {
+          assert.equal(await Deno.stat(gone).catch(() => null), null, gone);
+        }
+        assert.ok((await Deno.stat(`${w.root}/state/images/${"ab".repeat(32)}.tar`)).isFile);
+      }
     } finally {
       await Deno.remove(w.root, { recursive: true });
     }

@@ -142,6 +142,8 @@ export interface ExecArgvSpec {
   env?: Readonly<Record<string, string>>;
   /** smolvm's own limit for the guest command, e.g. `30s` (exit 124 when it runs out). */
   timeout?: string;
+  /** `--stream`: without a terminal, print output as it comes (smolvm buffers it otherwise). */
+  stream?: boolean;
 }
 
 /**
@@ -155,11 +157,15 @@ export function execArgv(spec: ExecArgvSpec): string[] {
     argv.push("-e", `${requireEnvName(key, "exec env name")}=${value}`);
   }
   if (spec.timeout !== undefined) {
-    if (!/^\d+[smh]$/.test(spec.timeout)) throw new Error(`execArgv: bad timeout ${spec.timeout}`);
+    // humantime: a unit is required (smolvm refuses a bare number with exit 2).
+    if (!/^[1-9]\d*[smh]$/.test(spec.timeout)) {
+      throw new Error(`execArgv: bad timeout ${spec.timeout}`);
+    }
     argv.push("--timeout", spec.timeout);
   }
   if (spec.interactive) argv.push("-i", "-t");
   else if (spec.stdin) argv.push("-i");
+  if (spec.stream && !spec.interactive) argv.push("--stream");
   argv.push("--", ...spec.command);
   return argv;
 }

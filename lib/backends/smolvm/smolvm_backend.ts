@@ -20,17 +20,43 @@ import {
 import { writeFileAtomic } from "../../state/metadata_store.ts";
 import type { Backend, GuestEntry, Launch } from "../backend.ts";
 import { dockerChecks } from "../docker/docker_preflight.ts";
-import { ensureImageArchive } from "./image_archive.ts";
+import {
+  ensureImageArchive,
+  type ImageArchive,
+  prepareStagingDir,
+  privateCopy,
+  releaseStagedArchive,
+  stageLock,
+} from "./image_archive.ts";
 import { createArgv, execArgv, lsJsonArgv, startArgv } from "./smolvm_argv.ts";
-import { smolvmDbPath } from "./smolvm_db_path.ts";
+import { type SmolvmPaths, smolvmPaths, stagedArchiveDir } from "./smolvm_paths.ts";
+import { IDLE_ENTRYPOINT } from "../../plan/render_smolfile.ts";
 import { smolmachinesChecks } from "./smolvm_preflight.ts";
 import { verifyAllowlist } from "./verify_allowlist.ts";
 
 /** Host-side bound on the probe's `machine exec`. */
 const PROBE_LIMIT_MS = 45_000;
 
-/** The archive each launch hands to `machine create`. */
-const archives = new WeakMap<Launch, string>();
+/** What a launch of this backend carries between its steps. */
+interface SmolvmLaunchState {
+  archive: ImageArchive;
+  /** The private copy handed to `machine create -I`. */
+  copy: string;
+  paths: SmolvmPaths;
+  /** The shared stage lock, held from create until the machine has booted. */
+  lock: Deno.FsFile | null;
+}
+
+const states = new WeakMap<Launch, SmolvmLaunchState>();
+
+/** smolvm's paths for this launch's environment. */
+async function pathsFor(launch: Launch): Promise<SmolvmPaths> {
+  return smolvmPaths({
+    os: launch.os,
+    env: (n) => launch.env.get(n),
+    passwdHome: await launch.probe.passwdHome(),
+  });
+}
 
 /** smolvm's machines, by `machine ls --json`. */
 async function listMachines(launchOrRunner: Launch["runner"]): Promise<GuestEntry[] | string> {
@@ -46,6 +72,13 @@ async function listMachines(launchOrRunner: Launch["runner"]): Promise<GuestEntr
   } catch {
     return "`smolvm machine ls --json` printed something that is not a JSON array";
   }
+}
+
+function releaseLock(state: SmolvmLaunchState): void {
+  try {
+    state.lock?.close();
+  } catch { /* already closed */ }
+  state.lock = null;
 }
 
 /** The smolmachines backend. */
@@ -72,14 +105,18 @@ export const smolvmBackend: Backend = {
   }),
 
   async prepare(launch) {
-    archives.set(
-      launch,
-      await ensureImageArchive(launch.runner, {
-        image: launch.images.agent,
-        cacheDir: launch.imageCacheDir,
-        progress: (line) => launch.progress(line),
-      }),
-    );
+    const paths = await pathsFor(launch);
+    const archive = await ensureImageArchive(launch.runner, {
+      image: launch.images.agent,
+      cacheDir: launch.imageCacheDir,
+      progress: (line) => launch.progress(line),
+    });
+    const copy = await privateCopy(archive, launch.plan.state_dir);
+    launch.teardown.add({ kind: "file", name: copy }, async () => {
+      await Deno.remove(copy).catch(() => {});
+      return null;
+    });
+    states.set(launch, { archive, copy, paths, lock: null });
   },
 
   async networkAndBundle(launch) {
@@ -106,6 +143,28 @@ export const smolvmBackend: Backend = {
     }
     const smolfilePath = `${plan.state_dir}/Smolfile`;
     await writeFileAtomic(smolfilePath, plan.smolfile ?? "", 0o600);
+    // smolvm stages the archive under its own cache and never removes it: make the dir readable
+    // for a per-VM uid (smolvm as root), and remove it once no live bottle uses it.
+    const state = states.get(launch)!;
+    const staged = stagedArchiveDir(state.paths, state.archive.sha256);
+    await prepareStagingDir(staged);
+    const bottlesDir = plan.state_dir.slice(0, plan.state_dir.lastIndexOf("/"));
+    launch.teardown.add({ kind: "file", name: staged }, () =>
+      releaseStagedArchive({
+        stagedDir: staged,
+        sha256: state.archive.sha256,
+        cacheDir: launch.imageCacheDir,
+        bottlesDir,
+        self: plan.slug,
+      }));
+    state.lock = await stageLock(launch.imageCacheDir, false, 60_000);
+    if (state.lock === null) {
+      throw new UserError("another bot-bottle is removing a staged image archive; try again");
+    }
+    launch.teardown.defer("stage lock", () => {
+      releaseLock(state);
+      return Promise.resolve(null);
+    });
     const runner = launch.teardownRunner;
     launch.teardown.add({ kind: "machine", name: machine }, () => removeMachine(runner, machine));
     await runOk(
@@ -113,7 +172,7 @@ export const smolvmBackend: Backend = {
       createArgv({
         name: machine,
         smolfilePath,
-        imageArchive: archives.get(launch)!,
+        imageArchive: state.copy,
         dns: plan.bundle_ip,
         secretEnv: plan.secrets.map((s) => ({ guest: s.guest, hostVar: s.host_var })),
       }),
@@ -123,12 +182,12 @@ export const smolvmBackend: Backend = {
 
   verify(launch) {
     const plan = launch.plan;
-    const dbPath = smolvmDbPath({
-      os: launch.os,
-      env: (n) => launch.env.get(n),
-      home: launch.env.get("HOME") ?? "",
+    const state = states.get(launch)!;
+    verifyAllowlist(state.paths.dbPath, machineName(plan.slug), {
+      bundleIp: plan.bundle_ip,
+      workload: IDLE_ENTRYPOINT,
+      image: `local:${state.archive.sha256}`,
     });
-    verifyAllowlist(dbPath, machineName(plan.slug), { bundleIp: plan.bundle_ip });
     return Promise.resolve(
       `smolvm stored the allowlist ["${plan.bundle_ip}/32"], DNS ${plan.bundle_ip}: verified`,
     );
@@ -136,6 +195,8 @@ export const smolvmBackend: Backend = {
 
   async start(launch) {
     await runOk(launch.runner, startArgv(machineName(launch.plan.slug)), "smolvm machine start");
+    // Booted: the staged archive has been read, so its removal no longer has to wait for us.
+    releaseLock(states.get(launch)!);
   },
 
   async probe(launch, target) {
@@ -186,6 +247,8 @@ export const smolvmBackend: Backend = {
       interactive: mode.tty,
       stdin: mode.stdin,
       timeout: mode.timeout,
+      // Without a terminal, output arrives as the command prints it, not when it exits.
+      stream: !mode.tty,
     }),
 
   guestName: (slug) => machineName(slug),

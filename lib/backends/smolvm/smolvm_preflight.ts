@@ -3,10 +3,16 @@
  * supported version, and on Linux a KVM device this user may open.
  */
 import type { BackendName } from "../../plan/plan_types.ts";
-import { firstLine, type HostProbe, type PreflightCheck } from "../../host/preflight.ts";
+import {
+  firstLine,
+  type HostProbe,
+  type PreflightCheck,
+  type PreflightDeps,
+} from "../../host/preflight.ts";
 import type { Runner } from "../../host/runner.ts";
 import {
   formatVersion,
+  KNOWN_BAD_VERSIONS,
   MIN_SMOLVM_VERSION,
   parseSmolvmVersion,
   SMOLVM_INSTALL_COMMAND,
@@ -19,10 +25,23 @@ const ALTERNATIVE = "To use the Docker backend instead, pass --backend=docker " 
 
 /** smolvm and KVM checks (the docker checks come from the docker backend). */
 export async function smolmachinesChecks(
-  { runner, probe }: { runner: Runner; probe: HostProbe },
+  { runner, probe, env }: PreflightDeps,
 ): Promise<PreflightCheck[]> {
   const backends: BackendName[] = ["smolmachines"];
   const checks: PreflightCheck[] = [];
+  if (probe.os === "darwin") {
+    // smolvm's host-side relay dials the guest's destination as-is; the bundle's address is a
+    // Docker bridge IP, which Docker Desktop does not route from the macOS host.
+    checks.push({
+      id: "smolvm-platform",
+      backends,
+      status: "fail",
+      summary: "on macOS a smolvm guest cannot reach its bundle: smolvm's relay dials the " +
+        "bundle's Docker bridge address from the host, and Docker Desktop does not route it",
+      fix: "Use the docker backend on macOS: pass --backend docker or set " +
+        "BOT_BOTTLE_BACKEND=docker.",
+    });
+  }
   const smolvm = await probe.which("smolvm");
   if (!smolvm) {
     checks.push({
@@ -41,8 +60,44 @@ export async function smolmachinesChecks(
     });
     checks.push(await smolvmVersionCheck(runner));
   }
-  if (probe.os === "linux") checks.push(...await kvmChecks(probe));
+  if (probe.os === "linux") {
+    checks.push(...await kvmChecks(probe));
+    checks.push(rootCheck(probe, env));
+  }
   return checks;
+}
+
+/**
+ * smolvm run as root drops each VMM to a per-VM uid (>= 2,000,000) unless
+ * SMOLVM_VM_UID_DROP=off; that uid must read the staged image archive, which
+ * bot-bottle therefore stages world-readable (0644, in 0755 dirs).
+ */
+function rootCheck(probe: HostProbe, env: PreflightDeps["env"]): PreflightCheck {
+  const backends: BackendName[] = ["smolmachines"];
+  const uid = probe.uid();
+  if (uid !== 0) {
+    return {
+      id: "smolvm-root",
+      backends,
+      status: "ok",
+      summary: `smolvm runs as uid ${uid ?? "unknown"}: its VMs keep that uid`,
+    };
+  }
+  if (env.get("SMOLVM_VM_UID_DROP") === "off") {
+    return {
+      id: "smolvm-root",
+      backends,
+      status: "ok",
+      summary: "smolvm runs as root with SMOLVM_VM_UID_DROP=off: its VMs run as root",
+    };
+  }
+  return {
+    id: "smolvm-root",
+    backends,
+    status: "ok",
+    summary: "smolvm runs as root, so each VM drops to its own uid; bot-bottle stages the " +
+      "image archive world-readable (0644, in 0755 dirs) so that uid can read it",
+  };
 }
 
 async function smolvmVersionCheck(runner: Runner): Promise<PreflightCheck> {
@@ -90,7 +145,9 @@ async function smolvmVersionCheck(runner: Runner): Promise<PreflightCheck> {
       id: "smolvm-version",
       backends,
       status: "fail",
-      summary: `${reason}; bot-bottle needs smolvm ${min} or newer`,
+      summary: KNOWN_BAD_VERSIONS.some((b) => b.version === formatVersion(version))
+        ? `${reason}; bot-bottle refuses this release`
+        : `${reason}; bot-bottle needs smolvm ${min} or newer`,
       fix: `Upgrade smolvm: ${SMOLVM_INSTALL_COMMAND}  ${ALTERNATIVE}`,
     };
   }

@@ -32,12 +32,24 @@ export function formatVersion(v: SmolvmVersion): string {
   return `${v.major}.${v.minor}.${v.patch}`;
 }
 
+/** Releases that break what bot-bottle needs, with why. */
+export const KNOWN_BAD_VERSIONS: readonly { version: string; why: string }[] = [
+  {
+    version: "1.14.1",
+    why: "reads local image archives back wrong, so a machine created from bot-bottle's " +
+      "`docker save` archive fails to boot (smol-machines/smolvm#1181, fixed in 1.14.2)",
+  },
+];
+
 /**
- * Why a version is refused, or null when it is supported. Below 1.1.3 the
- * allowlist runs on TSI, which does not enforce it; below 1.2.5 there is no
- * `--dns`, so guest DNS would leak to the host's resolver.
+ * Why a version is refused, or null when it is supported. A known-bad release
+ * is refused by name; below 1.1.3 the allowlist runs on TSI, which does not
+ * enforce it; below 1.2.5 there is no `--dns`, so guest DNS would leak to the
+ * host's resolver.
  */
 export function unsupportedReason(v: SmolvmVersion): string | null {
+  const bad = KNOWN_BAD_VERSIONS.find((b) => b.version === formatVersion(v));
+  if (bad) return `smolvm ${bad.version} ${bad.why}`;
   if (compareVersions(v, { major: 1, minor: 1, patch: 3 }) < 0) {
     return `smolvm ${formatVersion(v)} enforces the egress allowlist through TSI, ` +
       "which the smolvm maintainers found does not enforce it (fixed in 1.1.3)";

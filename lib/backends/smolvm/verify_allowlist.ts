@@ -28,6 +28,179 @@ export interface AllowlistProblem {
 export interface AllowlistExpectation {
   /** The bundle's IPv4 on the per-bottle network. */
   bundleIp: string;
+  /** The idle workload the Smolfile sets (`entrypoint ++ cmd`), when it is to be checked. */
+  workload?: readonly string[];
+  /** The image smolvm must have stored (`local:<sha256>` of the archive), when known. */
+  image?: string;
+}
+
+/** A field that could open another way out of the guest, and the values that keep it shut. */
+interface EscapeField {
+  field: string;
+  expected: string;
+  safe: (value: unknown) => boolean;
+  why: string;
+}
+
+const absent = (v: unknown) => v === undefined || v === null;
+const emptyList = (v: unknown) => absent(v) || (Array.isArray(v) && v.length === 0);
+const emptyMap = (v: unknown) =>
+  absent(v) || (typeof v === "object" && !Array.isArray(v) && Object.keys(v!).length === 0);
+const off = (v: unknown) => absent(v) || v === false;
+
+/**
+ * Record fields that open a way out the IP allowlist does not govern
+ * (reference/smolvm.md §10; smolvm 1.9.3 `VmRecord` and what later versions add).
+ */
+const ESCAPE_FIELDS: readonly EscapeField[] = [
+  {
+    field: "network_name",
+    expected: "absent",
+    safe: absent,
+    why: "frames on a named smolvm network skip the egress policy",
+  },
+  {
+    field: "published_sockets",
+    expected: "[]",
+    safe: emptyList,
+    why: "a socket shared with the host (--expose-socket/--mount-socket) bypasses the network",
+  },
+  { field: "ports", expected: "[]", safe: emptyList, why: "a published port reaches the guest" },
+  { field: "mounts", expected: "[]", safe: emptyList, why: "a host directory is shared in" },
+  {
+    field: "remote_volumes",
+    expected: "[]",
+    safe: emptyList,
+    why: "remote volumes are mounted over the network",
+  },
+  {
+    field: "ssh_agent",
+    expected: "false",
+    safe: off,
+    why: "it forwards the host's SSH agent into the guest",
+  },
+  {
+    field: "docker_socket",
+    expected: "false",
+    safe: off,
+    why: "it exposes a Docker socket between guest and host",
+  },
+  { field: "gpu", expected: "null or false", safe: off, why: "host GPU access" },
+  { field: "cuda", expected: "false", safe: off, why: "a host CUDA server over vsock" },
+  { field: "rosetta", expected: "null or false", safe: off, why: "a host binary translator" },
+  {
+    field: "init",
+    expected: "[]",
+    safe: emptyList,
+    why: "init commands run at the first start with every secret",
+  },
+  {
+    field: "source_smolmachine",
+    expected: "absent",
+    safe: absent,
+    why: "a .smolmachine artifact carries its own settings",
+  },
+  { field: "golden", expected: "absent", safe: absent, why: "a clone shares a golden machine" },
+  { field: "disks", expected: "[]", safe: emptyList, why: "host disks are attached" },
+  { field: "staged_mounts", expected: "[]", safe: emptyList, why: "host paths are staged in" },
+  {
+    field: "credential_policy",
+    expected: "absent",
+    safe: absent,
+    why: "smolvm's own credential interceptor would see the guest's traffic",
+  },
+  {
+    field: "external_interceptor_required",
+    expected: "false",
+    safe: off,
+    why: "an external interceptor would see the guest's traffic",
+  },
+  {
+    field: "credential_placeholders",
+    expected: "{}",
+    safe: emptyMap,
+    why: "smolvm would swap credentials into the guest's traffic",
+  },
+  {
+    field: "credentials_supplied_by_api",
+    expected: "false",
+    safe: off,
+    why: "credentials would be supplied to the guest by smolvm's API",
+  },
+  {
+    field: "guest_subnet",
+    expected: "absent",
+    safe: absent,
+    why: "a custom guest subnet changes what the gateway rewrite covers",
+  },
+  { field: "nested_virt", expected: "null or false", safe: off, why: "nested virtualization" },
+];
+
+/**
+ * Fields bot-bottle knows carry no way out (or are checked on their own
+ * above); any other field must hold a default value.
+ */
+const KNOWN_FIELDS = new Set([
+  "name",
+  "created_at",
+  "state",
+  "pid",
+  "pid_start_time",
+  "cpus",
+  "mem",
+  "network",
+  "gpu_vram_mib",
+  "restart",
+  "last_exit_code",
+  "init_completed",
+  "env",
+  "secret_refs",
+  "workdir",
+  "user",
+  "storage_gb",
+  "overlay_gb",
+  "allowed_cidrs",
+  "network_backend",
+  "dns",
+  "dns_filter_hosts",
+  "image",
+  "entrypoint",
+  "cmd",
+  "labels",
+  "health",
+  "health_cmd",
+  "health_interval_secs",
+  "health_timeout_secs",
+  "health_retries",
+  "health_startup_grace_secs",
+  "forkable",
+  "cuda_fork_pool_size",
+  "cuda_vram_limit_mib",
+  "cuda_preload_modules",
+  "ephemeral",
+  "forkpoint_held",
+  "fork_env",
+  "runtime_managed",
+  "block_io",
+  "image_origin",
+  "source_registry_ref",
+  "paused_checkpoint",
+  "fork_generation",
+  "fork_lineage_pid_start_time",
+  "checkpoint_head",
+  "fork_overlay_owner",
+  "host_uid_owner",
+  "detached",
+  "keep_identity",
+  "stop_on_exit",
+  ...ESCAPE_FIELDS.map((f) => f.field),
+]);
+
+/** null, false, 0, "", [] or {}: what a field nobody set holds. */
+function isDefault(value: unknown): boolean {
+  return absent(value) || value === false || value === 0 || value === "" ||
+    (Array.isArray(value) && value.length === 0) ||
+    (typeof value === "object" && Object.keys(value as object).length === 0);
 }
 
 function show(value: unknown): string {
@@ -39,9 +212,11 @@ function has(record: Record<string, unknown>, key: string): boolean {
 }
 
 /**
- * Check a parsed `vms.data` record; returns every problem (empty = safe), in
- * the reference's order: allowed_cidrs, network, dns_filter_hosts,
- * network_backend, dns, state.
+ * Check a parsed `vms.data` record; returns every problem (empty = safe): the
+ * allowlist fields in the reference's order (allowed_cidrs, network,
+ * dns_filter_hosts, network_backend, dns, state), then the workload and
+ * image, every field that could open another way out, and any field
+ * bot-bottle does not know that holds something other than a default.
  */
 export function checkVmRecord(data: unknown, expected: AllowlistExpectation): AllowlistProblem[] {
   if (typeof data !== "object" || data === null || Array.isArray(data)) {
@@ -105,6 +280,47 @@ export function checkVmRecord(data: unknown, expected: AllowlistExpectation): Al
       expected: '"created"',
       found: show(record.state),
       why: "the check must run after create and before the first start",
+    });
+  }
+  if (expected.workload !== undefined) {
+    const workload = [
+      ...(Array.isArray(record.entrypoint) ? record.entrypoint : []),
+      ...(Array.isArray(record.cmd) ? record.cmd : []),
+    ];
+    if (JSON.stringify(workload) !== JSON.stringify(expected.workload)) {
+      problems.push({
+        field: "entrypoint",
+        expected: `entrypoint ++ cmd = ${JSON.stringify(expected.workload)}`,
+        found: `${show(record.entrypoint)} ++ ${show(record.cmd)}`,
+        why: "`machine start` runs it as a detached workload with every secret",
+      });
+    }
+  }
+  if (expected.image !== undefined && record.image !== expected.image) {
+    problems.push({
+      field: "image",
+      expected: JSON.stringify(expected.image),
+      found: show(record.image),
+      why: "smolvm did not store the archive bot-bottle handed it",
+    });
+  }
+  for (const escape of ESCAPE_FIELDS) {
+    if (!escape.safe(record[escape.field])) {
+      problems.push({
+        field: escape.field,
+        expected: escape.expected,
+        found: show(record[escape.field]),
+        why: escape.why,
+      });
+    }
+  }
+  for (const [field, value] of Object.entries(record)) {
+    if (KNOWN_FIELDS.has(field) || isDefault(value)) continue;
+    problems.push({
+      field,
+      expected: 'absent or a default (null, false, 0, "", [], {})',
+      found: show(value),
+      why: "bot-bottle does not know this field, and it could open another way out",
     });
   }
   return problems;

@@ -5,7 +5,7 @@ import {
   checkVmRecord,
   verifyAllowlist,
 } from "../../../lib/backends/smolvm/verify_allowlist.ts";
-import { smolvmDbPath } from "../../../lib/backends/smolvm/smolvm_db_path.ts";
+import { smolvmPaths } from "../../../lib/backends/smolvm/smolvm_paths.ts";
 import { UserError } from "../../../lib/errors.ts";
 import {
   confinedSmolfile,
@@ -78,7 +78,12 @@ Deno.test("AllowlistError is a UserError naming the DB, the machine and every pr
 
 /** The DB path as the product computes it for the sandbox's environment. */
 function productDbPath(sb: Sandbox): string {
-  return smolvmDbPath({ os: Deno.build.os, env: (n) => sb.env[n], home: sb.home });
+  return smolvmPaths({
+    os: Deno.build.os,
+    env: (n) => ({ HOME: sb.home, ...sb.env })[n],
+    passwdHome: null,
+  })
+    .dbPath;
 }
 
 async function createMachine(
@@ -270,4 +275,108 @@ Deno.test("verifyAllowlist works under the product's permission set (-P=bot-bott
   } finally {
     await sb.cleanup();
   }
+});
+
+/** The record smolvm 1.9.3 writes for bot-bottle's create (reference §10, source of VmRecord). */
+const REAL_193 = {
+  name: "bot-bottle-x-abcde",
+  created_at: 1787000000,
+  state: "created",
+  pid: null,
+  pid_start_time: null,
+  cpus: 2,
+  mem: 4096,
+  mounts: [],
+  ports: [],
+  published_sockets: [],
+  network: true,
+  gpu: null,
+  gpu_vram_mib: null,
+  rosetta: null,
+  restart: {
+    policy: "never",
+    max_retries: 0,
+    max_backoff_secs: 0,
+    restart_count: 0,
+    user_stopped: false,
+  },
+  last_exit_code: null,
+  init: [],
+  init_completed: false,
+  remote_volumes: [],
+  env: [["A", "1"]],
+  secret_refs: { API_TOKEN: { from_env: "HOST_TOKEN" } },
+  workdir: "/work",
+  storage_gb: null,
+  overlay_gb: null,
+  allowed_cidrs: [`${IP}/32`],
+  dns: IP,
+  image: `local:${"cd".repeat(32)}`,
+  entrypoint: ["/bin/sh", "-c", "exec sleep infinity"],
+  cmd: [],
+  health_cmd: null,
+  health_interval_secs: null,
+  health_timeout_secs: null,
+  health_retries: null,
+  health_startup_grace_secs: null,
+  ssh_agent: false,
+  cuda: false,
+  docker_socket: false,
+  ephemeral: false,
+  runtime_managed: false,
+};
+const FULL = {
+  bundleIp: IP,
+  workload: ["/bin/sh", "-c", "exec sleep infinity"],
+  image: `local:${"cd".repeat(32)}`,
+};
+
+Deno.test("the record real smolvm 1.9.3 writes passes (no network_backend, local:<sha256>, integer created_at)", () => {
+  assert.deepEqual(checkVmRecord(REAL_193, FULL), []);
+});
+
+Deno.test("every field that opens another way out stops the launch, naming field, expected and found", () => {
+  const table: [string, unknown, string][] = [
+    ["network_name", "fabric", '"fabric"'],
+    ["published_sockets", [{ direction: "mount", guest_path: "/s", host_path: "/h" }], "/h"],
+    ["ports", [[8080, 80]], "8080"],
+    ["mounts", [["/home", "/h", false]], "/home"],
+    ["remote_volumes", [{ source: "s3://b", target: "/b", read_only: false }], "s3://b"],
+    ["ssh_agent", true, "true"],
+    ["docker_socket", true, "true"],
+    ["gpu", true, "true"],
+    ["cuda", true, "true"],
+    ["init", ["curl x"], "curl x"],
+    ["source_smolmachine", "/x.smolmachine", "x.smolmachine"],
+    ["credential_policy", { bindings: [] }, "bindings"],
+    ["disks", [{ path: "/dev/sda" }], "/dev/sda"],
+    ["guest_subnet", "10.0.0.0/24", "10.0.0.0/24"],
+  ];
+  for (const [field, value, found] of table) {
+    const problems = checkVmRecord({ ...REAL_193, [field]: value }, FULL);
+    assert.equal(problems.length, 1, `${field}: ${JSON.stringify(problems)}`);
+    assert.equal(problems[0].field, field);
+    assert.ok(problems[0].found.includes(found), `${field}: ${problems[0].found}`);
+    assert.ok(problems[0].expected.length > 0 && (problems[0].why ?? "").length > 0, field);
+  }
+});
+
+Deno.test("a field bot-bottle does not know passes only with a default value", () => {
+  for (const value of [null, false, 0, "", [], {}]) {
+    assert.deepEqual(checkVmRecord({ ...REAL_193, future_field: value }, FULL), [], String(value));
+  }
+  for (const value of [true, 1, "on", ["x"], { a: 1 }]) {
+    const problems = checkVmRecord({ ...REAL_193, future_field: value }, FULL);
+    assert.equal(problems.length, 1, JSON.stringify(value));
+    assert.equal(problems[0].field, "future_field");
+    assert.match(problems[0].why ?? "", /does not know this field/);
+  }
+});
+
+Deno.test("the workload must be the idle one, and the image the archive bot-bottle staged", () => {
+  const workload = checkVmRecord({ ...REAL_193, entrypoint: [], cmd: [] }, FULL);
+  assert.deepEqual(workload.map((p) => p.field), ["entrypoint"], "empty = the image's own CMD");
+  assert.match(workload[0].why ?? "", /detached workload with every secret/);
+  const image = checkVmRecord({ ...REAL_193, image: "docker.io/library/alpine" }, FULL);
+  assert.deepEqual(image.map((p) => p.field), ["image"]);
 });
