@@ -141,6 +141,7 @@ async function benchDockerBackend(): Promise<void> {
   const { ensureBundleImage } = await import("../lib/bundle/bundle_image.ts");
   const { ensureAgentImage } = await import("../lib/launch/agent_image.ts");
   const { bundleRunArgv } = await import("../lib/bundle/bundle_run_argv.ts");
+  const { auditDir, controlDir, prepareBundleDirs } = await import("../lib/state/approvals.ts");
   const { renderBundleConfig } = await import("../lib/bundle/config/render_bundle_config.ts");
   const { networkConnectArgv, networkCreateArgv } = await import("../lib/host/docker_argv.ts");
   const { agentExecArgv, agentRunArgv } = await import(
@@ -279,6 +280,7 @@ async function benchDockerBackend(): Promise<void> {
       made.networks.push(internal, egress);
       made.containers.push(bundle, agent);
       await docker(networkCreateArgv({ name: egress, labels }).slice(1));
+      await prepareBundleDirs(configDir);
       const run = bundleRunArgv({
         slug: name,
         image: bundleImage,
@@ -286,6 +288,9 @@ async function benchDockerBackend(): Promise<void> {
         ip: `${prefix}.2`,
         configDir,
         identityMounts: [],
+        auditDir: auditDir(configDir),
+        controlDir: controlDir(configDir),
+        limits: { memory_mib: 384, cpus: 1, pids: 256 },
         labels,
       });
       run[run.indexOf("--name") + 1] = bundle;

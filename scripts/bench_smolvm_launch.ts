@@ -8,6 +8,7 @@
  * wait, bundle rm, network rm). Each bot-bottle run is followed by its raw
  * replay, reusing the names, subnet, Smolfile and archive it just released.
  */
+import { auditDir, controlDir, prepareBundleDirs } from "../lib/state/approvals.ts";
 import { fileURLToPath } from "node:url";
 import { bundleImageTag, DEFAULT_BUNDLE_BASE_IMAGE } from "../lib/bundle/bundle_image.ts";
 import { bundleRunArgv } from "../lib/bundle/bundle_run_argv.ts";
@@ -135,6 +136,7 @@ command = ["bash", "-c"]
     const t0 = performance.now();
     try {
       await must(["smolvm", "--version"], e);
+      await prepareBundleDirs(stateDir);
       await must(
         networkCreateArgv({
           name: network,
@@ -153,6 +155,9 @@ command = ["bash", "-c"]
           ip: meta.bundle_ip,
           configDir: `${stateDir}/bundle`,
           identityMounts: [],
+          auditDir: auditDir(stateDir),
+          controlDir: controlDir(stateDir),
+          limits: { memory_mib: 384, cpus: 1, pids: 256 },
           labels: { ...labels, [LABEL_ROLE]: "bundle" },
         }),
         e,

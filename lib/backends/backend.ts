@@ -24,6 +24,8 @@ export interface GuestPlanInput {
   cpus: number;
   memoryMib: number;
   workdir?: string;
+  /** The bottle's `runtime` (docker backend). */
+  runtime?: "runc" | "runsc";
 }
 
 /** The backend's share of the plan, rendered. */
@@ -32,6 +34,8 @@ export interface GuestPlan {
   create: PlannedResource[];
   /** The rendered Smolfile (smolmachines only). */
   smolfile: string | null;
+  /** The container runtime the agent runs under (docker only). */
+  runtime: "runc" | "runsc" | null;
 }
 
 /** One launch in progress, as the backend steps see it. */

@@ -1,11 +1,11 @@
 /**
  * The sidecar bundle's build context (SPEC §8): the real files under
  * lib/bundle/image/ (shellchecked by the tests), embedded in the binary as
- * text imports, plus what is generated from bot-bottle's reason codes (one
- * refusal page per proxy reason, and the reasons table the decision log
- * reads). Built from Debian packages only: squid (egress proxy), dnsmasq
- * (DNS sink), git + openssh-client (git gate) and gitleaks from trixie
- * (apt-pinned so nothing else comes from trixie). The per-bottle config is
+ * text imports, plus the reasons table generated from bot-bottle's reason
+ * codes (what the proxy's refusals say). Built from Debian packages only:
+ * mitmproxy (the egress proxy, with bot-bottle's addon in lib/bb/), python3,
+ * git + openssh-client (git gate) and gitleaks from trixie (apt-pinned so
+ * nothing else comes from trixie). The per-bottle config is
  * rendered by config/render_bundle_config.ts and mounted read-only at
  * /etc/bot-bottle.
  *
@@ -16,11 +16,17 @@ import APT_GITLEAKS_PREF from "./image/apt/gitleaks.pref" with { type: "text" };
 import APT_TRIXIE_SOURCES from "./image/apt/trixie.sources" with { type: "text" };
 import BIN_HEALTH from "./image/bin/bot-bottle-health" with { type: "text" };
 import BIN_INIT from "./image/bin/bot-bottle-init" with { type: "text" };
-import LIB_DNSMASQ_CONF from "./image/lib/dnsmasq.conf" with { type: "text" };
-import LIB_EGRESS_LOG_AWK from "./image/lib/egress-log.awk" with { type: "text" };
+import BIN_BB_AUDIT from "./image/bin/bb-audit" with { type: "text" };
+import LIB_BB_INIT from "./image/lib/bb/__init__.py" with { type: "text" };
+import LIB_BB_ADDRESSES from "./image/lib/bb/addresses.py" with { type: "text" };
+import LIB_BB_AUDIT from "./image/lib/bb/audit.py" with { type: "text" };
+import LIB_BB_DNS_SINK from "./image/lib/bb/dns_sink.py" with { type: "text" };
+import LIB_BB_EGRESS from "./image/lib/bb/egress.py" with { type: "text" };
+import LIB_BB_MAIN from "./image/lib/bb/main.py" with { type: "text" };
+import LIB_BB_POLICY from "./image/lib/bb/policy.py" with { type: "text" };
 import LIB_GIT_ACCESS_HOOK from "./image/lib/git-access-hook" with { type: "text" };
 import LIB_GIT_PRE_RECEIVE from "./image/lib/git-pre-receive" with { type: "text" };
-import { PROXY_REASONS, refusalPageName } from "../policy/reasons.ts";
+import { PROXY_REASONS } from "../policy/reasons.ts";
 
 /** The files of lib/bundle/image/, by path in the build context. */
 export const IMAGE_FILES: Readonly<Record<string, string>> = Object.freeze({
@@ -29,29 +35,24 @@ export const IMAGE_FILES: Readonly<Record<string, string>> = Object.freeze({
   "apt/trixie.sources": APT_TRIXIE_SOURCES,
   "bin/bot-bottle-health": BIN_HEALTH,
   "bin/bot-bottle-init": BIN_INIT,
-  "lib/dnsmasq.conf": LIB_DNSMASQ_CONF,
-  "lib/egress-log.awk": LIB_EGRESS_LOG_AWK,
+  "bin/bb-audit": BIN_BB_AUDIT,
+  "lib/bb/__init__.py": LIB_BB_INIT,
+  "lib/bb/addresses.py": LIB_BB_ADDRESSES,
+  "lib/bb/audit.py": LIB_BB_AUDIT,
+  "lib/bb/dns_sink.py": LIB_BB_DNS_SINK,
+  "lib/bb/egress.py": LIB_BB_EGRESS,
+  "lib/bb/main.py": LIB_BB_MAIN,
+  "lib/bb/policy.py": LIB_BB_POLICY,
   "lib/git-access-hook": LIB_GIT_ACCESS_HOOK,
   "lib/git-pre-receive": LIB_GIT_PRE_RECEIVE,
 });
 
-/** squid's page for a refusal: `%M %H:%p` are the request's method, host and port. */
-function refusalPage(page: string): string {
-  const text = page.replaceAll("{method}", "%M").replaceAll("{host}", "%H").replaceAll(
-    "{port}",
-    "%p",
-  );
-  return "<!DOCTYPE html><html><head><title>403 refused by bot-bottle egress</title></head>" +
-    `<body><pre>\nbot-bottle egress: refused %M %H:%p: ${text}\n</pre></body></html>\n`;
-}
-
+/** What is generated from bot-bottle's own tables: the reasons the proxy names in refusals. */
 function generated(): Record<string, string> {
-  const files: Record<string, string> = {};
-  for (const reason of PROXY_REASONS) {
-    files[`errors/${refusalPageName(reason.code)}`] = refusalPage(reason.page);
-  }
-  files["lib/reasons.tsv"] = PROXY_REASONS.map((r) => `${r.code}\t${r.summary}\n`).join("");
-  return files;
+  const reasons = Object.fromEntries(
+    PROXY_REASONS.map((r) => [r.code, { summary: r.summary, page: r.page }]),
+  );
+  return { "lib/reasons.json": `${JSON.stringify(reasons, null, 2)}\n` };
 }
 
 /** Build context of the bundle image: relative path -> file content. */
@@ -63,4 +64,9 @@ export const BUNDLE_FILES: Readonly<Record<string, string>> = Object.freeze({
 /** Files of BUNDLE_FILES that must be executable in the build context. */
 export const BUNDLE_EXECUTABLES: readonly string[] = Object.freeze(
   Object.keys(IMAGE_FILES).filter((path) => IMAGE_FILES[path].startsWith("#!")),
+);
+
+/** The bash scripts among them (shellchecked by the tests). */
+export const BUNDLE_SHELL_SCRIPTS: readonly string[] = Object.freeze(
+  BUNDLE_EXECUTABLES.filter((path) => IMAGE_FILES[path].startsWith("#!/bin/bash")),
 );

@@ -15,18 +15,36 @@ export interface BundleRunOptions {
   /** Host directory holding the rendered config, mounted read-only at /etc/bot-bottle. */
   configDir: string;
   identityMounts: readonly IdentityMount[];
+  /** Host directory the bundle writes its audit log to (the only host path it may write). */
+  auditDir: string;
+  /** Host directory of live approvals and denials (`bot-bottle approve/deny`), read-only. */
+  controlDir: string;
+  /** The bundle's own limits (sized for proxy and gate; a bottle's `bundle` table raises them). */
+  limits: BundleLimits;
   /** Container labels, e.g. io.bot-bottle.slug / .role=bundle / .backend. */
   labels: Readonly<Record<string, string>>;
 }
+
+/** cgroup limits of the bundle. */
+export interface BundleLimits {
+  memory_mib: number;
+  cpus: number;
+  pids: number;
+}
+
+/** Where the audit log dir is mounted in the bundle (read-write). */
+export const BUNDLE_AUDIT_MOUNT = "/var/log/bot-bottle";
+/** Where the control dir is mounted in the bundle (read-only). */
+export const BUNDLE_CONTROL_MOUNT = "/var/lib/bot-bottle/control";
 
 /** Command the bundle's Docker health check runs (also usable with `docker exec`). */
 export const BUNDLE_HEALTH_CMD = "/usr/local/bin/bot-bottle-health";
 
 /**
- * Capabilities the bundle keeps (everything else is dropped): squid, dnsmasq, runuser and git
- * daemon switch users (SETUID/SETGID), dnsmasq binds :53 (NET_BIND_SERVICE), init prepares
- * files for other users (CHOWN/FOWNER), reads identity files owned by the host user
- * (DAC_OVERRIDE) and signals daemons running as other users (KILL).
+ * Capabilities the bundle keeps (everything else is dropped): the daemon and runuser switch
+ * users (SETUID/SETGID), the daemon binds :53 before it drops to bbegress (NET_BIND_SERVICE),
+ * init prepares files for other users (CHOWN/FOWNER), reads identity files owned by the host
+ * user (DAC_OVERRIDE) and signals daemons running as other users (KILL).
  */
 export const BUNDLE_CAPABILITIES: readonly string[] = [
   "CHOWN",
@@ -45,9 +63,10 @@ function volumePath(path: string, what: string): string {
   return path;
 }
 
-/** A read-only bind `--mount` value; paths with `,` or `:` are refused (see volumePath). */
-function bindMount(source: string, target: string, what: string): string {
-  return `type=bind,source=${volumePath(source, what)},target=${volumePath(target, what)},readonly`;
+/** A bind `--mount` value (read-only unless `writable`); paths with `,` or `:` are refused. */
+function bindMount(source: string, target: string, what: string, writable = false): string {
+  return `type=bind,source=${volumePath(source, what)},target=${volumePath(target, what)}` +
+    (writable ? "" : ",readonly");
 }
 
 /** `docker run -d ...` for the bundle. Labels are emitted sorted by key. */
@@ -74,6 +93,27 @@ export function bundleRunArgv(opts: BundleRunOptions): string[] {
   for (const mount of opts.identityMounts) {
     argv.push("--mount", bindMount(mount.host_path, mount.container_path, "identity"));
   }
+  argv.push("--mount", bindMount(opts.controlDir, BUNDLE_CONTROL_MOUNT, "controlDir"));
+  argv.push("--mount", bindMount(opts.auditDir, BUNDLE_AUDIT_MOUNT, "auditDir", true));
+  // Runtime state (sockets, the proxy's CA) in memory, counted in the memory limit.
+  argv.push("--tmpfs", "/run/bot-bottle:rw,nosuid,nodev,noexec,size=16m,mode=0755");
+  // Confined like the agent: limits, no forwarding, no IPv6.
+  argv.push(
+    "--memory",
+    `${opts.limits.memory_mib}m`,
+    "--memory-swap",
+    `${opts.limits.memory_mib}m`,
+    "--cpus",
+    String(opts.limits.cpus),
+    "--pids-limit",
+    String(opts.limits.pids),
+    "--sysctl",
+    "net.ipv4.ip_forward=0",
+    "--sysctl",
+    "net.ipv6.conf.all.disable_ipv6=1",
+    "--sysctl",
+    "net.ipv6.conf.default.disable_ipv6=1",
+  );
   argv.push("--cap-drop", "ALL");
   for (const cap of BUNDLE_CAPABILITIES) argv.push("--cap-add", cap);
   argv.push(

@@ -18,6 +18,7 @@ import { lastLine, runOk } from "../host/runner.ts";
 import { metadataOf } from "../plan/metadata_record.ts";
 import { ensurePrivateDir, writeFileAtomic, writeMetadata } from "../state/metadata_store.ts";
 import { removeContainer, removeNetwork } from "../bottles/teardown.ts";
+import { auditDir, controlDir, prepareBundleDirs } from "../state/approvals.ts";
 import type { Launch } from "../backends/backend.ts";
 import { sleep } from "./interrupts.ts";
 
@@ -112,6 +113,7 @@ export async function startBundle(
     await Deno.mkdir(full.slice(0, full.lastIndexOf("/")), { recursive: true });
     await writeFileAtomic(full, text, 0o644);
   }
+  await prepareBundleDirs(plan.state_dir);
   const bundle = bundleName(plan.slug);
   const runArgv = bundleRunArgv({
     slug: plan.slug,
@@ -120,6 +122,9 @@ export async function startBundle(
     ip: plan.bundle_ip,
     configDir,
     identityMounts: config.identity_mounts,
+    auditDir: auditDir(plan.state_dir),
+    controlDir: controlDir(plan.state_dir),
+    limits: plan.bundle_limits,
     labels: roleLabels(plan, "bundle"),
   });
   const what = (argv: readonly string[]) => `starting the bundle (${argv.slice(0, 3).join(" ")})`;

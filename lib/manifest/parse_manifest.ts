@@ -17,6 +17,7 @@ import { quote, truncate } from "../policy/quote.ts";
 import {
   type AgentDef,
   type BottleDef,
+  type BundleDef,
   type GitRemote,
   type ManifestScope,
   RESERVED_GUEST_VARS,
@@ -43,9 +44,15 @@ export const BOTTLE_KEYS = [
   "egress",
   "git",
   "supervise",
+  "bundle",
+  "runtime",
 ] as const;
 /** Keys of a bottle's `egress` table. */
-export const EGRESS_KEYS = ["allow"] as const;
+export const EGRESS_KEYS = ["allow", "on_block"] as const;
+/** Keys of a bottle's `bundle` table (the sidecar's own limits). */
+export const BUNDLE_KEYS = ["memory", "cpus", "pids"] as const;
+/** Container runtimes the docker backend can run the agent under. */
+export const RUNTIMES = ["runc", "runsc"] as const;
 /** Keys of one entry of a bottle's `git` array. */
 export const GIT_KEYS = ["name", "upstream", "identity", "host_key"] as const;
 /** Keys of an `[agents.<name>]` table. */
@@ -297,7 +304,19 @@ class Validator {
         }
       }
     }
-    if (has("egress")) def.egressAllow = this.egress([...at, "egress"], value.egress);
+    if (has("egress")) {
+      const egress = this.egress([...at, "egress"], value.egress);
+      if (egress.allow !== undefined) def.egressAllow = egress.allow;
+      if (egress.onBlock !== undefined) def.egressOnBlock = egress.onBlock;
+    }
+    if (has("bundle")) def.bundle = this.bundle([...at, "bundle"], value.bundle);
+    if (has("runtime")) {
+      const runtime = this.string([...at, "runtime"], value.runtime, '"runc" or "runsc"');
+      if (!(RUNTIMES as readonly string[]).includes(runtime)) {
+        this.typeError([...at, "runtime"], '"runc" (the default) or "runsc" (gVisor)', runtime);
+      }
+      def.runtime = runtime as typeof RUNTIMES[number];
+    }
     if (has("git")) def.git = this.git([...at, "git"], value.git);
     if (has("supervise")) {
       if (typeof value.supervise !== "boolean") {
@@ -364,18 +383,43 @@ class Validator {
     return Object.fromEntries(entries);
   }
 
-  egress(at: KeyPart[], v: unknown): string[] {
+  egress(at: KeyPart[], v: unknown): { allow?: string[]; onBlock?: "refuse" | "ask" } {
     if (!isTable(v)) this.typeError(at, 'a table with an allow list (egress.allow = ["host"])', v);
     this.checkKeys(v, EGRESS_KEYS, at);
-    if (!Object.hasOwn(v, "allow")) return [];
+    const out: { allow?: string[]; onBlock?: "refuse" | "ask" } = {};
+    if (Object.hasOwn(v, "on_block")) {
+      const mode = this.string([...at, "on_block"], v.on_block, '"refuse" or "ask"');
+      if (mode !== "refuse" && mode !== "ask") {
+        this.typeError(
+          [...at, "on_block"],
+          '"refuse" (the default) or "ask" (hold a refused request until approve/deny)',
+          mode,
+        );
+      }
+      out.onBlock = mode;
+    }
+    if (!Object.hasOwn(v, "allow")) return out;
     const allow = v.allow;
     if (!Array.isArray(allow)) this.typeError([...at, "allow"], "an array of host names", allow);
-    return allow.map((entry, i) => {
+    out.allow = allow.map((entry, i) => {
       const s = this.string([...at, "allow", i], entry, "a host name string");
       const parsed = parseEgressEntry(s);
       if ("problem" in parsed) this.fail([...at, "allow", i], `${quote(s)} ${parsed.problem}`);
       return s;
     });
+    return out;
+  }
+
+  bundle(at: KeyPart[], v: unknown): BundleDef {
+    if (!isTable(v)) this.typeError(at, "a table { memory, cpus, pids }", v);
+    this.checkKeys(v, BUNDLE_KEYS, at);
+    const out: BundleDef = {};
+    if (Object.hasOwn(v, "memory")) {
+      out.memory = this.integer([...at, "memory"], v.memory, 128n, 65536n, " (MiB)");
+    }
+    if (Object.hasOwn(v, "cpus")) out.cpus = this.integer([...at, "cpus"], v.cpus, 1n, 64n, "");
+    if (Object.hasOwn(v, "pids")) out.pids = this.integer([...at, "pids"], v.pids, 64n, 65536n, "");
+    return out;
   }
 
   git(at: KeyPart[], v: unknown): GitRemote[] {

@@ -6,6 +6,7 @@ import { ManifestError } from "./manifest_error.ts";
 import { formatKeyPath, quote, truncate } from "./parse_manifest.ts";
 import {
   type BottleDef,
+  DEFAULT_BUNDLE_LIMITS,
   DEFAULT_CPUS,
   DEFAULT_MEMORY_MIB,
   type GitRemote,
@@ -91,6 +92,9 @@ export function resolveBottle(manifest: Manifest, name: string): ResolvedBottle 
   let memory = DEFAULT_MEMORY_MIB;
   let workdir: string | undefined;
   let supervise = false;
+  let onBlock: "refuse" | "ask" = "refuse";
+  let runtime: "runc" | "runsc" = "runc";
+  const bundle: { memory: number; cpus: number; pids: number } = { ...DEFAULT_BUNDLE_LIMITS };
   const env = new Map<string, { value: string; from: string }>();
   const secrets = new Map<string, { value: string; from: string }>();
   const egress = new Set<string>();
@@ -108,6 +112,9 @@ export function resolveBottle(manifest: Manifest, name: string): ResolvedBottle 
     if (def.memory !== undefined) memory = def.memory;
     if (def.workdir !== undefined) workdir = def.workdir;
     if (def.supervise !== undefined) supervise = def.supervise;
+    if (def.egressOnBlock !== undefined) onBlock = def.egressOnBlock;
+    if (def.runtime !== undefined) runtime = def.runtime;
+    Object.assign(bundle, def.bundle ?? {});
     for (const [k, v] of Object.entries(def.env ?? {})) env.set(k, { value: v, from: def.name });
     for (const [k, v] of Object.entries(def.secrets ?? {})) {
       secrets.set(k, { value: v, from: def.name });
@@ -142,8 +149,11 @@ export function resolveBottle(manifest: Manifest, name: string): ResolvedBottle 
     env: Object.fromEntries([...env].map(([k, v]) => [k, v.value])),
     secrets: Object.fromEntries([...secrets].map(([k, v]) => [k, v.value])),
     egressAllow: [...egress],
+    egressOnBlock: onBlock,
     git: [...git.values()],
     supervise,
+    bundle,
+    runtime,
   };
   if (image !== undefined) resolved.image = image;
   if (dockerfile !== undefined) resolved.dockerfile = dockerfile;

@@ -33,8 +33,22 @@ export interface BottleDef {
   /** Guest variable name -> host variable name. */
   secrets?: Record<string, string>;
   egressAllow?: string[];
+  /** `egress.on_block`. */
+  egressOnBlock?: "refuse" | "ask";
   git?: GitRemote[];
   supervise?: boolean;
+  /** The sidecar bundle's own limits (`bundle = { memory, cpus, pids }`). */
+  bundle?: BundleDef;
+  /** The docker backend's runtime for the agent (`runsc`: gVisor). */
+  runtime?: "runc" | "runsc";
+}
+
+/** A `bundle` table: the sidecar's limits, each optional. */
+export interface BundleDef {
+  /** MiB. */
+  memory?: number;
+  cpus?: number;
+  pids?: number;
 }
 
 /** An `[agents.<name>]` table. */
@@ -72,14 +86,23 @@ export interface ResolvedBottle {
   secrets: Record<string, string>;
   /** Union over the chain, in first-seen order, without duplicates. */
   egressAllow: string[];
+  egressOnBlock: "refuse" | "ask";
   git: GitRemote[];
   supervise: boolean;
+  /** The bundle's limits, defaults filled in. */
+  bundle: { memory: number; cpus: number; pids: number };
+  runtime: "runc" | "runsc";
 }
 
 /** Defaults for resources a bottle does not set. */
 export const DEFAULT_CPUS = 2;
 /** MiB. */
 export const DEFAULT_MEMORY_MIB = 4096;
+/**
+ * The bundle's own default limits: the proxy needs ~45 MiB, a gitleaks scan of a push up to the
+ * gate's size limit ~170 MiB at worst.
+ */
+export const DEFAULT_BUNDLE_LIMITS = { memory: 384, cpus: 1, pids: 256 } as const;
 
 /** Names of bottles, agents, git remotes and labels. */
 export const NAME_PATTERN = /^[a-z][a-z0-9-]*$/;

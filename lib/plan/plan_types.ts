@@ -75,6 +75,12 @@ export interface Plan {
   git: PlannedGitRemote[];
   /** The bundle's per-bottle config, rendered (files mounted read-only at /etc/bot-bottle). */
   bundle_config: BundleConfig;
+  /** The bundle's own cgroup limits. */
+  bundle_limits: { memory_mib: number; cpus: number; pids: number };
+  /** What the proxy does with a refused host: refuse it, or hold it for `approve`/`deny`. */
+  egress_on_block: "refuse" | "ask";
+  /** The container runtime of a docker backend agent (`runsc`: gVisor); null on smolmachines. */
+  runtime: "runc" | "runsc" | null;
   resources: { cpus: number; memory_mib: number };
   workdir: string | null;
   /** The rendered Smolfile (smolmachines) or null (docker). */

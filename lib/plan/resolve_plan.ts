@@ -72,6 +72,7 @@ export function resolvePlan(input: PlanInput): Plan {
     cpus: bottle.cpus,
     memoryMib: bottle.memory,
     workdir: bottle.workdir,
+    runtime: bottle.runtime,
   });
   const secrets = Object.entries(bottle.secrets)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
@@ -79,6 +80,7 @@ export function resolvePlan(input: PlanInput): Plan {
   const bundleConfig = renderBundleConfig({
     slug: input.slug,
     egressAllow: bottle.egressAllow,
+    onBlock: bottle.egressOnBlock,
     git: bottle.git,
     homeDir: input.home,
   });
@@ -88,6 +90,12 @@ export function resolvePlan(input: PlanInput): Plan {
       `agent "${input.agent}" and its command come from the project manifest ${agent.source}, ` +
         `not from your own; it runs in your bottle "${bottle.name}" with that bottle's secrets and ` +
         "egress: read the command above before you launch",
+    );
+  }
+  if (bottle.runtime === "runsc" && guest.runtime === null) {
+    notes.push(
+      `bottle "${bottle.name}" sets runtime = "runsc" (gVisor), which applies to the docker ` +
+        `backend only; on ${input.backend} the agent runs in a microVM`,
     );
   }
   for (const secret of secrets) {
@@ -132,6 +140,13 @@ export function resolvePlan(input: PlanInput): Plan {
       host_key: g.hostKey,
     })),
     bundle_config: bundleConfig,
+    bundle_limits: {
+      memory_mib: bottle.bundle.memory,
+      cpus: bottle.bundle.cpus,
+      pids: bottle.bundle.pids,
+    },
+    egress_on_block: bottle.egressOnBlock,
+    runtime: guest.runtime,
     resources: { cpus: bottle.cpus, memory_mib: bottle.memory },
     workdir: bottle.workdir ?? null,
     smolfile: guest.smolfile,

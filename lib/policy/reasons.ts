@@ -3,7 +3,8 @@
  * proxy's refusal pages (rendered from here into the bundle image), its
  * decision log, and messages. Codes are stable: the audit log records them.
  *
- * In `page`, `{method}`, `{host}` and `{port}` stand for the request's.
+ * In `page`, `{method}`, `{host}` and `{port}` stand for the request's, and
+ * `{slug}` for the bottle's.
  */
 
 /** A reason the egress proxy refuses a request. */
@@ -15,28 +16,25 @@ export interface ProxyReason {
   page: string;
 }
 
-/** Every reason the egress proxy refuses a request, in the order its rules apply. */
+/** Every reason the egress proxy refuses a request, in the order its checks apply. */
 export const PROXY_REASONS = [
-  {
-    code: "cache_manager",
-    summary: "cache manager refused",
-    page: 'the proxy\'s cache manager is not reachable (host "{host}").',
-  },
-  {
-    code: "port",
-    summary: "CONNECT allowed to port 443 only",
-    page: 'CONNECT is allowed to port 443 only (host "{host}").',
-  },
   {
     code: "protocol",
     summary: "only http:// and CONNECT are proxied",
-    page: 'only http:// requests and CONNECT to port 443 are proxied (host "{host}").',
+    page: 'only http:// requests and CONNECT tunnels are proxied (host "{host}").',
+  },
+  {
+    code: "bundle_self",
+    summary: "the bundle itself",
+    page: '"{host}" is (or resolves to) the bundle\'s own address; the bundle itself is ' +
+      "never a destination.",
   },
   {
     code: "local_address",
-    summary: "resolves to loopback or link-local",
-    page: '"{host}" resolves to a loopback or link-local address (the bundle itself, or ' +
-      "cloud metadata); only an exactly listed IP literal may go there.",
+    summary: "loopback, link-local or unspecified address",
+    page: '"{host}" is (or resolves to) a loopback, link-local, unspecified or multicast ' +
+      "address (the machine itself, its link, or cloud metadata), in IPv4 or IPv6; nothing " +
+      "goes there.",
   },
   {
     code: "ip_literal",
@@ -45,11 +43,29 @@ export const PROXY_REASONS = [
       "IP literals are allowed only when listed literally in egress.allow; prefer a hostname.",
   },
   {
+    code: "port",
+    summary: "port not allowed for this host",
+    page: 'port {port} is not open for "{host}": an egress.allow entry without a port allows ' +
+      'CONNECT to 443 and http:// to 80 only; "{host}:{port}" in egress.allow opens that port.',
+  },
+  {
     code: "not_allowed",
     summary: "not on allowlist",
     page: 'host "{host}" is not on this bottle\'s egress allowlist.\n' +
-      'To allow it, add "{host}" to egress.allow of the bottle in your user manifest, then ' +
-      "start a new bottle.",
+      'Let it through now with `bot-bottle approve {slug} {host}`, or add "{host}" to ' +
+      "egress.allow of the bottle in your user manifest for the next bottle.",
+  },
+  {
+    code: "not_approved",
+    summary: "held for approval, not approved",
+    page: 'host "{host}" is not on this bottle\'s egress allowlist; the request was held for ' +
+      "approval and was denied or timed out. `bot-bottle approve {slug} {host}` lets the next " +
+      "one through.",
+  },
+  {
+    code: "unresolvable",
+    summary: "does not resolve",
+    page: 'the name "{host}" does not resolve from the bundle.',
   },
 ] as const satisfies readonly ProxyReason[];
 
@@ -59,9 +75,4 @@ export type ProxyReasonCode = typeof PROXY_REASONS[number]["code"];
 /** The proxy reason with this code. */
 export function proxyReason(code: ProxyReasonCode): ProxyReason {
   return PROXY_REASONS.find((r) => r.code === code)!;
-}
-
-/** The name of the refusal page of a reason (`ERR_BB_NOT_ALLOWED`). */
-export function refusalPageName(code: string): string {
-  return `ERR_BB_${code.toUpperCase()}`;
 }

@@ -67,7 +67,7 @@ Deno.test("BUNDLE_FILES: Dockerfile uses Debian packages only, base image as bui
   assert.match(df, /^ARG BASE_IMAGE=debian:bookworm-slim$/m);
   assert.match(df, /^FROM \$\{BASE_IMAGE\}$/m);
   assert.doesNotMatch(df, /curl |wget |ADD http|pip install|npm install/);
-  assert.match(df, /apt-get install .*squid dnsmasq-base git openssh-client gitleaks/s);
+  assert.match(df, /apt-get install .*mitmproxy python3 openssl git openssh-client gitleaks/s);
   // Only gitleaks may come from trixie.
   const pref = BUNDLE_FILES["apt/gitleaks.pref"];
   assert.match(pref, /Package: \*\nPin: release n=trixie\nPin-Priority: -1/);
@@ -79,7 +79,7 @@ Deno.test("BUNDLE_FILES: Dockerfile uses Debian packages only, base image as bui
   }
   for (const exe of BUNDLE_EXECUTABLES) {
     assert.ok(exe in BUNDLE_FILES, exe);
-    assert.match(BUNDLE_FILES[exe], /^#!\/bin\/bash\n/);
+    assert.match(BUNDLE_FILES[exe], /^#!\/(bin\/bash|usr\/bin\/python3)\n/);
   }
 });
 

@@ -7,6 +7,9 @@ import {
 } from "../../lib/bundle/bundle_run_argv.ts";
 
 const BASE: BundleRunOptions = {
+  auditDir: "/state/b/audit",
+  controlDir: "/state/b/control",
+  limits: { memory_mib: 384, cpus: 1, pids: 256 },
   slug: "dev-a1b2c",
   image: "bot-bottle/bundle:0123456789ab",
   egressNetwork: "bot-bottle-dev-a1b2c",
@@ -28,61 +31,8 @@ function values(argv: string[], flag: string): string[] {
   return argv.flatMap((arg, i) => (arg === flag ? [argv[i + 1]] : []));
 }
 
-Deno.test("bundleRunArgv: full argv", () => {
-  assert.deepEqual(bundleRunArgv(BASE), [
-    "docker",
-    "run",
-    "-d",
-    "--name",
-    "bot-bottle-dev-a1b2c-bundle",
-    "--hostname",
-    "bundle",
-    "--network",
-    "bot-bottle-dev-a1b2c",
-    "--ip",
-    "192.168.42.2",
-    "--label",
-    "io.bot-bottle.backend=smolmachines",
-    "--label",
-    "io.bot-bottle.role=bundle",
-    "--label",
-    "io.bot-bottle.slug=dev-a1b2c",
-    "--mount",
-    "type=bind,source=/home/u/.local/state/bot-bottle/bottles/dev-a1b2c/bundle,target=/etc/bot-bottle,readonly",
-    "--mount",
-    "type=bind,source=/home/u/.ssh/id_app,target=/run/secrets/bot-bottle/app,readonly",
-    "--cap-drop",
-    "ALL",
-    "--cap-add",
-    "CHOWN",
-    "--cap-add",
-    "DAC_OVERRIDE",
-    "--cap-add",
-    "FOWNER",
-    "--cap-add",
-    "KILL",
-    "--cap-add",
-    "NET_BIND_SERVICE",
-    "--cap-add",
-    "SETGID",
-    "--cap-add",
-    "SETUID",
-    "--security-opt",
-    "no-new-privileges",
-    "--health-cmd",
-    "/usr/local/bin/bot-bottle-health",
-    "--health-interval",
-    "1s",
-    "--health-timeout",
-    "3s",
-    "--health-retries",
-    "3",
-    "--health-start-period",
-    "60s",
-    "--stop-timeout",
-    "10",
-    "bot-bottle/bundle:0123456789ab",
-  ]);
+Deno.test("bundleRunArgv: full argv (snapshot)", async (t) => {
+  await t.assertSnapshot(bundleRunArgv(BASE));
 });
 
 Deno.test("bundleRunArgv: table of properties", () => {
@@ -94,17 +44,43 @@ Deno.test("bundleRunArgv: table of properties", () => {
       (a) => assert.deepEqual(values(a, "--name"), ["bot-bottle-dev-a1b2c-bundle"]),
     ],
     [
-      "every mount is read-only",
+      "every mount is read-only but the audit log dir (the only host path the bundle writes)",
       BASE,
-      (a) => assert.ok(values(a, "--mount").every((v) => v.endsWith(",readonly"))),
+      (a) => {
+        const writable = values(a, "--mount").filter((v) => !v.endsWith(",readonly"));
+        assert.deepEqual(writable, [
+          `type=bind,source=${BASE.auditDir},target=/var/log/bot-bottle`,
+        ]);
+      },
     ],
     [
-      "no identity: only the config mount",
+      "no identity: config, control and audit mounts only",
       { ...BASE, identityMounts: [] },
       (a) =>
         assert.deepEqual(values(a, "--mount"), [
           `type=bind,source=${BASE.configDir},target=/etc/bot-bottle,readonly`,
+          `type=bind,source=${BASE.controlDir},target=/var/lib/bot-bottle/control,readonly`,
+          `type=bind,source=${BASE.auditDir},target=/var/log/bot-bottle`,
         ]),
+    ],
+    ["confined: memory (no swap), cpus, pids, no forwarding, no IPv6", BASE, (a) => {
+      assert.deepEqual(values(a, "--memory"), ["384m"]);
+      assert.deepEqual(values(a, "--memory-swap"), ["384m"]);
+      assert.deepEqual(values(a, "--cpus"), ["1"]);
+      assert.deepEqual(values(a, "--pids-limit"), ["256"]);
+      assert.deepEqual(values(a, "--sysctl"), [
+        "net.ipv4.ip_forward=0",
+        "net.ipv6.conf.all.disable_ipv6=1",
+        "net.ipv6.conf.default.disable_ipv6=1",
+      ]);
+    }],
+    [
+      "a bottle's bundle table raises the limits",
+      { ...BASE, limits: { memory_mib: 1024, cpus: 2, pids: 1024 } },
+      (a) => {
+        assert.deepEqual(values(a, "--memory"), ["1024m"]);
+        assert.deepEqual(values(a, "--pids-limit"), ["1024"]);
+      },
     ],
     [
       "labels sorted by key",

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { BUNDLE_EXECUTABLES, IMAGE_FILES } from "../../lib/bundle/bundle_files.ts";
+import { BUNDLE_SHELL_SCRIPTS, IMAGE_FILES } from "../../lib/bundle/bundle_files.ts";
 
 const IMAGE_DIR = fileURLToPath(new URL("../../lib/bundle/image/", import.meta.url));
 
@@ -27,7 +27,7 @@ Deno.test("the embedded build context is exactly lib/bundle/image/, byte for byt
 });
 
 Deno.test("every bundle script is shellcheck clean", async () => {
-  const scripts = BUNDLE_EXECUTABLES.map((path) => `${IMAGE_DIR}${path}`);
+  const scripts = BUNDLE_SHELL_SCRIPTS.map((path) => `${IMAGE_DIR}${path}`);
   assert.ok(scripts.length >= 4, scripts.join(", "));
   for (const path of scripts) {
     assert.ok((await Deno.stat(path)).mode! & 0o100, `${path} is executable in the repository`);

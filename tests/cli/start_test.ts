@@ -81,10 +81,13 @@ Deno.test("start --dry-run --json prints one plan object with the contract keys"
   // The launch needs nothing the plan does not carry: the bundle config is rendered here,
   // and there is no second copy of the metadata record.
   assert.ok(!("metadata" in plan));
-  assert.match(
-    plan.bundle_config.files["squid.conf"],
-    /acl bb_allow_exact dstdomain -n api\.example\.test/,
-  );
+  assert.deepEqual(JSON.parse(plan.bundle_config.files["policy.json"]).allow[0], {
+    kind: "exact",
+    host: "api.example.test",
+    port: null,
+  });
+  assert.deepEqual(plan.bundle_limits, { memory_mib: 384, cpus: 1, pids: 256 });
+  assert.equal(plan.egress_on_block, "refuse");
   assert.deepEqual(plan.bundle_config.identity_mounts, []);
   assert.equal(plan.state_dir, "/home/u/.local/state/bot-bottle/bottles/demo-abcde");
   assert.equal(c.stderrText, "");

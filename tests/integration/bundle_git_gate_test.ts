@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { bundleRunArgv } from "../../lib/bundle/bundle_run_argv.ts";
+import { auditDir, controlDir, prepareBundleDirs } from "../../lib/state/approvals.ts";
 import { renderBundleConfig } from "../../lib/bundle/config/render_bundle_config.ts";
 import {
   bundleImage,
@@ -62,6 +63,7 @@ Deno.test("bundle git gate: gitleaks refuses secrets, clean pushes reach upstrea
         git: [{ ...remote, hostKey: remoteHostKey }],
       });
       await writeConfig(dir, config.files);
+      await prepareBundleDirs(dir);
       const argv = bundleRunArgv({
         slug: prefix,
         image: bundle,
@@ -69,6 +71,9 @@ Deno.test("bundle git gate: gitleaks refuses secrets, clean pushes reach upstrea
         ip,
         configDir: dir,
         identityMounts: config.identity_mounts,
+        auditDir: auditDir(dir),
+        controlDir: controlDir(dir),
+        limits: { memory_mib: 384, cpus: 1, pids: 256 },
         labels: {
           "io.bot-bottle.slug": prefix,
           "io.bot-bottle.role": "bundle",

@@ -11,7 +11,8 @@ function fakePlan(octet: number, stateDir: string): Plan {
     gateway: `192.168.${octet}.1`,
     labels: { "io.bot-bottle.slug": "a-abcde" },
     state_dir: stateDir,
-    bundle_config: { files: { "squid.conf": "# test\n" }, identity_mounts: [] },
+    bundle_config: { files: { "policy.json": "{}\n" }, identity_mounts: [] },
+    bundle_limits: { memory_mib: 384, cpus: 1, pids: 256 },
   } as unknown as Plan;
 }
 
@@ -124,7 +125,7 @@ Deno.test("startBundle: a missing git identity stops before docker (no root-owne
     } as unknown as Plan;
     const missing = `${stateDir}/no-such-key`;
     plan.bundle_config = {
-      files: { "squid.conf": "# test\n" },
+      files: { "policy.json": "{}\n" },
       identity_mounts: [{ host_path: missing, container_path: "/run/secrets/bot-bottle/app" }],
     };
     const launch = testLaunch(runner, plan);

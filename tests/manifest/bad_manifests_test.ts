@@ -70,10 +70,28 @@ const PARSE_CASES: ParseCase[] = [
   },
   {
     name: "removed bottle key",
-    toml: '[bottles.dev]\nruntime = "runsc"\n',
+    toml: '[bottles.dev]\nnetwork = "host"\n',
     message:
-      `${P}: unknown key bottles.dev.runtime (expected one of: extends, image, dockerfile, ` +
-      "cpus, memory, workdir, env, secrets, egress, git, supervise)",
+      `${P}: unknown key bottles.dev.network (expected one of: extends, image, dockerfile, ` +
+      "cpus, memory, workdir, env, secrets, egress, git, supervise, bundle, runtime)",
+  },
+  {
+    name: "a runtime that is not runc or runsc",
+    toml: '[bottles.dev]\nimage = "a"\nruntime = "kata"\n',
+    message: `${P}: bottles.dev.runtime: expected "runc" (the default) or "runsc" (gVisor), ` +
+      'found string "kata"',
+  },
+  {
+    name: "on_block neither refuse nor ask",
+    toml: '[bottles.dev]\nimage = "a"\negress.on_block = "allow"\n',
+    message: `${P}: bottles.dev.egress.on_block: expected "refuse" (the default) or "ask" (hold ` +
+      'a refused request until approve/deny), found string "allow"',
+  },
+  {
+    name: "bundle memory below what the proxy and gate need",
+    toml: '[bottles.dev]\nimage = "a"\nbundle = { memory = 64 }\n',
+    message: `${P}: bottles.dev.bundle.memory: expected an integer from 128 to 65536 (MiB), ` +
+      "found integer 64",
   },
   {
     name: "unknown agent key",
@@ -191,10 +209,16 @@ const PARSE_CASES: ParseCase[] = [
       'only the host name ("api.example.com", not "https://api.example.com")',
   },
   {
-    name: "egress entry with a port",
-    toml: '[bottles.dev]\nimage = "a"\negress.allow = ["api.example.com:443"]\n',
-    message: `${P}: bottles.dev.egress.allow[0]: "api.example.com:443" has a port or is an IPv6 ` +
-      "address; write only a host name or an IPv4 address (CONNECT is allowed to port 443 only)",
+    name: "egress entry with a port out of range",
+    toml: '[bottles.dev]\nimage = "a"\negress.allow = ["api.example.com:99999"]\n',
+    message: `${P}: bottles.dev.egress.allow[0]: "api.example.com:99999" has port "99999", not ` +
+      "a number from 1 to 65535",
+  },
+  {
+    name: "egress entry that is an IPv6 literal",
+    toml: '[bottles.dev]\nimage = "a"\negress.allow = ["[2001:db8::1]:443"]\n',
+    message: `${P}: bottles.dev.egress.allow[0]: "[2001:db8::1]:443" is an IPv6 address; IPv6 ` +
+      "is off in bottles, so list a host name or an IPv4 address",
   },
   {
     name: "egress entry in uppercase",
@@ -228,7 +252,7 @@ const PARSE_CASES: ParseCase[] = [
   {
     name: "egress with a key other than allow",
     toml: '[bottles.dev]\nimage = "a"\negress = { allow = [], deny = ["x"] }\n',
-    message: `${P}: unknown key bottles.dev.egress.deny (expected one of: allow)`,
+    message: `${P}: unknown key bottles.dev.egress.deny (expected one of: allow, on_block)`,
   },
   {
     name: "egress as an array",

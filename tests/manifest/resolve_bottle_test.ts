@@ -69,6 +69,9 @@ Deno.test("good fixture: every key parses to the expected definitions", async ()
       hostKey: ED25519,
     }],
     supervise: false,
+    egressOnBlock: "refuse",
+    bundle: { memory: 384, cpus: 1, pids: 256 },
+    runtime: "runc",
   };
   assert.deepEqual(dev, expectedDev);
 
@@ -94,8 +97,11 @@ Deno.test("a bottle without extends gets the defaults", () => {
     env: {},
     secrets: {},
     egressAllow: [],
+    egressOnBlock: "refuse",
     git: [],
     supervise: false,
+    bundle: { memory: 384, cpus: 1, pids: 256 },
+    runtime: "runc",
   });
 });
 

@@ -13,6 +13,9 @@ const base: ResolvedBottle = {
   egressAllow: [],
   git: [],
   supervise: false,
+  egressOnBlock: "refuse",
+  bundle: { memory: 384, cpus: 1, pids: 256 },
+  runtime: "runc",
 };
 
 Deno.test("guest env: proxies as IP literals, NO_PROXY loopback, bottle env kept", () => {

@@ -21,6 +21,9 @@ const bottle: ResolvedBottle = {
     hostKey: "ssh-ed25519 AAAA",
   }],
   supervise: false,
+  egressOnBlock: "refuse",
+  bundle: { memory: 384, cpus: 1, pids: 256 },
+  runtime: "runc",
 };
 
 function render(): string {

@@ -32,7 +32,7 @@ export const dockerBackend: Backend = {
 
   preflight: (deps) => dockerChecks(deps),
 
-  planGuest: ({ slug }) => ({
+  planGuest: ({ slug, runtime }) => ({
     create: [
       { kind: "network", name: networkName(slug), role: "egress" },
       { kind: "internal-network", name: internalNetworkName(slug), role: "internal" },
@@ -40,6 +40,7 @@ export const dockerBackend: Backend = {
       { kind: "container", name: agentContainerName(slug), role: "agent" },
     ],
     smolfile: null,
+    runtime: runtime ?? "runc",
   }),
 
   prepare: () => Promise.resolve(),

@@ -102,6 +102,7 @@ export const smolvmBackend: Backend = {
       memory: input.memoryMib,
       workdir: input.workdir,
     }),
+    runtime: null,
   }),
 
   async prepare(launch) {

@@ -1,7 +1,8 @@
 /**
  * The per-bottle configuration of the sidecar bundle (SPEC §8), rendered by
- * the planner so a dry run proves it renders: the egress proxy's squid.conf
- * and, when the bottle has git remotes, the git gate's remote list and
+ * the planner so a dry run proves it renders: the egress proxy's policy
+ * (policy.json: the parsed allowlist and what to do with a refused host) and,
+ * when the bottle has git remotes, the git gate's remote list and
  * known_hosts, plus the identity files to mount. The launch writes `files`
  * into a directory mounted read-only at /etc/bot-bottle.
  *
@@ -14,7 +15,6 @@ import type { GitRemote } from "../../manifest/types.ts";
 import { parseEgressEntry } from "../../policy/egress_entry.ts";
 import { knownHostsHost, parseGitUpstream } from "../../policy/git_upstream.ts";
 import { parseHostKey } from "../../policy/host_key.ts";
-import { renderSquidConf } from "./render_squid_conf.ts";
 
 /** Where the per-bottle config directory is mounted in the bundle (read-only). */
 export const BUNDLE_CONFIG_MOUNT = "/etc/bot-bottle";
@@ -26,6 +26,10 @@ export interface BundleConfigInput {
   slug: string;
   /** `egress.allow` entries as the manifest has them (already valid). */
   egressAllow: readonly string[];
+  /** `egress.on_block`: refuse at once, or hold the request for `approve`/`deny`. */
+  onBlock?: "refuse" | "ask";
+  /** How long a held request waits (seconds). */
+  askTimeoutSeconds?: number;
   git: readonly GitRemote[];
   /** Home directory used to expand identities written as `~/...` (the caller's `$HOME`). */
   homeDir?: string;
@@ -67,7 +71,14 @@ function identityHostPath(remote: GitRemote, homeDir: string | undefined): strin
 /** Renders the bundle's per-bottle config. Pure. */
 export function renderBundleConfig(input: BundleConfigInput): BundleConfig {
   const entries = input.egressAllow.map((e) => valid(parseEgressEntry(e), e).entry);
-  const files: Record<string, string> = { "squid.conf": renderSquidConf(input.slug, entries) };
+  const policy = {
+    schema: 1,
+    slug: input.slug,
+    allow: entries,
+    on_block: input.onBlock ?? "refuse",
+    ask_timeout_seconds: input.askTimeoutSeconds ?? 60,
+  };
+  const files: Record<string, string> = { "policy.json": `${JSON.stringify(policy, null, 2)}\n` };
   const identityMounts: IdentityMount[] = [];
   if (input.git.length > 0) {
     const remotes: string[] = [];

@@ -5,69 +5,40 @@ import { renderBundleConfig } from "../../../lib/bundle/config/render_bundle_con
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
 
-Deno.test("renderBundleConfig: squid.conf snapshot (exact, wildcard, IPv4, duplicates)", async (t) => {
+Deno.test("renderBundleConfig: policy.json carries the parsed allowlist (snapshot)", async (t) => {
   const config = renderBundleConfig({
     slug: "dev-a1b2c",
     egressAllow: [
       "api.anthropic.com",
       "*.githubusercontent.com",
       "10.213.0.5",
-      "api.anthropic.com",
+      "example.org:8443",
       "*.wild.test",
-      "*.githubusercontent.com",
     ],
     git: [],
   });
-  assert.deepEqual(Object.keys(config.files), ["squid.conf"]);
+  assert.deepEqual(Object.keys(config.files), ["policy.json"]);
   assert.deepEqual(config.identity_mounts, []);
-  await t.assertSnapshot(config.files["squid.conf"]);
+  const policy = JSON.parse(config.files["policy.json"]);
+  assert.deepEqual(policy.allow, [
+    { kind: "exact", host: "api.anthropic.com", port: null },
+    { kind: "suffix", suffix: "githubusercontent.com", port: null },
+    { kind: "ipv4", address: "10.213.0.5", port: null },
+    { kind: "exact", host: "example.org", port: 8443 },
+    { kind: "suffix", suffix: "wild.test", port: null },
+  ]);
+  assert.equal(policy.on_block, "refuse");
+  await t.assertSnapshot(config.files["policy.json"]);
 });
 
-Deno.test("renderBundleConfig: empty allowlist denies everything (snapshot)", async (t) => {
-  const config = renderBundleConfig({ slug: "empty-zzzzz", egressAllow: [], git: [] });
-  const conf = config.files["squid.conf"];
-  assert.doesNotMatch(conf, /http_access allow/);
-  assert.match(conf, /http_access deny bb_why_not_allowed\n/);
-  await t.assertSnapshot(conf);
-});
-
-Deno.test("renderBundleConfig: allow rules come after the port/proto rules and before the final deny", () => {
-  const conf = renderBundleConfig({ slug: "s", egressAllow: ["a.test", "*.b.test"], git: [] })
-    .files["squid.conf"];
-  const order = [
-    "http_access deny manager",
-    "http_access deny bb_connect !bb_port_443",
-    "http_access deny !bb_connect !bb_http",
-    "http_access deny bb_allow_exact to_localhost",
-    "http_access allow bb_allow_exact",
-    "http_access allow bb_allow_suffix",
-    "http_access deny bb_ip_literal",
-    "http_access deny bb_why_not_allowed",
-  ].map((line) => conf.indexOf(line));
-  assert.ok(order.every((i) => i >= 0), String(order));
-  assert.deepEqual([...order].sort((a, b) => a - b), order);
-  // Exact names never use squid's dot-prefixed form (which would also match subdomains);
-  // wildcard suffixes are anchored and need at least one label before them.
-  assert.match(conf, /^acl bb_allow_exact dstdomain -n a\.test$/m);
-  assert.match(conf, /^acl bb_allow_suffix dstdom_regex -n -i \\\.b\\\.test\$$/m);
-  // Every domain ACL skips reverse DNS.
-  for (const line of conf.split("\n").filter((l) => /dstdom/.test(l))) assert.match(line, / -n /);
-});
-
-Deno.test("renderBundleConfig: wildcard regex matches subdomains only", () => {
-  const conf = renderBundleConfig({ slug: "s", egressAllow: ["*.wild.test"], git: [] })
-    .files["squid.conf"];
-  const pattern = /dstdom_regex -n -i (\S+)$/m.exec(conf)![1];
-  const re = new RegExp(pattern, "i");
-  const table: [string, boolean][] = [
-    ["a.wild.test", true],
-    ["a.b.wild.test", true],
-    ["wild.test", false],
-    ["xwild.test", false],
-    ["a.wild.test.evil", false],
-    ["a.wildxtest", false],
-  ];
-  for (const [host, expected] of table) assert.equal(re.test(host), expected, host);
+Deno.test("renderBundleConfig: an empty allowlist and ask mode", () => {
+  const policy = JSON.parse(
+    renderBundleConfig({ slug: "s", egressAllow: [], onBlock: "ask", git: [] })
+      .files["policy.json"],
+  );
+  assert.deepEqual(policy.allow, []);
+  assert.equal(policy.on_block, "ask");
+  assert.equal(policy.ask_timeout_seconds, 60);
 });
 
 Deno.test("renderBundleConfig: git remotes render remotes, known_hosts and identity mounts", async (t) => {
@@ -95,7 +66,7 @@ Deno.test("renderBundleConfig: git remotes render remotes, known_hosts and ident
   assert.deepEqual(Object.keys(config.files).sort(), [
     "git/known_hosts",
     "git/remotes",
-    "squid.conf",
+    "policy.json",
   ]);
   await t.assertSnapshot(config.files["git/remotes"]);
   await t.assertSnapshot(config.files["git/known_hosts"]);

@@ -1,0 +1,1 @@
+"""bot-bottle's bundle daemon: egress proxy, DNS sink and audit log in one process."""

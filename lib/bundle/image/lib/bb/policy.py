@@ -1,0 +1,119 @@
+"""The bottle's egress policy: the manifest's allowlist (policy.json, rendered by bot-bottle and
+mounted read-only) plus the live approvals and denials `bot-bottle approve/deny` writes
+(control/approvals.json, also read-only here), reloaded whenever either file changes.
+
+Entries arrive already parsed by bot-bottle's one grammar: {"kind": "exact"|"suffix"|"ipv4",
+"host"|"suffix"|"address": ..., "port": null|N}. An entry without a port allows CONNECT to 443
+and plain http to 80; with a port, both on that port only.
+"""
+import json
+import os
+from typing import Any, Dict, List, Optional, Tuple
+
+DEFAULT_PORTS = {"connect": 443, "http": 80}
+
+
+def _entry_host(entry: Dict[str, Any]) -> str:
+    kind = entry.get("kind")
+    if kind == "exact":
+        return entry["host"]
+    if kind == "suffix":
+        return "*." + entry["suffix"]
+    return entry["address"]
+
+
+def format_entry(entry: Dict[str, Any]) -> str:
+    port = entry.get("port")
+    return _entry_host(entry) + (f":{port}" if port else "")
+
+
+def _matches_host(entry: Dict[str, Any], host: str, is_literal: bool) -> bool:
+    kind = entry.get("kind")
+    if kind == "exact":
+        return not is_literal and entry.get("host") == host
+    if kind == "suffix":
+        return not is_literal and host.endswith("." + entry.get("suffix", "\0"))
+    if kind == "ipv4":
+        return is_literal and entry.get("address") == host
+    return False
+
+
+class Policy:
+    """What is allowed right now; `reload()` picks up changes to either file."""
+
+    def __init__(self, policy_path: str, control_path: str):
+        self.policy_path = policy_path
+        self.control_path = control_path
+        self.settings: Dict[str, Any] = {}
+        self.allow: List[Dict[str, Any]] = []
+        self.approved: List[Dict[str, Any]] = []
+        self.denied: List[Dict[str, Any]] = []
+        self._stamps: Tuple[Any, Any] = (None, None)
+
+    @staticmethod
+    def _stamp(path: str):
+        try:
+            st = os.stat(path)
+            return (st.st_mtime_ns, st.st_size, st.st_ino)
+        except OSError:
+            return None
+
+    def reload(self) -> Optional[str]:
+        """Re-read what changed; returns a line saying what happened, or None."""
+        stamps = (self._stamp(self.policy_path), self._stamp(self.control_path))
+        if stamps == self._stamps:
+            return None
+        try:
+            with open(self.policy_path, encoding="utf-8") as f:
+                settings = json.load(f)
+            control: Dict[str, Any] = {}
+            if stamps[1] is not None:
+                with open(self.control_path, encoding="utf-8") as f:
+                    control = json.load(f)
+        except (OSError, ValueError) as error:
+            if self._stamps == (None, None):
+                raise
+            return f"policy not reloaded (kept the last one): {error}"
+        first = self._stamps == (None, None)
+        self._stamps = stamps
+        self.settings = settings
+        self.allow = list(settings.get("allow", []))
+        self.approved = list(control.get("approved", []))
+        self.denied = list(control.get("denied", []))
+        what = "loaded" if first else "reloaded"
+        return (f"policy {what}: {len(self.allow)} allowed, {len(self.approved)} approved, "
+                f"{len(self.denied)} denied")
+
+    @property
+    def on_block(self) -> str:
+        return self.settings.get("on_block", "refuse")
+
+    @property
+    def ask_timeout(self) -> float:
+        return float(self.settings.get("ask_timeout_seconds", 60))
+
+    def _entries(self) -> List[Dict[str, Any]]:
+        denied = {format_entry(e) for e in self.denied}
+        return [e for e in self.allow + self.approved if format_entry(e) not in denied]
+
+    def check(self, host: str, port: int, connect: bool, is_literal: bool) -> Optional[str]:
+        """None when listed; else the reason code: not_allowed, ip_literal or port."""
+        default = DEFAULT_PORTS["connect" if connect else "http"]
+        host_listed = False
+        for entry in self._entries():
+            if not _matches_host(entry, host, is_literal):
+                continue
+            host_listed = True
+            if (entry.get("port") or default) == port:
+                return None
+        if host_listed:
+            return "port"
+        return "ip_literal" if is_literal else "not_allowed"
+
+    def is_denied(self, host: str, port: int, connect: bool, is_literal: bool) -> bool:
+        """Whether a live denial covers this destination (it refuses a held request at once)."""
+        default = DEFAULT_PORTS["connect" if connect else "http"]
+        return any(
+            _matches_host(e, host, is_literal) and (e.get("port") or default) == port
+            for e in self.denied
+        )

@@ -1,0 +1,365 @@
+/**
+ * The bundle's egress proxy, DNS sink and audit log on a real Docker engine: an `--internal`
+ * test network with an upstream container (aliases allowed.test, a.b.wild.test, wild.test,
+ * other.test, alt.test; HTTP on :80, :443, :8443 and :25), the bundle with allowlist
+ * [allowed.test, *.wild.test, alt.test:8443], and a client that talks only to the bundle.
+ * Listed names the bundle's /etc/hosts points at local, link-local, IPv4-mapped IPv6 and the
+ * bundle's own address are refused with their reasons. Nothing can leave the test network
+ * (--internal) even if a rule failed.
+ */
+import assert from "node:assert/strict";
+import { bundleRunArgv } from "../../lib/bundle/bundle_run_argv.ts";
+import { renderBundleConfig } from "../../lib/bundle/config/render_bundle_config.ts";
+import { parseEgressEntry } from "../../lib/policy/egress_entry.ts";
+import {
+  auditDir as auditDirOf,
+  controlDir as controlDirOf,
+  prepareBundleDirs,
+} from "../../lib/state/approvals.ts";
+import {
+  bundleImage,
+  cleanup,
+  createTestNetwork,
+  docker,
+  ensureFixtureImage,
+  exec,
+  uniquePrefix,
+  waitExited,
+  waitHealthy,
+  writeConfig,
+} from "./bundle_fixtures.ts";
+
+/** A raw proxy request from the client; prints the whole response (the proxy closes it). */
+function rawRequest(proxy: string, requestLine: string, host: string): string {
+  const req = `${requestLine}\\r\\nHost: ${host}\\r\\nConnection: close\\r\\n\\r\\n`;
+  return `timeout 5 bash -c 'exec 3<>/dev/tcp/${proxy}/8888; printf "${req}" >&3; cat <&3'`;
+}
+
+interface AuditRecord {
+  time: string;
+  source: string;
+  decision: string;
+  host: string | null;
+  port: number | null;
+  method: string | null;
+  reason: string;
+  path: string | null;
+}
+
+async function auditRecords(dir: string): Promise<AuditRecord[]> {
+  try {
+    const text = await Deno.readTextFile(`${dir}/audit.jsonl`);
+    return text.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  } catch {
+    return [];
+  }
+}
+
+Deno.test({
+  name: "bundle egress proxy, DNS sink and audit log (real docker)",
+  sanitizeResources: false,
+  fn: async (t) => {
+    const t0 = performance.now();
+    const [bundle, fixture] = await Promise.all([bundleImage(), ensureFixtureImage()]);
+    const prefix = uniquePrefix();
+    const network = `${prefix}-net`;
+    const upstream = `${prefix}-upstream`;
+    const bundleName = `bot-bottle-${prefix}-bundle`;
+    const client = `${prefix}-client`;
+    const root = await Deno.makeTempDir({ prefix: "bbtest-bundle-" });
+    const configDir = `${root}/config`;
+    const auditDir = auditDirOf(root);
+    const controlDir = controlDirOf(root);
+    const marker = `upstream-body-${crypto.randomUUID()}`;
+    const containers = [bundleName, upstream, client];
+    try {
+      const { prefix: net } = await createTestNetwork(network);
+      const bundleIp = `${net}.2`;
+      const aliases = ["allowed.test", "a.b.wild.test", "wild.test", "other.test", "alt.test"];
+      await docker([
+        "run",
+        "-d",
+        "--name",
+        upstream,
+        "--network",
+        network,
+        ...aliases.flatMap((a) => ["--network-alias", a]),
+        fixture,
+        "bash",
+        "-c",
+        `mkdir /w && cd /w && echo ${marker} > index.html && ` +
+        "(for p in 443 8443 25; do python3 -m http.server $p & done) && " +
+        "exec python3 -m http.server 80",
+      ]);
+      const upstreamIp = (await docker([
+        "inspect",
+        "-f",
+        `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`,
+        upstream,
+      ])).stdout.trim();
+      const config = renderBundleConfig({
+        slug: prefix,
+        egressAllow: ["allowed.test", "*.wild.test", "alt.test:8443"],
+        git: [],
+      });
+      await writeConfig(configDir, config.files);
+      await prepareBundleDirs(root);
+      const runArgv = bundleRunArgv({
+        slug: prefix,
+        image: bundle,
+        egressNetwork: network,
+        ip: bundleIp,
+        configDir,
+        identityMounts: config.identity_mounts,
+        auditDir,
+        controlDir,
+        limits: { memory_mib: 384, cpus: 1, pids: 256 },
+        labels: {
+          "io.bot-bottle.slug": prefix,
+          "io.bot-bottle.role": "bundle",
+          "io.bot-bottle.backend": "docker",
+        },
+      });
+      await docker(
+        runArgv.slice(1, -1).concat(
+          // Listed names whose DNS says something local (--add-host writes the bundle's hosts).
+          "--add-host",
+          "meta.wild.test:169.254.169.254",
+          "--add-host",
+          "loop.wild.test:127.0.0.1",
+          "--add-host",
+          "mapped.wild.test:::ffff:127.0.0.1",
+          "--add-host",
+          "ll6.wild.test:fe80::1",
+          "--add-host",
+          `self.wild.test:${bundleIp}`,
+          bundle,
+        ),
+      );
+      await docker(["run", "-d", "--name", client, "--network", network, fixture, "sleep", "900"]);
+      await waitHealthy(bundleName);
+      const ready = await exec(
+        upstream,
+        "for i in $(seq 50); do ok=1; for p in 80 443 8443 25; do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || ok=0; done; [ $ok = 1 ] && exit 0; sleep 0.1; done; exit 1",
+      );
+      assert.equal(ready.code, 0, "upstream http servers did not start");
+      console.log(`setup done in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+
+      const proxy = `http://${bundleIp}:8888`;
+      const curl = (url: string, extra = "") =>
+        exec(client, `curl -sS ${extra} -x ${proxy} -w '\\n%{http_code}' '${url}'`);
+      const refused = async (url: string, reason: string, text: RegExp) => {
+        const r = await curl(url);
+        assert.match(r.stdout, /\n403$/, `${url}: ${r.stdout} ${r.stderr}`);
+        assert.match(r.stdout, new RegExp(`reason: ${reason}\\n`), `${url}: ${r.stdout}`);
+        assert.match(r.stdout, text, url);
+        assert.doesNotMatch(r.stdout, new RegExp(marker), url);
+      };
+
+      await t.step("allowlisted exact host answers 200 with the upstream body", async () => {
+        const r = await curl("http://allowed.test/");
+        assert.equal(r.stdout, `${marker}\n\n200`, r.stderr);
+      });
+      await t.step("*.wild.test matches a nested subdomain, never wild.test itself", async () => {
+        assert.equal((await curl("http://a.b.wild.test/")).stdout, `${marker}\n\n200`);
+        await refused("http://wild.test/", "not_allowed", /host "wild\.test" is not on this/);
+      });
+      await t.step("an unlisted host gets 403 naming it and the approve command", async () => {
+        await refused(
+          "http://other.test/",
+          "not_allowed",
+          new RegExp(`bot-bottle approve ${prefix} other\\.test`),
+        );
+      });
+      await t.step(
+        "IP literals: unlisted refused; local and the bundle's own, always",
+        async () => {
+          await refused(`http://${upstreamIp}/`, "ip_literal", /IP-literal destination/);
+          await refused("http://127.0.0.1/", "local_address", /loopback, link-local/);
+          await refused("http://[::1]/", "local_address", /in IPv4 or IPv6/);
+          await refused("http://[::ffff:7f00:1]/", "local_address", /loopback/);
+          await refused("http://169.254.169.254/", "local_address", /cloud metadata/);
+          await refused(`http://${bundleIp}:8888/`, "bundle_self", /the bundle's own address/);
+        },
+      );
+      await t.step("listed names resolving somewhere local are refused, v4 and v6", async () => {
+        for (
+          const [host, reason] of [
+            ["meta.wild.test", "local_address"],
+            ["loop.wild.test", "local_address"],
+            ["mapped.wild.test", "local_address"],
+            ["ll6.wild.test", "local_address"],
+            ["self.wild.test", "bundle_self"],
+          ]
+        ) {
+          await refused(`http://${host}/`, reason, new RegExp(host.replaceAll(".", "\\.")));
+        }
+      });
+      await t.step("the bundle by its own name: not listed, never reached", async () => {
+        await refused("http://bundle:9418/", "not_allowed", /host "bundle"/);
+      });
+      await t.step("ports: 80/443 by default, host:port entries open one port", async () => {
+        await refused("http://allowed.test:25/", "port", /port 25 is not open for "allowed\.test"/);
+        await refused("http://allowed.test:8443/", "port", /port 8443/);
+        assert.equal((await curl("http://alt.test:8443/")).stdout, `${marker}\n\n200`);
+        await refused("http://alt.test/", "port", /port 80 is not open for "alt\.test"/);
+        const tunnel = await curl("http://alt.test:8443/", "-p");
+        assert.equal(tunnel.stdout, `${marker}\n\n200`, tunnel.stderr);
+      });
+      await t.step(
+        "CONNECT: 443 to a listed host tunnels; other ports and hosts are refused",
+        async () => {
+          const r = await curl("http://allowed.test:443/", "-p -v");
+          assert.match(r.stderr, /HTTP\/1\.1 200 Connection established/i);
+          assert.equal(r.stdout, `${marker}\n\n200`);
+          const port = await exec(
+            client,
+            rawRequest(bundleIp, "CONNECT allowed.test:80 HTTP/1.1", "allowed.test:80"),
+          );
+          assert.match(port.stdout, /^HTTP\/1\.1 403 Forbidden by bot-bottle: port not allowed/);
+          const host = await exec(
+            client,
+            rawRequest(bundleIp, "CONNECT evil.test:443 HTTP/1.1", "evil.test:443"),
+          );
+          assert.match(host.stdout, /^HTTP\/1\.1 403 Forbidden by bot-bottle: not on allowlist/);
+          assert.match(host.stdout, /X-Bot-Bottle-Refusal: not_allowed: evil\.test:443/i);
+          // curl shows only the status line of a refused CONNECT; it says why.
+          const https = await exec(client, `curl -sS -x ${proxy} https://other.test/ 2>&1`);
+          assert.match(https.stdout, /CONNECT tunnel failed, response 403/);
+        },
+      );
+      await t.step("CONNECT to the bundle itself or a local address is refused", async () => {
+        const self = await exec(
+          client,
+          rawRequest(bundleIp, `CONNECT ${bundleIp}:443 HTTP/1.1`, `${bundleIp}:443`),
+        );
+        assert.match(self.stdout, /^HTTP\/1\.1 403 Forbidden by bot-bottle: the bundle itself/);
+        const v6 = await exec(
+          client,
+          rawRequest(bundleIp, "CONNECT [::ffff:169.254.169.254]:443 HTTP/1.1", "x:443"),
+        );
+        assert.match(v6.stdout, /^HTTP\/1\.1 403 Forbidden by bot-bottle: loopback, link-local/);
+      });
+      await t.step("ftp:// through the proxy is refused", async () => {
+        const r = await curl("ftp://allowed.test/");
+        assert.doesNotMatch(r.stdout, new RegExp(marker));
+        assert.doesNotMatch(r.stdout, /\n200$/);
+      });
+      await t.step("DNS answers nothing, version.bind included (udp and tcp)", async () => {
+        for (const proto of ["+notcp", "+tcp"]) {
+          const started = performance.now();
+          const r = await exec(client, `dig ${proto} +time=2 +tries=1 @${bundleIp} allowed.test`);
+          assert.match(r.stdout, /status: NXDOMAIN/, r.stdout + r.stderr);
+          assert.doesNotMatch(r.stdout, /ANSWER: [1-9]/);
+          assert.ok(performance.now() - started < 2000);
+        }
+        const chaos = await exec(
+          client,
+          `dig +time=2 +tries=1 @${bundleIp} version.bind chaos txt`,
+        );
+        assert.match(chaos.stdout, /status: REFUSED/, chaos.stdout);
+        assert.match(chaos.stdout, /ANSWER: 0/);
+      });
+      await t.step("every decision is one JSON line in the audit log on the host", async () => {
+        let records: AuditRecord[] = [];
+        for (let i = 0; i < 20 && !records.some((r) => r.source === "dns"); i++) {
+          records = await auditRecords(auditDir);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        const find = (pred: (r: AuditRecord) => boolean) => records.find(pred);
+        assert.ok(
+          find((r) =>
+            r.source === "proxy" && r.decision === "allow" && r.host === "allowed.test" &&
+            r.port === 80 && r.method === "GET" && r.path === "/"
+          ),
+          "allowed GET",
+        );
+        assert.ok(
+          find((r) =>
+            r.decision === "deny" && r.host === "other.test" && r.reason === "not_allowed"
+          ),
+          "deny not_allowed",
+        );
+        assert.ok(find((r) => r.reason === "bundle_self" && r.host === "self.wild.test"));
+        assert.ok(find((r) => r.reason === "port" && r.port === 25));
+        assert.ok(
+          find((r) => r.source === "dns" && r.host === "allowed.test" && r.decision === "deny"),
+          "dns query",
+        );
+        for (const r of records) {
+          for (const key of ["time", "source", "decision", "reason"]) {
+            assert.ok(r[key as keyof AuditRecord] !== undefined, `${key} in ${JSON.stringify(r)}`);
+          }
+          assert.match(r.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+        }
+        // One line per decision on stdout too (docker logs).
+        const logs = await docker(["logs", bundleName]);
+        assert.match(logs.stdout, /^egress deny GET other\.test:80 \(not on allowlist\)$/m);
+        assert.match(logs.stdout, /^egress allow GET allowed\.test:80 \(http\)$/m);
+      });
+      await t.step("an approval reloads the live allowlist without a restart", async () => {
+        const entry = parseEgressEntry("other.test");
+        assert.ok("entry" in entry);
+        const tmp = `${controlDir}/.approvals.tmp`;
+        await Deno.writeTextFile(tmp, JSON.stringify({ approved: [entry.entry], denied: [] }));
+        await Deno.chmod(tmp, 0o644);
+        await Deno.rename(tmp, `${controlDir}/approvals.json`);
+        let code = "";
+        for (let i = 0; i < 20 && code !== "200"; i++) {
+          code = (await curl("http://other.test/")).stdout.split("\n").pop() ?? "";
+          if (code !== "200") await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        assert.equal(code, "200", "approved within 2 s");
+        await Deno.writeTextFile(tmp, JSON.stringify({ approved: [], denied: [entry.entry] }));
+        await Deno.rename(tmp, `${controlDir}/approvals.json`);
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        await refused("http://other.test/", "not_allowed", /other\.test/);
+      });
+      await t.step("the bundle is confined: limits, no forwarding, no IPv6", async () => {
+        const r = await docker(["inspect", "-f", "{{json .HostConfig}}", bundleName]);
+        const host = JSON.parse(r.stdout);
+        assert.equal(host.Memory, 384 * 1024 * 1024);
+        assert.equal(host.MemorySwap, 384 * 1024 * 1024);
+        assert.equal(host.PidsLimit, 256);
+        assert.equal(host.NanoCpus, 1e9);
+        assert.deepEqual(host.CapDrop, ["ALL"]);
+        const sysctls = await exec(
+          bundleName,
+          "cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/disable_ipv6",
+        );
+        assert.deepEqual(sysctls.stdout.trim().split("\n"), ["0", "1"]);
+        // The proxy runs unprivileged.
+        const user = await exec(
+          bundleName,
+          "ps -o user= -C python3 2>/dev/null || stat -c %U /proc/$(pgrep -f bb.main)",
+        );
+        assert.match(user.stdout, /bbegress/);
+      });
+      await t.step("SIGTERM stops the bundle cleanly (exit 0)", async () => {
+        await docker(["kill", "--signal", "TERM", bundleName]);
+        assert.equal(await waitExited(bundleName), 0);
+        const logs = await docker(["logs", bundleName]);
+        assert.match(logs.stderr, /bundle: received SIGTERM, stopping daemons/);
+      });
+      await t.step(
+        "a dying daemon takes the bundle down with a non-zero exit (fail closed)",
+        async () => {
+          await docker(["start", bundleName]);
+          await waitHealthy(bundleName);
+          const kill = await exec(
+            bundleName,
+            "for p in /proc/[0-9]*; do if grep -qa 'bb.main' $p/cmdline 2>/dev/null; then kill -9 ${p#/proc/}; exit 0; fi; done; exit 1",
+          );
+          assert.equal(kill.code, 0, "no bundle daemon process found");
+          assert.equal(await waitExited(bundleName), 1);
+          const logs = await docker(["logs", bundleName]);
+          assert.match(logs.stderr, /FATAL: bundled exited .*fail closed/);
+        },
+      );
+    } finally {
+      await cleanup(containers, [network]);
+      await Deno.remove(root, { recursive: true }).catch(() => {});
+      console.log(`bundle egress test total ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+    }
+  },
+});
