@@ -8,17 +8,16 @@ import assert from "node:assert/strict";
 import { bundleRunArgv } from "../../lib/bundle/bundle_run_argv.ts";
 import { renderBundleConfig } from "../../lib/bundle/config/render_bundle_config.ts";
 import {
-  bundleImage,
-  cleanup,
   createTestNetwork,
   docker,
-  ensureFixtureImage,
   exec,
+  removeAll,
   uniquePrefix,
   waitExited,
   waitHealthy,
-  writeConfig,
-} from "./bundle_fixtures.ts";
+} from "../_harness/docker.ts";
+import { writeConfig } from "../_harness/files.ts";
+import { bundleImage, fixtureImage } from "../_harness/images.ts";
 
 /** A raw proxy request from the client; prints the whole response (the proxy closes it). */
 function rawRequest(proxy: string, requestLine: string, host: string): string {
@@ -28,7 +27,7 @@ function rawRequest(proxy: string, requestLine: string, host: string): string {
 
 Deno.test("bundle egress proxy and DNS sink (real docker)", async (t) => {
   const t0 = performance.now();
-  const [bundle, fixture] = await Promise.all([bundleImage(), ensureFixtureImage()]);
+  const [bundle, fixture] = await Promise.all([bundleImage(), fixtureImage()]);
   const prefix = uniquePrefix();
   const network = `${prefix}-net`;
   const upstream = `${prefix}-upstream`;
@@ -266,7 +265,7 @@ Deno.test("bundle egress proxy and DNS sink (real docker)", async (t) => {
       },
     );
   } finally {
-    await cleanup(containers, [network]);
+    await removeAll(containers, [network]);
     await Deno.remove(configDir, { recursive: true });
     console.log(`bundle proxy test total ${((performance.now() - t0) / 1000).toFixed(1)}s`);
   }
