@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { probeDevice, whichIn } from "../../lib/host/host_probe.ts";
+import { PERMISSION_FLAGS } from "../_harness/cli.ts";
 
 Deno.test("whichIn finds executables only, in PATH order", async () => {
   const a = await Deno.makeTempDir();
@@ -88,14 +89,7 @@ Deno.test("probeDevice under the product's permissions: /dev is unverifiable, no
       `import { probeDevice } from "${module}";\nconsole.log(JSON.stringify(await probeDevice("/dev/kvm")));\n`,
     );
     const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-q",
-        "--no-prompt",
-        "-P=bot-bottle",
-        `--config=${new URL("../../deno.json", import.meta.url).pathname}`,
-        script,
-      ],
+      args: ["run", ...PERMISSION_FLAGS, script],
       stdout: "piped",
       stderr: "piped",
     }).output();

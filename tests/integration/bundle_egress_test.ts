@@ -17,17 +17,16 @@ import {
   prepareBundleDirs,
 } from "../../lib/state/approvals.ts";
 import {
-  bundleImage,
-  cleanup,
   createTestNetwork,
   docker,
-  ensureFixtureImage,
   exec,
+  removeAll,
   uniquePrefix,
   waitExited,
   waitHealthy,
-  writeConfig,
-} from "./bundle_fixtures.ts";
+} from "../_harness/docker.ts";
+import { writeConfig } from "../_harness/files.ts";
+import { bundleImage, fixtureImage } from "../_harness/images.ts";
 
 /** A raw proxy request from the client; prints the whole response (the proxy closes it). */
 function rawRequest(proxy: string, requestLine: string, host: string): string {
@@ -60,7 +59,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async (t) => {
     const t0 = performance.now();
-    const [bundle, fixture] = await Promise.all([bundleImage(), ensureFixtureImage()]);
+    const [bundle, fixture] = await Promise.all([bundleImage(), fixtureImage()]);
     const prefix = uniquePrefix();
     const network = `${prefix}-net`;
     const upstream = `${prefix}-upstream`;
@@ -357,7 +356,7 @@ Deno.test({
         },
       );
     } finally {
-      await cleanup(containers, [network]);
+      await removeAll(containers, [network]);
       await Deno.remove(root, { recursive: true }).catch(() => {});
       console.log(`bundle egress test total ${((performance.now() - t0) / 1000).toFixed(1)}s`);
     }

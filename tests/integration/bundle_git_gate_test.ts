@@ -9,18 +9,17 @@ import { bundleRunArgv } from "../../lib/bundle/bundle_run_argv.ts";
 import { auditDir, controlDir, prepareBundleDirs } from "../../lib/state/approvals.ts";
 import { renderBundleConfig } from "../../lib/bundle/config/render_bundle_config.ts";
 import {
-  bundleImage,
-  cleanup,
   createTestNetwork,
   docker,
-  ensureFixtureImage,
   exec,
-  startSshUpstream,
+  removeAll,
   uniquePrefix,
   waitExited,
   waitHealthy,
-  writeConfig,
-} from "./bundle_fixtures.ts";
+} from "../_harness/docker.ts";
+import { writeConfig } from "../_harness/files.ts";
+import { bundleImage, fixtureImage } from "../_harness/images.ts";
+import { startSshUpstream } from "../_harness/upstreams.ts";
 
 // AWS-shaped test credentials (random-looking, not the documented example key).
 const AWS_KEY_ID = "AKIAZ7QK3R4MNXW2PLT5";
@@ -28,7 +27,7 @@ const AWS_SECRET = "q8Vn3Rt5Lw2Zx7Kb9Pd4Hs6Jm1Fg0Yc5Ue8Wa3Ti";
 
 Deno.test("bundle git gate: gitleaks refuses secrets, clean pushes reach upstream (real docker)", async (t) => {
   const t0 = performance.now();
-  const [bundle, fixture] = await Promise.all([bundleImage(), ensureFixtureImage()]);
+  const [bundle, fixture] = await Promise.all([bundleImage(), fixtureImage()]);
   const prefix = uniquePrefix();
   const network = `${prefix}-net`;
   const upstream = `${prefix}-upstream`;
@@ -195,7 +194,7 @@ Deno.test("bundle git gate: gitleaks refuses secrets, clean pushes reach upstrea
       assert.match(logs.stderr, /Host key verification failed|REMOTE HOST IDENTIFICATION/);
     });
   } finally {
-    await cleanup(containers, [network]);
+    await removeAll(containers, [network]);
     await Deno.remove(tmp, { recursive: true });
     console.log(`bundle git gate test total ${((performance.now() - t0) / 1000).toFixed(1)}s`);
   }

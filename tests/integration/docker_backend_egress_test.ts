@@ -12,19 +12,18 @@
  * prints one tagged line per result.
  */
 import assert from "node:assert/strict";
-import { docker } from "./bundle_fixtures.ts";
+import { type Cli, tagged } from "../_harness/cli.ts";
 import {
   assertNothingLeft,
-  Cli,
   containerIp,
-  ensureImages,
-  manifestToml,
+  docker,
   networkIpam,
   removeLabelled,
-  Sandbox,
-  tagged,
   waitForNetwork,
-} from "./docker_backend_fixtures.ts";
+} from "../_harness/docker.ts";
+import { fixtureImage } from "../_harness/images.ts";
+import { manifestToml } from "../_harness/manifests.ts";
+import { Sandbox } from "../_harness/sandbox.ts";
 
 const PROBING_AGENT = `set -u
 for i in $(seq 240); do
@@ -58,8 +57,8 @@ const IDLE_AGENT = `echo "IDLE-READY $HTTPS_PROXY"; sleep 60`;
 
 Deno.test("docker backend: proxy allows the allowlist, refuses the rest; no other way out", async () => {
   const t0 = performance.now();
-  const { fixture } = await ensureImages();
-  const sandbox = await Sandbox.create();
+  const fixture = await fixtureImage();
+  const sandbox = await Sandbox.create({ network: true });
   const upstream = `${sandbox.prefix}-upstream`;
   const marker = `upstream-body-${crypto.randomUUID()}`;
   let a: Cli | undefined;
@@ -85,8 +84,8 @@ Deno.test("docker backend: proxy allows the allowlist, refuses the rest; no othe
       agents: { prober: PROBING_AGENT, idle: IDLE_AGENT },
     }));
     // Bottle B only has to exist beside A: its bundle is an address A must not reach.
-    b = Cli.start(sandbox, manifest, "idle", { label: `${sandbox.prefix}-b` });
-    a = Cli.start(sandbox, manifest, "prober", { label: `${sandbox.prefix}-a` });
+    b = sandbox.start("idle", { backend: "docker", manifest, label: `${sandbox.prefix}-b` });
+    a = sandbox.start("prober", { backend: "docker", manifest, label: `${sandbox.prefix}-a` });
     const slugA = await a.slug();
     const slugB = await b.slug();
     slugs.push(slugA, slugB);

@@ -9,18 +9,18 @@
  * filesystem carries its name or any private key.
  */
 import assert from "node:assert/strict";
-import { docker, exec, startSshUpstream } from "./bundle_fixtures.ts";
+import { type Cli, tagged } from "../_harness/cli.ts";
 import {
   assertNothingLeft,
   attachWhenCreated,
-  Cli,
-  ensureImages,
-  manifestToml,
+  docker,
+  exec,
   removeLabelled,
-  Sandbox,
-  tagged,
-  tomlString,
-} from "./docker_backend_fixtures.ts";
+} from "../_harness/docker.ts";
+import { fixtureImage } from "../_harness/images.ts";
+import { manifestToml, tomlString } from "../_harness/manifests.ts";
+import { Sandbox } from "../_harness/sandbox.ts";
+import { startSshUpstream } from "../_harness/upstreams.ts";
 
 // AWS-shaped test credentials (random-looking, not the documented example key).
 const AWS_KEY_ID = "AKIAZ7QK3R4MNXW2PLT5";
@@ -49,8 +49,8 @@ echo "SSH_AUTH_SOCK \${SSH_AUTH_SOCK:-unset}"
 
 Deno.test("docker backend: git gate refuses a leaked key, forwards a clean push, hides the identity", async () => {
   const t0 = performance.now();
-  const { fixture } = await ensureImages();
-  const sandbox = await Sandbox.create();
+  const fixture = await fixtureImage();
+  const sandbox = await Sandbox.create({ network: true });
   const upstream = `${sandbox.prefix}-upstream`;
   const identityName = `${sandbox.prefix}-identity`;
   const identity = `${sandbox.dir}/home/${identityName}`;
@@ -73,7 +73,7 @@ Deno.test("docker backend: git gate refuses a leaked key, forwards a clean push,
     }));
     const label = `${sandbox.prefix}-g`;
     const attached = attachWhenCreated(label, upstream, ["git-upstream.test"]);
-    cli = Cli.start(sandbox, manifest, "gitter", { label });
+    cli = sandbox.start("gitter", { backend: "docker", manifest, label });
     slug = await cli.slug();
     const egress = await attached;
     assert.equal(egress, `bot-bottle-${slug}`);

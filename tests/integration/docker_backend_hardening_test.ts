@@ -10,16 +10,13 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { LABEL_SLUG } from "../../lib/plan/resource_names.ts";
-import { docker } from "./bundle_fixtures.ts";
-import {
-  assertNothingLeft,
-  Cli,
-  ensureImages,
-  manifestToml,
-  removeLabelled,
-  Sandbox,
-  tagged,
-} from "./docker_backend_fixtures.ts";
+import { type Cli, tagged } from "../_harness/cli.ts";
+import { assertNothingLeft, docker, removeLabelled } from "../_harness/docker.ts";
+import { filesUnder } from "../_harness/files.ts";
+import { ensureImages } from "../_harness/images.ts";
+import { manifestToml } from "../_harness/manifests.ts";
+import { hostArgvs } from "../_harness/procs.ts";
+import { Sandbox } from "../_harness/sandbox.ts";
 
 const CPUS = 1;
 const MEMORY_MIB = 768;
@@ -50,33 +47,10 @@ interface Inspect {
   NetworkSettings: { Networks: Record<string, unknown> };
 }
 
-/** Every regular file under `dir`, recursively. */
-async function* walk(dir: string): AsyncGenerator<string> {
-  for await (const entry of Deno.readDir(dir)) {
-    const path = `${dir}/${entry.name}`;
-    if (entry.isDirectory) yield* walk(path);
-    else if (entry.isFile) yield path;
-  }
-}
-
-/** argv of every process on the host that this user may read. */
-async function hostArgvs(): Promise<string[]> {
-  const argvs: string[] = [];
-  for await (const entry of Deno.readDir("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      argvs.push(
-        new TextDecoder().decode(await Deno.readFile(`/proc/${entry.name}/cmdline`)),
-      );
-    } catch { /* exited or not ours */ }
-  }
-  return argvs;
-}
-
 Deno.test("docker backend: the agent container is hardened and secrets stay out of sight", async () => {
   const t0 = performance.now();
   await ensureImages();
-  const sandbox = await Sandbox.create();
+  const sandbox = await Sandbox.create({ network: true });
   const needle = `bbtest-needle-${crypto.randomUUID()}`;
   const env = { BBTEST_NEEDLE_VAR: needle };
   let cli: Cli | undefined;
@@ -90,9 +64,9 @@ Deno.test("docker backend: the agent container is hardened and secrets stay out 
     }));
 
     // The dry-run plan names the secret, never its value.
-    const dry = new Cli(
+    const dry = sandbox.spawn(
       ["start", "holder", "--backend", "docker", "--dry-run", "--json", "--manifest", manifest],
-      sandbox.env(env),
+      env,
     );
     assert.equal((await dry.done).code, 0, dry.transcript);
     const plan = JSON.parse(dry.stdout);
@@ -102,7 +76,7 @@ Deno.test("docker backend: the agent container is hardened and secrets stay out 
     );
     assert.ok(!dry.stdout.includes(needle) && !dry.stderr.includes(needle), "needle in the plan");
 
-    cli = Cli.start(sandbox, manifest, "holder", { env });
+    cli = sandbox.start("holder", { backend: "docker", manifest, env });
     slug = await cli.slug();
     await cli.waitFor("stdout", /^WAITING$/m, 90_000);
     const agent = `bot-bottle-${slug}-agent`;
@@ -151,7 +125,7 @@ Deno.test("docker backend: the agent container is hardened and secrets stay out 
       const logs = await docker(["logs", c]);
       assert.ok(!`${logs.stdout}${logs.stderr}`.includes(needle), `the secret is in ${c}'s logs`);
     }
-    const argvs = await hostArgvs();
+    const argvs = hostArgvs();
     assert.ok(argvs.some((a) => a.includes(agent)), "the scan sees bot-bottle's docker calls");
     assert.ok(!argvs.some((a) => a.includes(needle)), "the secret is in a process's argv");
 
@@ -165,7 +139,7 @@ Deno.test("docker backend: the agent container is hardened and secrets stay out 
 
     // Files bot-bottle wrote (metadata, the bundle's config) hold no secret either.
     const files: string[] = [];
-    for await (const path of walk(sandbox.dir)) {
+    for (const path of await filesUnder(sandbox.dir)) {
       files.push(path);
       const bytes = await Deno.readFile(path);
       assert.ok(!new TextDecoder().decode(bytes).includes(needle), `the secret is in ${path}`);

@@ -7,17 +7,11 @@
  * at once all run on distinct /24s and tear down cleanly.
  */
 import assert from "node:assert/strict";
-import {
-  assertNothingLeft,
-  Cli,
-  ensureImages,
-  manifestToml,
-  removeLabelled,
-  Sandbox,
-  tagged,
-  tomlString,
-  waitForRole,
-} from "./docker_backend_fixtures.ts";
+import { type Cli, tagged } from "../_harness/cli.ts";
+import { assertNothingLeft, removeLabelled, waitForRole } from "../_harness/docker.ts";
+import { ensureImages } from "../_harness/images.ts";
+import { manifestToml, tomlString } from "../_harness/manifests.ts";
+import { Sandbox } from "../_harness/sandbox.ts";
 
 const AGENTS = {
   exits: `echo "HELLO from $(hostname)"; exit 7`,
@@ -33,7 +27,7 @@ async function withBottles(
 ): Promise<void> {
   const t0 = performance.now();
   await ensureImages();
-  const sandbox = await Sandbox.create();
+  const sandbox = await Sandbox.create({ network: true });
   const slugs: string[] = [];
   const clis: Cli[] = [];
   try {
@@ -53,7 +47,7 @@ async function withBottles(
 
 Deno.test("docker backend: a normal exit passes the agent's code through and removes everything", async () => {
   await withBottles("normal exit", async (sandbox, manifest, slugs, clis) => {
-    const cli = Cli.start(sandbox, manifest, "exits");
+    const cli = sandbox.start("exits", { backend: "docker", manifest });
     clis.push(cli);
     slugs.push(await cli.slug());
     const { code } = await cli.done;
@@ -79,7 +73,7 @@ Deno.test("docker backend: a bundle that fails its health check stops the launch
       }),
       "broken.toml",
     );
-    const cli = Cli.start(sb, manifest, "exits");
+    const cli = sb.start("exits", { backend: "docker", manifest });
     clis.push(cli);
     slugs.push(await cli.slug());
     const { code, ms } = await cli.done;
@@ -95,7 +89,7 @@ Deno.test("docker backend: a bundle that fails its health check stops the launch
 
 Deno.test("docker backend: SIGINT while the bundle comes up exits 130 and removes everything", async () => {
   await withBottles("SIGINT during start", async (sandbox, manifest, slugs, clis) => {
-    const cli = Cli.start(sandbox, manifest, "sleeper");
+    const cli = sandbox.start("sleeper", { backend: "docker", manifest });
     clis.push(cli);
     const slug = await cli.slug();
     slugs.push(slug);
@@ -113,7 +107,7 @@ Deno.test("docker backend: SIGINT while the bundle comes up exits 130 and remove
 
 Deno.test("docker backend: SIGINT while the agent runs exits 130 and removes everything", async () => {
   await withBottles("SIGINT while running", async (sandbox, manifest, slugs, clis) => {
-    const cli = Cli.start(sandbox, manifest, "sleeper");
+    const cli = sandbox.start("sleeper", { backend: "docker", manifest });
     clis.push(cli);
     slugs.push(await cli.slug());
     await cli.waitFor("stdout", /^STARTED$/m, 90_000);
@@ -133,7 +127,9 @@ Deno.test("docker backend: eight bottles at once run on distinct /24s and all te
   await withBottles("eight at once", async (sandbox, manifest, slugs, clis) => {
     const t0 = performance.now();
     for (let i = 0; i < 8; i++) {
-      clis.push(Cli.start(sandbox, manifest, "proxy", { label: `${sandbox.prefix}-p${i}` }));
+      clis.push(
+        sandbox.start("proxy", { backend: "docker", manifest, label: `${sandbox.prefix}-p${i}` }),
+      );
     }
     for (const cli of clis) slugs.push(await cli.slug());
     const results = await Promise.all(clis.map((cli) => cli.done));

@@ -18,21 +18,19 @@ import type {
   Spawned,
   SpawnOptions,
 } from "../../lib/host/runner.ts";
-import {
-  alive,
-  childPids,
-  type Cli,
-  cmdline,
-  descendants,
-  docker,
-  type ListDoc,
-  runner,
-  Sandbox,
-  sleep,
-  waitUntil,
-} from "./lifecycle_fixtures.ts";
+import type { Cli } from "../_harness/cli.ts";
+import { docker, labelled, runner } from "../_harness/docker.ts";
+import { lifecycleManifest, release, unrelease } from "../_harness/manifests.ts";
+import { alive, childPids, cmdline, descendants } from "../_harness/procs.ts";
+import { type ListDoc, Sandbox } from "../_harness/sandbox.ts";
+import { sleep, waitFor } from "../_harness/wait.ts";
 
 type Entry = ListDoc["bottles"][number];
+
+/** A sandbox with the fake smolvm first on PATH and the lifecycle manifest. */
+function lifecycleSandbox(opts: { agentArchive?: boolean } = {}): Promise<Sandbox> {
+  return Sandbox.create({ fakeSmolvm: true, manifest: lifecycleManifest(), ...opts });
+}
 
 /** The bundle IP of a /24 (`.2`). */
 function bundleIp(subnet: string): string {
@@ -47,8 +45,7 @@ async function dockerSubnet(network: string): Promise<string> {
     "--format",
     "{{(index .IPAM.Config 0).Subnet}}",
     network,
-  ]))
-    .trim();
+  ])).stdout.trim();
 }
 
 async function readMeta(sb: Sandbox, slug: string): Promise<MetadataRecord> {
@@ -141,7 +138,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const sb = await Sandbox.create({ smolvmArchive: true });
+    const sb = await lifecycleSandbox({ agentArchive: true });
     const clis: Cli[] = [];
     try {
       const launches = [
@@ -149,9 +146,12 @@ Deno.test({
         { label: "d2", backend: "docker" },
         { label: "s1", backend: "smolmachines" },
         { label: "s2", backend: "smolmachines" },
-      ].map((l) => ({ ...l, cli: sb.start("hold", l.backend, l.label) }));
+      ].map((l) => ({
+        ...l,
+        cli: sb.start("hold", { backend: l.backend, label: `${sb.prefix}-${l.label}` }),
+      }));
       clis.push(...launches.map((l) => l.cli));
-      await Promise.all(launches.map((l) => l.cli.waitFor(/^bot-bottle: running /m)));
+      await Promise.all(launches.map((l) => l.cli.waitFor("stderr", /^bot-bottle: running /m)));
       const slugs = launches.map((l) => slugOf(l.cli));
       for (const [i, l] of launches.entries()) {
         assert.match(slugs[i], new RegExp(`^${sb.prefix}-${l.label}-[a-z0-9]{5}$`));
@@ -205,7 +205,7 @@ Deno.test({
         assert.match(r.stderr, new RegExp(`${slugs[i]} stopped; resume it with`));
       }
       // The fake's exec session outlives its machine: end it as the VM's death would.
-      for (const s of slugs.slice(2)) await sb.release(bundleIp(subnets.get(s)!));
+      for (const s of slugs.slice(2)) await release(sb, bundleIp(subnets.get(s)!));
       const exits = await Promise.all(launches.map((l) => l.cli.wait(60_000)));
       for (const [i, r] of exits.entries()) {
         assert.match(r.stderr, /agent exited with \d+; state kept for `bot-bottle resume /);
@@ -218,16 +218,16 @@ Deno.test({
         assert.equal(e.status, "stopped");
         assert.deepEqual([e.containers, e.networks, e.machine], [[], [], null]);
         assert.equal(e.subnet, subnets.get(s), "stop keeps the recorded /24");
-        assert.deepEqual(await sb.labelled(s), { containers: [], networks: [] });
+        assert.deepEqual(await labelled(s), { containers: [], networks: [] });
       }
       assert.deepEqual(sb.machines(), []);
 
       // resume one of each: same slug, same /24, running again.
       const resumed = [slugs[0], slugs[2]];
-      for (const s of resumed) await sb.unrelease(bundleIp(subnets.get(s)!));
+      for (const s of resumed) await unrelease(sb, bundleIp(subnets.get(s)!));
       const again = resumed.map((s) => sb.spawn(["resume", s, "--yes", "--manifest", sb.manifest]));
       clis.push(...again);
-      await Promise.all(again.map((c) => c.waitFor(/^bot-bottle: running /m)));
+      await Promise.all(again.map((c) => c.waitFor("stderr", /^bot-bottle: running /m)));
       const back = await sb.list();
       for (const [i, s] of resumed.entries()) {
         assert.equal(slugOf(again[i]), s);
@@ -246,13 +246,13 @@ Deno.test({
       // Tidy up with rm: running ones are torn down, every state dir goes.
       const rms = await Promise.all(slugs.map((s) => sb.run(["rm", s])));
       for (const r of rms) assert.equal(r.code, 0, r.stderr);
-      await sb.release(bundleIp(subnets.get(slugs[2])!));
+      await release(sb, bundleIp(subnets.get(slugs[2])!));
       await Promise.all(again.map((c) => c.wait(60_000)));
       const empty = await sb.list();
       assert.deepEqual(empty.bottles, []);
       for (const s of slugs) {
         await assert.rejects(Deno.stat(sb.stateDir(s)), Deno.errors.NotFound);
-        assert.deepEqual(await sb.labelled(s), { containers: [], networks: [] });
+        assert.deepEqual(await labelled(s), { containers: [], networks: [] });
       }
       assert.deepEqual(await sb.owned(), { containers: [], networks: [] });
       assert.deepEqual(sb.machines(), []);
@@ -267,7 +267,7 @@ Deno.test({
   name: "resume through the CLI: an unknown slug exits 1 with its own message",
   sanitizeResources: false,
   fn: async () => {
-    const sb = await Sandbox.create();
+    const sb = await lifecycleSandbox();
     try {
       const r = await sb.run([
         "resume",
@@ -297,17 +297,25 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const sb = await Sandbox.create({ smolvmArchive: true });
+    const sb = await lifecycleSandbox({ agentArchive: true });
     const clis: Cli[] = [];
     try {
-      const d = sb.start("hold", "docker", "k1");
-      const k = sb.start("hold", "docker", "k3");
-      const s = sb.start("hold", "smolmachines", "k2", { FAKE_SMOLVM_HANG: "start" });
+      const d = sb.start("hold", { backend: "docker", label: `${sb.prefix}-k1` });
+      const k = sb.start("hold", { backend: "docker", label: `${sb.prefix}-k3` });
+      const s = sb.start("hold", {
+        backend: "smolmachines",
+        label: `${sb.prefix}-k2`,
+        env: { FAKE_SMOLVM_HANG: "start" },
+      });
       clis.push(d, k, s);
       const healthy = /^bot-bottle: bundle \S+ is healthy at /m;
-      await Promise.all([d.waitFor(healthy), k.waitFor(healthy), s.waitFor(/: verified$/m)]);
+      await Promise.all([
+        d.waitFor("stderr", healthy),
+        k.waitFor("stderr", healthy),
+        s.waitFor("stderr", /: verified$/m),
+      ]);
       // The fake's `machine start` hangs: wait until the CLI is blocked in it.
-      await waitUntil(
+      await waitFor(
         "the hanging `smolvm machine start`",
         () =>
           Promise.resolve(
@@ -362,7 +370,7 @@ Deno.test({
       assert.match(clean.stderr, /cleanup: \d+ removed, 0 failed\n$/);
       assert.match(clean.stderr, new RegExp(`removed machine bot-bottle-${sSlug}\n`));
       for (const slug of [dSlug, kSlug, sSlug]) {
-        assert.deepEqual(await sb.labelled(slug), { containers: [], networks: [] }, slug);
+        assert.deepEqual(await labelled(slug), { containers: [], networks: [] }, slug);
       }
       assert.deepEqual(await sb.owned(), { containers: [], networks: [] });
       assert.deepEqual(sb.machines(), []);
@@ -491,7 +499,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const sb = await Sandbox.create();
+    const sb = await lifecycleSandbox();
     try {
       const label = `${sb.prefix}-c`;
       const [first, t1, t2] = ["aaaaa", "bbbbb", "ccccc"];
@@ -526,7 +534,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const sb = await Sandbox.create();
+    const sb = await lifecycleSandbox();
     try {
       const label = `${sb.prefix}-c`;
       const [a, b] = sameSeedSuffixes(label);

@@ -5,25 +5,19 @@
  * `start --dry-run`, `agents` and `doctor`.
  */
 import assert from "node:assert/strict";
-import { fileURLToPath as fromFileUrl } from "node:url";
+import { type CliResult, runWithPermissions } from "../_harness/cli.ts";
+import { FAKE_BIN, hostDenoDir, ROOT } from "../_harness/paths.ts";
 
-const ROOT = fromFileUrl(new URL("../../", import.meta.url));
-const FAKE_BIN = `${ROOT}tests/fixtures/bin`;
-const PERMISSION_FLAGS = ["-q", "--no-prompt", "-P=bot-bottle", `--config=${ROOT}deno.json`];
-
-async function runWithProductPermissions(
+/** `deno run <the bot-bottle task's flags> <args>` from the root, the fake smolvm first on PATH. */
+function runWithProductPermissions(
   args: string[],
   env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMISSION_FLAGS, ...args],
+): Promise<CliResult> {
+  return runWithPermissions(args, {
     cwd: ROOT,
+    clearEnv: false,
     env: { PATH: `${FAKE_BIN}:${Deno.env.get("PATH")}`, ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const d = new TextDecoder();
-  return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
+  });
 }
 
 Deno.test("the bot-bottle task runs main.ts with exactly this permission set", async () => {
@@ -86,7 +80,7 @@ Deno.test("start --dry-run, agents and doctor need no other permission", async (
   const home = await Deno.makeTempDir();
   try {
     // The fake smolvm is itself a Deno program: keep its module cache where it was.
-    const denoDir = Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno`;
+    const denoDir = await hostDenoDir();
     const env = { HOME: home, XDG_DATA_HOME: `${home}/data`, DENO_DIR: denoDir };
     const manifest = `${ROOT}examples/bot-bottle.toml`;
     const dry = await runWithProductPermissions(

@@ -17,22 +17,11 @@ import {
   parseSmolvmVersion,
   unsupportedReason,
 } from "../../lib/backends/smolvm/smolvm_version.ts";
-import {
-  cleanupSandbox,
-  expectedSmolfile,
-  fileContains,
-  filesUnder,
-  leftovers,
-  makeSandbox,
-  prepareImages,
-  randomLabel,
-  ROOT,
-  runCli,
-  SECRET_GUEST_VAR,
-  slugOf,
-  startArgs,
-  stateRoot,
-} from "./smolvm_backend_fixtures.ts";
+import { docker, removeAll, uniquePrefix } from "../_harness/docker.ts";
+import { fileContains, filesUnder } from "../_harness/files.ts";
+import { ensureImages } from "../_harness/images.ts";
+import { expectedSmolfile, SECRET_GUEST_VAR, smolvmSandbox } from "../_harness/manifests.ts";
+import { ROOT } from "../_harness/paths.ts";
 
 const decoder = new TextDecoder();
 
@@ -64,24 +53,13 @@ async function skipReason(): Promise<string | null> {
       return `/dev/kvm is not usable (${kvm.state}${"reason" in kvm ? `: ${kvm.reason}` : ""})`;
     }
   }
-  const docker = await new Deno.Command("docker", {
-    args: ["version"],
-    stdout: "null",
-    stderr: "null",
-  })
-    .output().catch(() => ({ code: -1 }));
-  if (docker.code !== 0) return "the Docker daemon is not reachable";
+  const daemon = await docker(["version"], { allowFailure: true }).catch(() => ({ code: -1 }));
+  if (daemon.code !== 0) return "the Docker daemon is not reachable";
   return null;
 }
 
 function enc(text: string): Uint8Array {
   return new TextEncoder().encode(text);
-}
-
-async function docker(...args: string[]): Promise<string> {
-  const o = await new Deno.Command("docker", { args, stdout: "piped", stderr: "piped" }).output();
-  if (o.code !== 0) throw new Error(`docker ${args.join(" ")}: ${decoder.decode(o.stderr)}`);
-  return decoder.decode(o.stdout).trim();
 }
 
 const reason = await skipReason();
@@ -99,13 +77,13 @@ if (reason !== null) {
     sanitizeResources: false,
     sanitizeOps: false,
     fn: async () => {
-      const images = await prepareImages();
+      const images = await ensureImages();
       // The probe target: a listener in a container of our own, on its own network.
-      const target = randomLabel();
-      await docker("network", "create", "--label", "io.bot-bottle.test=1", target);
-      const sb = await makeSandbox();
+      const target = uniquePrefix();
+      await docker(["network", "create", "--label", "io.bot-bottle.test=1", target]);
+      const sb = await smolvmSandbox();
       try {
-        await docker(
+        await docker([
           "run",
           "-d",
           "--name",
@@ -114,7 +92,7 @@ if (reason !== null) {
           target,
           "--label",
           "io.bot-bottle.test=1",
-          images.agentTag,
+          images.agent,
           "git",
           "daemon",
           "--reuseaddr",
@@ -123,13 +101,13 @@ if (reason !== null) {
           "--base-path=/tmp",
           "--export-all",
           "/tmp",
-        );
-        const ip = await docker(
+        ]);
+        const ip = (await docker([
           "inspect",
           "--format",
           "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
           target,
-        );
+        ])).stdout.trim();
         // Control: the host reaches the listener, so a refusal in the guest is the allowlist.
         let conn: Deno.TcpConn | undefined;
         for (let i = 0; i < 50 && !conn; i++) {
@@ -154,21 +132,21 @@ if (reason !== null) {
         }).dbPath;
 
         const agent = `printf '%s' "$${SECRET_GUEST_VAR}" | sha256sum | cut -d' ' -f1; exit 7`;
-        const r = await runCli(sb, startArgs(sb, [agent]));
+        const r = await sb.run(sb.startArgs("demo", { args: [agent] }));
         assert.equal(r.code, 7, r.stderr);
         const want = createHash("sha256").update(sb.needle).digest("hex");
         assert.ok(r.stdout.includes(want), `the agent saw the secret\n${r.stdout}`);
         assert.match(r.stderr, /smolvm stored the allowlist \["192\.168\.\d+\.2\/32"\]/);
         assert.ok(r.stderr.includes(`probe ok:`) && r.stderr.includes(`direct ${ip}:9418 refused`));
 
-        const slug = await slugOf(sb);
-        const stateDir = `${stateRoot(sb)}/bottles/${slug}`;
+        const slug = await sb.recordedSlug();
+        const stateDir = `${sb.stateRoot}/bottles/${slug}`;
         const meta = JSON.parse(await Deno.readTextFile(`${stateDir}/metadata.json`));
         assert.equal(
           await Deno.readTextFile(`${stateDir}/Smolfile`),
           expectedSmolfile(meta.bundle_ip),
         );
-        for (const file of await filesUnder(sb.root)) {
+        for (const file of await filesUnder(sb.dir, { skip: /\.tar$/ })) {
           assert.ok(!(await fileContains(file, sb.needle)), `the secret value is in ${file}`);
         }
         for (const suffix of ["", "-wal"]) {
@@ -177,11 +155,10 @@ if (reason !== null) {
           if (exists) assert.ok(!(await fileContains(db, sb.needle)), `the secret is in ${db}`);
         }
         assert.ok(!r.stderr.includes(sb.needle));
-        assert.deepEqual(await leftovers(sb), []);
+        assert.deepEqual(await sb.leftovers(), []);
       } finally {
-        await cleanupSandbox(sb);
-        await docker("rm", "-f", target).catch(() => {});
-        await docker("network", "rm", target).catch(() => {});
+        await sb.cleanup();
+        await removeAll([target], [target]);
       }
     },
   });

@@ -5,35 +5,12 @@
  * call log before the signal is sent; every wait is bounded.
  */
 import assert from "node:assert/strict";
-import {
-  callsOf,
-  cleanupSandbox,
-  containersNamed,
-  fakeSmolvmProcesses,
-  leftovers,
-  machineRows,
-  makeSandbox,
-  pool,
-  prepareImages,
-  readCalls,
-  type Sandbox,
-  saveArchive,
-  seedArchive,
-  spawnCli,
-  startArgs,
-  waitFor,
-} from "./smolvm_backend_fixtures.ts";
-
-const decoder = new TextDecoder();
-
-async function healthOf(name: string): Promise<string> {
-  const o = await new Deno.Command("docker", {
-    args: ["inspect", "--format", "{{if .State.Health}}{{.State.Health.Status}}{{end}}", name],
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  return decoder.decode(o.stdout).trim();
-}
+import { containerHealth as healthOf, containersNamed } from "../_harness/docker.ts";
+import { callsOf, fakeSmolvmProcesses, machineRows, readCalls } from "../_harness/fake_smolvm.ts";
+import { ensureImages, saveAgentArchive } from "../_harness/images.ts";
+import { smolvmSandbox } from "../_harness/manifests.ts";
+import type { Sandbox } from "../_harness/sandbox.ts";
+import { pool, waitFor } from "../_harness/wait.ts";
 
 interface Step {
   name: string;
@@ -54,7 +31,7 @@ const STEPS: Step[] = [
     // The bundle's first health check runs 2 s after it starts: "starting" until then.
     reached: async (sb) => {
       const bundle = await waitFor("the bundle container", async () => {
-        const names = await containersNamed(`bot-bottle-${sb.label}-`);
+        const names = await containersNamed(`bot-bottle-${sb.prefix}-`);
         return names.find((n) => n.endsWith("-bundle"));
       });
       await waitFor("health starting", async () => (await healthOf(bundle)) === "starting");
@@ -119,15 +96,15 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    await prepareImages();
+    await ensureImages();
     const cache = await Deno.makeTempDir({ prefix: "bbtest-smolvm-images-" });
     try {
-      const archive = await saveArchive(cache);
+      const archive = await saveAgentArchive(cache);
       const results = await pool(STEPS, STEPS.length, async (step) => {
-        const sb = await makeSandbox(step.env);
+        const sb = await smolvmSandbox(step.env);
         let agentPid: number | undefined;
-        await seedArchive(sb, archive);
-        const cli = spawnCli(sb, startArgs(sb, [step.agent, "agent", sb.out]));
+        await sb.seedArchive(archive);
+        const cli = sb.start("demo", { args: [step.agent, "agent", sb.out] });
         try {
           await Promise.race([
             step.reached(sb),
@@ -147,7 +124,7 @@ Deno.test({
             r,
             afterSignalMs: performance.now() - t0,
             calls: await readCalls(sb),
-            left: await leftovers(sb),
+            left: await sb.leftovers(),
             fakes: await fakeSmolvmProcesses(sb),
           };
         } finally {
@@ -174,7 +151,7 @@ Deno.test({
               Deno.kill(agentPid, "SIGKILL");
             } catch { /* gone */ }
           }
-          await cleanupSandbox(sb);
+          await sb.cleanup();
         }
       });
       for (const x of results) {

@@ -14,30 +14,18 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { PROBE_SCRIPT } from "../../lib/launch/egress_probe.ts";
+import { containersNamed, networksNamed } from "../_harness/docker.ts";
+import { callsOf, machineRows, readCalls } from "../_harness/fake_smolvm.ts";
+import { fileContains, filesUnder } from "../_harness/files.ts";
+import { ensureImages, saveAgentArchive } from "../_harness/images.ts";
 import {
-  callsOf,
-  cleanupSandbox,
-  containersNamed,
   expectedSmolfile,
-  fileContains,
-  filesUnder,
-  leftovers,
-  machineRows,
-  makeSandbox,
-  networksNamed,
-  pool,
-  prepareImages,
-  readCalls,
-  runCli,
-  type Sandbox,
-  saveArchive,
   SECRET_GUEST_VAR,
   SECRET_HOST_VAR,
-  seedArchive,
-  slugOf,
-  startArgs,
-  stateRoot,
-} from "./smolvm_backend_fixtures.ts";
+  smolvmSandbox,
+} from "../_harness/manifests.ts";
+import type { Sandbox } from "../_harness/sandbox.ts";
+import { pool } from "../_harness/wait.ts";
 
 /** The agent: records what it sees (the secret only as a hash), captures the bundle, exits 7. */
 const AGENT_SCRIPT = `set -eu
@@ -52,7 +40,7 @@ exit 7`;
 
 async function metadataOf(sb: Sandbox, slug: string): Promise<Record<string, unknown>> {
   return JSON.parse(
-    await Deno.readTextFile(`${stateRoot(sb)}/bottles/${slug}/metadata.json`),
+    await Deno.readTextFile(`${sb.stateRoot}/bottles/${slug}/metadata.json`),
   ) as Record<string, unknown>;
 }
 
@@ -62,17 +50,17 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const images = await prepareImages();
-    const sb = await makeSandbox();
+    const images = await ensureImages();
+    const sb = await smolvmSandbox();
     try {
-      const root = stateRoot(sb);
-      const r = await runCli(sb, startArgs(sb, [AGENT_SCRIPT, "agent", sb.out, root]));
+      const root = sb.stateRoot;
+      const r = await sb.run(sb.startArgs("demo", { args: [AGENT_SCRIPT, "agent", sb.out, root] }));
       assert.equal(r.code, 7, `exit code passed through\n${r.stderr}`);
       assert.match(r.stdout, /agent-done/);
       assert.match(r.stderr, /bot-bottle: agent exited with 7; state kept/);
 
-      const slug = await slugOf(sb);
-      assert.ok(slug?.startsWith(`${sb.label}-`), `slug ${slug}`);
+      const slug = await sb.recordedSlug();
+      assert.ok(slug?.startsWith(`${sb.prefix}-`), `slug ${slug}`);
       const stateDir = `${root}/bottles/${slug}`;
       const meta = await metadataOf(sb, slug!);
       const ip = meta.bundle_ip as string;
@@ -171,10 +159,10 @@ Deno.test({
       await Deno.writeTextFile(control, `x${sb.needle}x`);
       assert.ok(await fileContains(control, sb.needle), "the scan finds a planted value");
       await Deno.remove(control);
-      const files = await filesUnder(sb.root);
+      const files = await filesUnder(sb.dir, { skip: /\.tar$/ });
       for (
         const must of [
-          sb.log,
+          sb.smolvmLog,
           `${stateDir}/Smolfile`,
           `${stateDir}/metadata.json`,
           sb.dbPath,
@@ -189,10 +177,10 @@ Deno.test({
       assert.ok(!JSON.stringify(calls).includes(sb.needle), "smolvm argv");
 
       // Torn down: no machine row, no container, no network; state kept.
-      assert.deepEqual(await leftovers(sb), []);
+      assert.deepEqual(await sb.leftovers(), []);
       assert.deepEqual(machineRows(sb.dbPath, "bot-bottle-"), []);
     } finally {
-      await cleanupSandbox(sb);
+      await sb.cleanup();
     }
   },
 });
@@ -292,20 +280,22 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    await prepareImages();
+    await ensureImages();
     const cache = await Deno.makeTempDir({ prefix: "bbtest-smolvm-images-" });
     try {
-      const archive = await saveArchive(cache);
+      const archive = await saveAgentArchive(cache);
       const results = await pool(MISBEHAVIOURS, 5, async (m) => {
-        const sb = await makeSandbox(m.env);
+        const sb = await smolvmSandbox(m.env);
         const listener = m.leak ? Deno.listen({ hostname: "127.0.0.1", port: 0 }) : undefined;
         if (listener) {
           sb.env.BOT_BOTTLE_PROBE_TARGET = `127.0.0.1:${(listener.addr as Deno.NetAddr).port}`;
         }
         try {
-          await seedArchive(sb, archive);
-          const r = await runCli(sb, startArgs(sb, ['touch "$1/agent-ran"', "agent", sb.out]));
-          const slug = await slugOf(sb);
+          await sb.seedArchive(archive);
+          const r = await sb.run(
+            sb.startArgs("demo", { args: ['touch "$1/agent-ran"', "agent", sb.out] }),
+          );
+          const slug = await sb.recordedSlug();
           const meta = slug ? await metadataOf(sb, slug) : {};
           return {
             m,
@@ -314,13 +304,13 @@ Deno.test({
             slug,
             ip: meta.bundle_ip as string,
             calls: await readCalls(sb),
-            left: await leftovers(sb),
+            left: await sb.leftovers(),
             agentRan: await Deno.stat(`${sb.out}/agent-ran`).then(() => true, () => false),
             dbExists: await Deno.stat(sb.dbPath).then(() => true, () => false),
           };
         } finally {
           listener?.close();
-          await cleanupSandbox(sb);
+          await sb.cleanup();
         }
       });
 
@@ -409,9 +399,9 @@ Deno.test({
     ];
     try {
       await pool(cases, 3, async (c) => {
-        const sb = await makeSandbox(c.env);
+        const sb = await smolvmSandbox(c.env);
         try {
-          const r = await runCli(sb, startArgs(sb, ["exit 0"]));
+          const r = await sb.run(sb.startArgs("demo", { args: ["exit 0"] }));
           const tag = `[${c.name}]\n${r.stderr}`;
           assert.equal(r.code, 1, tag);
           assert.ok(r.stderr.includes(c.says), tag);
@@ -425,12 +415,12 @@ Deno.test({
           assert.deepEqual(calls.map((x) => x.argv), c.calls ? [["smolvm", "--version"]] : [], tag);
           // No state dir, no image cache, no network, no container, no DB.
           assert.deepEqual([...Deno.readDirSync(sb.state)], [], tag);
-          assert.deepEqual(await leftovers(sb), [], tag);
-          assert.deepEqual(await networksNamed(`bot-bottle-${sb.label}`), [], tag);
-          assert.deepEqual(await containersNamed(`bot-bottle-${sb.label}`), [], tag);
+          assert.deepEqual(await sb.leftovers(), [], tag);
+          assert.deepEqual(await networksNamed(`bot-bottle-${sb.prefix}`), [], tag);
+          assert.deepEqual(await containersNamed(`bot-bottle-${sb.prefix}`), [], tag);
           assert.equal(await Deno.stat(sb.dbPath).then(() => true, () => false), false, tag);
         } finally {
-          await cleanupSandbox(sb);
+          await sb.cleanup();
         }
       });
     } finally {

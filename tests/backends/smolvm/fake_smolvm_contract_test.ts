@@ -24,12 +24,12 @@ import { parseSmolvmVersion } from "../../../lib/backends/smolvm/smolvm_version.
 import {
   confinedSmolfile,
   type FakeResult,
-  makeSandbox,
+  fakeSmolvmSandbox,
   runFake,
-  type Sandbox,
   writeArchive,
   writeSmolfile,
-} from "../../fixtures/fake_smolvm/harness.ts";
+} from "../../_harness/fake_smolvm.ts";
+import type { Sandbox } from "../../_harness/sandbox.ts";
 
 const IP = "10.213.0.2";
 
@@ -71,7 +71,7 @@ const STATUS_KEYS_1_9_3 = [
 const tail = (argv: string[]) => argv.slice(1); // drop "smolvm"
 
 async function withSandbox(fn: (sb: Sandbox) => Promise<void>, extra = {}): Promise<void> {
-  const sb = await makeSandbox(extra);
+  const sb = await fakeSmolvmSandbox(extra);
   try {
     await fn(sb);
   } finally {

@@ -9,12 +9,13 @@ import { smolvmPaths } from "../../../lib/backends/smolvm/smolvm_paths.ts";
 import { UserError } from "../../../lib/errors.ts";
 import {
   confinedSmolfile,
-  makeSandbox,
+  fakeSmolvmSandbox,
   runFake,
-  type Sandbox,
   writeArchive,
   writeSmolfile,
-} from "../../fixtures/fake_smolvm/harness.ts";
+} from "../../_harness/fake_smolvm.ts";
+import type { Sandbox } from "../../_harness/sandbox.ts";
+import { PERMISSION_FLAGS } from "../../_harness/cli.ts";
 
 const IP = "10.213.0.2";
 const GOOD = {
@@ -112,7 +113,7 @@ function problemsOf(fn: () => unknown): AllowlistError {
 }
 
 Deno.test("verifyAllowlist passes a record the fake smolvm wrote for a confined machine", async () => {
-  const sb = await makeSandbox();
+  const sb = await fakeSmolvmSandbox();
   try {
     await createMachine(sb, "bb-good");
     assert.equal(productDbPath(sb), sb.dbPath);
@@ -137,7 +138,7 @@ Deno.test("verifyAllowlist reports each fake misbehaviour as its own problem", a
     ["no-db", "db", /no such file/],
   ];
   for (const [mode, field, pattern] of table) {
-    const sb = await makeSandbox();
+    const sb = await fakeSmolvmSandbox();
     try {
       await createMachine(sb, "bb-bad", { FAKE_SMOLVM_RECORD: mode });
       const dbPath = productDbPath(sb);
@@ -153,7 +154,7 @@ Deno.test("verifyAllowlist reports each fake misbehaviour as its own problem", a
 });
 
 Deno.test("verifyAllowlist reports a DB without the vms table and a started machine", async () => {
-  const sb = await makeSandbox();
+  const sb = await fakeSmolvmSandbox();
   try {
     const empty = `${sb.home}/empty.db`;
     const db = new DatabaseSync(empty);
@@ -173,7 +174,7 @@ Deno.test("verifyAllowlist reports a DB without the vms table and a started mach
 
 Deno.test("fake and product agree on the DB path under XDG_DATA_HOME and SMOLVM_DATA_DIR", async () => {
   for (const extra of [{ XDG_DATA_HOME: "/XDG" }, { SMOLVM_DATA_DIR: "/DATA" }]) {
-    const sb = await makeSandbox();
+    const sb = await fakeSmolvmSandbox();
     try {
       const key = Object.keys(extra)[0];
       sb.env[key] = `${sb.home}${Object.values(extra)[0]}`;
@@ -190,7 +191,7 @@ Deno.test("fake and product agree on the DB path under XDG_DATA_HOME and SMOLVM_
 });
 
 Deno.test("verifyAllowlist never writes the DB: bytes and mtime are unchanged", async () => {
-  const sb = await makeSandbox();
+  const sb = await fakeSmolvmSandbox();
   try {
     await createMachine(sb, "bb-ro");
     const before = await Deno.readFile(sb.dbPath);
@@ -207,7 +208,7 @@ Deno.test("verifyAllowlist never writes the DB: bytes and mtime are unchanged", 
 });
 
 Deno.test("verifyAllowlist reads through WAL while the fake still holds the DB open", async () => {
-  const sb = await makeSandbox();
+  const sb = await fakeSmolvmSandbox();
   const smolfile = await writeSmolfile(sb, confinedSmolfile(IP));
   const archive = await writeArchive(sb);
   const child = new Deno.Command("smolvm", {
@@ -238,7 +239,7 @@ Deno.test("verifyAllowlist reads through WAL while the fake still holds the DB o
 });
 
 Deno.test("verifyAllowlist works under the product's permission set (-P=bot-bottle)", async () => {
-  const sb = await makeSandbox();
+  const sb = await fakeSmolvmSandbox();
   try {
     await createMachine(sb, "bb-perm");
     const lib = new URL("../../../lib/backends/smolvm/verify_allowlist.ts", import.meta.url);
@@ -250,16 +251,11 @@ Deno.test("verifyAllowlist works under the product's permission set (-P=bot-bott
         `try { verifyAllowlist(db, name, { bundleIp: ip }); console.log("OK"); }\n` +
         `catch (e) { console.log("REFUSED " + (e as Error).name); }\n`,
     );
-    const config = new URL("../../../deno.json", import.meta.url).pathname;
     const run = async (ip: string) => {
       const out = await new Deno.Command(Deno.execPath(), {
         args: [
           "run",
-          "-q",
-          "--no-prompt",
-          "-P=bot-bottle",
-          "--config",
-          config,
+          ...PERMISSION_FLAGS,
           script,
           sb.dbPath,
           "bb-perm",

@@ -1,0 +1,134 @@
+/**
+ * Manifests the integration tests write, and what they expect bot-bottle to render from them.
+ * Every bottle is `shell` ({@link BOTTLE}), built from the demo Dockerfile, so the agent image
+ * is built once for all of them.
+ */
+import { BOTTLE } from "./images.ts";
+import { SHELL_DOCKERFILE } from "./paths.ts";
+import { Sandbox } from "./sandbox.ts";
+
+export { BOTTLE };
+
+/** A TOML basic string (JSON's escapes are a subset of TOML's). */
+export function tomlString(value: string): string {
+  return JSON.stringify(value);
+}
+
+/**
+ * A manifest with one bottle `shell` (the demo agent image) and one agent per entry of
+ * `agents`, each running `bash -c <script>`.
+ */
+export function manifestToml(opts: {
+  agents: Record<string, string>;
+  egressAllow?: string[];
+  secrets?: Record<string, string>;
+  /** Raw TOML for the bottle's `git = [...]` value. */
+  git?: string;
+  cpus?: number;
+  memory?: number;
+}): string {
+  const lines = [
+    `[bottles.${BOTTLE}]`,
+    `dockerfile = ${tomlString(SHELL_DOCKERFILE)}`,
+    `cpus = ${opts.cpus ?? 1}`,
+    `memory = ${opts.memory ?? 512}`,
+    `egress.allow = [${(opts.egressAllow ?? []).map(tomlString).join(", ")}]`,
+  ];
+  if (opts.secrets) {
+    const pairs = Object.entries(opts.secrets).map(([k, v]) => `${k} = ${tomlString(v)}`);
+    lines.push(`secrets = { ${pairs.join(", ")} }`);
+  }
+  if (opts.git) lines.push(`git = ${opts.git}`);
+  for (const [name, script] of Object.entries(opts.agents)) {
+    lines.push(
+      "",
+      `[agents.${name}]`,
+      `bottle = "${BOTTLE}"`,
+      `command = ["bash", "-c", ${tomlString(script)}]`,
+    );
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/**
+ * The lifecycle tests' agent that holds a bottle open: it waits (bounded, 90 s) for
+ * `$HOME/release-<bundle ip>`. Under docker that file never exists in the container, so only
+ * `stop`/`rm`/`cleanup` (removing the container) end it; under the fake smolvm the agent runs
+ * on the host, where a stopped machine does not end an exec session, so the test creates the
+ * file after a stop ({@link release}: what a real VM's death does to its exec session).
+ */
+export const HOLD_SCRIPT = 'ip=${HTTPS_PROXY#http://}; ip=${ip%:*}; f="$HOME/release-$ip"; ' +
+  'for i in $(seq 900); do [ -e "$f" ] && exit 0; sleep 0.1; done; exit 3';
+
+/** The lifecycle tests' manifest: bottle `shell`; agents `hold` ({@link HOLD_SCRIPT}) and `quick`. */
+export function lifecycleManifest(): string {
+  return manifestToml({
+    egressAllow: ["deb.debian.org"],
+    agents: { hold: HOLD_SCRIPT, quick: "exit 0" },
+  });
+}
+
+/** Let the fake-smolvm {@link HOLD_SCRIPT} agent of the bottle whose bundle is at `ip` finish. */
+export async function release(sb: Sandbox, ip: string): Promise<void> {
+  await Deno.writeTextFile(`${sb.env.HOME}/release-${ip}`, "");
+}
+
+/** Undo {@link release} (before resuming that bottle). */
+export async function unrelease(sb: Sandbox, ip: string): Promise<void> {
+  await Deno.remove(`${sb.env.HOME}/release-${ip}`).catch(() => {});
+}
+
+/** The smolmachines tests' host variable holding the secret, and the guest variable it becomes. */
+export const SECRET_HOST_VAR = "BBTEST_NEEDLE";
+export const SECRET_GUEST_VAR = "API_TOKEN";
+
+/** The smolmachines tests' manifest (bottle `shell`, agent `demo` = `bash -c <args>`). */
+export function smolvmManifest(): string {
+  return `[bottles.${BOTTLE}]
+dockerfile = "${SHELL_DOCKERFILE}"
+cpus = 1
+memory = 1024
+env = { BBTEST_MODE = "smolvm" }
+secrets = { ${SECRET_GUEST_VAR} = "${SECRET_HOST_VAR}" }
+egress.allow = ["deb.debian.org"]
+
+[agents.demo]
+bottle = "${BOTTLE}"
+command = ["bash", "-c"]
+`;
+}
+
+/** The Smolfile bot-bottle must render for {@link smolvmManifest}'s bottle at bundle `ip`. */
+export function expectedSmolfile(ip: string): string {
+  const proxy = `http://${ip}:8888`;
+  return `# Rendered by bot-bottle. The guest may reach only its bundle.
+cpus = 1
+memory = 1024
+env = [
+  "BBTEST_MODE=smolvm",
+  "HTTPS_PROXY=${proxy}",
+  "HTTP_PROXY=${proxy}",
+  "NO_PROXY=localhost,127.0.0.1",
+  "http_proxy=${proxy}",
+  "https_proxy=${proxy}",
+  "no_proxy=localhost,127.0.0.1",
+]
+
+[network]
+allow_cidrs = ["${ip}/32"]
+`;
+}
+
+/**
+ * A sandbox for the smolmachines tests: the fake smolvm on PATH, {@link smolvmManifest}, and
+ * the sandbox's needle planted in {@link SECRET_HOST_VAR}; `env` is added to the CLI's
+ * environment.
+ */
+export function smolvmSandbox(env: Record<string, string> = {}): Promise<Sandbox> {
+  return Sandbox.create({
+    fakeSmolvm: true,
+    manifest: smolvmManifest(),
+    secretVar: SECRET_HOST_VAR,
+    env,
+  });
+}
