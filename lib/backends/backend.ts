@@ -11,6 +11,9 @@ import type { HostProbe, PreflightCheck, PreflightDeps } from "../host/preflight
 import type { Runner } from "../host/runner.ts";
 import type { TeardownFailure, TeardownStack } from "../launch/teardown_stack.ts";
 
+/** A bottle network's subnet in the plan: the /24 the bundle serves, or the docker bridge. */
+export type SubnetRole = "subnet" | "bridge";
+
 /** Environment lookup. */
 export interface Env {
   get(name: string): string | undefined;
@@ -58,8 +61,11 @@ export interface Launch {
   /** Where the smolmachines backend caches `docker save` archives. */
   readonly imageCacheDir: string;
   progress(line: string): void;
-  /** Re-resolve the plan with more ranges taken (a create-time overlap). */
-  replan(extra: TakenRange[]): Plan;
+  /**
+   * Re-resolve the plan with more ranges taken (a create-time overlap); `keep` names the
+   * subnets already created, which must not move.
+   */
+  replan(extra: TakenRange[], keep: SubnetRole[]): Plan;
 }
 
 /** Where the egress probe aims its direct connection. */
@@ -103,6 +109,8 @@ export interface GuestEntry {
 /** One backend. */
 export interface Backend {
   readonly name: BackendName;
+  /** Whether it needs a second network (the docker backend's egress bridge) with its own /24. */
+  readonly needsBridge: boolean;
   /** Every preflight check a bottle on this backend needs, Docker's included. */
   preflight(deps: PreflightDeps): Promise<PreflightCheck[]>;
   /** The backend's part of the plan. Pure. */

@@ -26,6 +26,7 @@ import LIB_BB_MAIN from "./image/lib/bb/main.py" with { type: "text" };
 import LIB_BB_POLICY from "./image/lib/bb/policy.py" with { type: "text" };
 import LIB_GIT_ACCESS_HOOK from "./image/lib/git-access-hook" with { type: "text" };
 import LIB_GIT_PRE_RECEIVE from "./image/lib/git-pre-receive" with { type: "text" };
+import LIB_MK_GITLEAKS_CONFIG from "./image/lib/mk-gitleaks-config" with { type: "text" };
 import { PROXY_REASONS } from "../policy/reasons.ts";
 
 /** The files of lib/bundle/image/, by path in the build context. */
@@ -45,6 +46,7 @@ export const IMAGE_FILES: Readonly<Record<string, string>> = Object.freeze({
   "lib/bb/policy.py": LIB_BB_POLICY,
   "lib/git-access-hook": LIB_GIT_ACCESS_HOOK,
   "lib/git-pre-receive": LIB_GIT_PRE_RECEIVE,
+  "lib/mk-gitleaks-config": LIB_MK_GITLEAKS_CONFIG,
 });
 
 /** What is generated from bot-bottle's own tables: the reasons the proxy names in refusals. */

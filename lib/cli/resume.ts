@@ -71,14 +71,18 @@ export async function runResume(
   const notes = chain.join(",") === meta.bottles.join(",")
     ? []
     : [`the bottle chain is now ${chain.join(" -> ")} (it was ${meta.bottles.join(" -> ")})`];
-  const octet = Number(meta.subnet.split(".")[2]);
+  const octetOf = (subnet: string | null | undefined) => {
+    const octet = Number(subnet?.split(".")[2]);
+    return Number.isInteger(octet) && octet >= 1 && octet <= 254 ? octet : undefined;
+  };
   return await planAndLaunch(ctx, {
     manifest,
     agent: meta.agent,
     backend: meta.backend,
     resume: {
       slug: opts.slug,
-      octet: Number.isInteger(octet) && octet >= 1 && octet <= 254 ? octet : undefined,
+      octet: octetOf(meta.subnet),
+      bridgeOctet: octetOf(meta.bridge_subnet),
     },
     label: meta.label ?? undefined,
     cwd: meta.cwd ?? undefined,

@@ -19,7 +19,7 @@ import { metadataOf } from "../plan/metadata_record.ts";
 import { ensurePrivateDir, writeFileAtomic, writeMetadata } from "../state/metadata_store.ts";
 import { removeContainer, removeNetwork } from "../bottles/teardown.ts";
 import { auditDir, controlDir, prepareBundleDirs } from "../state/approvals.ts";
-import type { Launch } from "../backends/backend.ts";
+import type { Launch, SubnetRole } from "../backends/backend.ts";
 import { sleep } from "./interrupts.ts";
 
 const OVERLAP = /overlap/i;
@@ -31,54 +31,49 @@ export function roleLabels(plan: Plan, role: string): Record<string, string> {
 }
 
 /**
- * Create the network that carries the plan's /24. On an address-pool overlap
- * the plan moves to the next free /24 (bounded) and the metadata is rewritten.
+ * Create a network on one of the plan's explicit /24s (`which`: the bundle's, or the docker
+ * backend's bridge). On an address-pool overlap the plan moves to the next free /24 (bounded),
+ * keeping what this launch already created where it is, and the metadata is rewritten.
  */
 export async function createSubnetNetwork(
   launch: Launch,
-  opts: { name: string; role: string; internal: boolean },
+  opts: { name: string; role: string; internal: boolean; which: SubnetRole },
 ): Promise<void> {
+  const cidrOf = (plan: Plan) => opts.which === "subnet" ? plan.subnet : plan.bridge_subnet;
+  const gatewayOf = (plan: Plan) => opts.which === "subnet" ? plan.gateway : plan.bridge_gateway;
   for (let tries = 1;; tries++) {
     const plan = launch.plan;
+    const subnet = cidrOf(plan);
+    if (subnet === null) throw new Error(`createSubnetNetwork: the plan has no ${opts.which}`);
     const r = await launch.runner.run(networkCreateArgv({
       name: opts.name,
-      subnet: plan.subnet,
-      gateway: plan.gateway,
+      subnet,
+      gateway: gatewayOf(plan) ?? undefined,
       internal: opts.internal,
       labels: roleLabels(plan, opts.role),
     }));
     if (r.code === 0) break;
     if (!OVERLAP.test(r.stderr) || tries >= MAX_SUBNET_TRIES) {
-      throw new UserError(`creating network ${opts.name} (${plan.subnet}) failed: ${lastLine(r)}`);
+      throw new UserError(`creating network ${opts.name} (${subnet}) failed: ${lastLine(r)}`);
     }
-    // Networks created since the plan was made (other bottles starting at the same time, or
-    // Docker handing a default-pool 192.168.x.0/20 to a network made without --subnet) would
-    // make "the next /24" overlap again and again: mark everything Docker has now as taken.
-    const fresh = await readDockerSubnets(launch.runner);
+    // Networks created since the plan was made (other bottles starting at the same time) would
+    // make "the next /24" overlap again and again: mark everything Docker has now as taken, but
+    // this launch's own networks, which stay where they are.
+    const ours = new Set(launch.teardown.created.map((c) => `docker network "${c.name}"`));
+    const fresh = (await readDockerSubnets(launch.runner)).ranges.filter((t) =>
+      !ours.has(t.source)
+    );
+    const keep: SubnetRole[] = opts.which === "bridge" ? ["subnet"] : [];
     const moved = launch.replan([
-      { cidr: plan.subnet, source: "docker network create (overlap)" },
-      ...fresh.ranges,
-    ]);
-    launch.progress(`${plan.subnet} overlaps an existing network; moving to ${moved.subnet}`);
+      { cidr: subnet, source: "docker network create (overlap)" },
+      ...fresh,
+    ], keep);
+    launch.progress(`${subnet} overlaps an existing network; moving to ${cidrOf(moved)}`);
     launch.plan = moved;
   }
   const runner = launch.teardownRunner;
   launch.teardown.add({ kind: "network", name: opts.name }, () => removeNetwork(runner, opts.name));
   await writeMetadata(launch.plan.state_dir, metadataOf(launch.plan));
-}
-
-/** Create a network Docker gives a subnet of its own; on the teardown stack once it exists. */
-export async function createNetwork(
-  launch: Launch,
-  opts: { name: string; role: string },
-): Promise<void> {
-  await runOk(
-    launch.runner,
-    networkCreateArgv({ name: opts.name, labels: roleLabels(launch.plan, opts.role) }),
-    `creating network ${opts.name}`,
-  );
-  const runner = launch.teardownRunner;
-  launch.teardown.add({ kind: "network", name: opts.name }, () => removeNetwork(runner, opts.name));
 }
 
 /**

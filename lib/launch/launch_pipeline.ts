@@ -5,7 +5,7 @@
  * this terminal, and teardown in reverse creation order on every path (agent
  * exit, a failed step, SIGINT/SIGTERM/SIGHUP). Returns the agent's exit code.
  */
-import type { Backend, Env, Launch } from "../backends/backend.ts";
+import type { Backend, Env, Launch, SubnetRole } from "../backends/backend.ts";
 import { teardownDocker } from "../bottles/teardown.ts";
 import { ensureBundleImage } from "../bundle/bundle_image.ts";
 import { UserError } from "../errors.ts";
@@ -30,7 +30,7 @@ export interface LaunchDeps {
   stdinIsTerminal: boolean;
   interrupts: Interrupts;
   /** Re-resolve the plan with more ranges marked taken (after an overlap at create time). */
-  replan(extraTaken: TakenRange[]): Plan;
+  replan(extraTaken: TakenRange[], keep: SubnetRole[]): Plan;
   os: string;
   probe: HostProbe;
   /** Where `docker save` archives are cached (smolmachines). */

@@ -9,6 +9,12 @@ import { UserError } from "../errors.ts";
 import type { Manifest } from "../manifest/types.ts";
 import type { TakenRange } from "../plan/bundle_subnet.ts";
 import type { BackendName } from "../plan/plan_types.ts";
+import type { SubnetRole } from "../backends/backend.ts";
+
+/** The third octet of a 192.168.x.0/24. */
+function octetOf(subnet: string): number {
+  return Number(subnet.split(".")[2]);
+}
 import { renderChecks, renderPlan } from "../plan/render_plan.ts";
 import { type PlanInput, resolvePlan } from "../plan/resolve_plan.ts";
 import { makeSlug } from "../plan/slug.ts";
@@ -29,7 +35,7 @@ export interface LaunchSpec {
   /** New bottle: the slug's base (label or agent). */
   slugBase?: string;
   /** Resumed bottle: its slug and recorded /24. */
-  resume?: { slug: string; octet?: number };
+  resume?: { slug: string; octet?: number; bridgeOctet?: number };
   label?: string;
   cwd?: string;
   agentArgs: string[];
@@ -74,6 +80,7 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
     agentArgs: spec.agentArgs,
     taken: [...docker.ranges, ...routes.ranges],
     preferredOctet: spec.resume?.octet,
+    preferredBridgeOctet: spec.resume?.bridgeOctet,
     preflight: checks,
     hasHostVar: (name) => ctx.env.get(name) !== undefined,
     home: ctx.env.get("HOME"),
@@ -140,9 +147,15 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
       progress: (line: string) => ctx.stderr(`${style.dim(`bot-bottle: ${line}`)}\n`),
       stdinIsTerminal: ctx.stdinIsTerminal,
       interrupts,
-      replan: (extra: TakenRange[]) => {
+      replan: (extra: TakenRange[], keep: SubnetRole[]) => {
         input.taken = [...input.taken, ...extra];
-        return resolvePlan(input);
+        // What is already created stays where it is (its own range is not "taken" by others).
+        if (keep.includes("subnet")) input.preferredOctet = octetOf(plan.subnet);
+        if (keep.includes("bridge") && plan.bridge_subnet) {
+          input.preferredBridgeOctet = octetOf(plan.bridge_subnet);
+        }
+        plan = resolvePlan(input);
+        return plan;
       },
       os: ctx.probe.os,
       probe: ctx.probe,

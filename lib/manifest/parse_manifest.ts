@@ -50,7 +50,7 @@ export const BOTTLE_KEYS = [
 /** Keys of a bottle's `egress` table. */
 export const EGRESS_KEYS = ["allow", "on_block"] as const;
 /** Keys of a bottle's `bundle` table (the sidecar's own limits). */
-export const BUNDLE_KEYS = ["memory", "cpus", "pids"] as const;
+export const BUNDLE_KEYS = ["memory", "cpus", "pids", "max_push_mib"] as const;
 /** Container runtimes the docker backend can run the agent under. */
 export const RUNTIMES = ["runc", "runsc"] as const;
 /** Keys of one entry of a bottle's `git` array. */
@@ -411,7 +411,7 @@ class Validator {
   }
 
   bundle(at: KeyPart[], v: unknown): BundleDef {
-    if (!isTable(v)) this.typeError(at, "a table { memory, cpus, pids }", v);
+    if (!isTable(v)) this.typeError(at, "a table { memory, cpus, pids, max_push_mib }", v);
     this.checkKeys(v, BUNDLE_KEYS, at);
     const out: BundleDef = {};
     if (Object.hasOwn(v, "memory")) {
@@ -419,6 +419,9 @@ class Validator {
     }
     if (Object.hasOwn(v, "cpus")) out.cpus = this.integer([...at, "cpus"], v.cpus, 1n, 64n, "");
     if (Object.hasOwn(v, "pids")) out.pids = this.integer([...at, "pids"], v.pids, 64n, 65536n, "");
+    if (Object.hasOwn(v, "max_push_mib")) {
+      out.maxPushMib = this.integer([...at, "max_push_mib"], v.max_push_mib, 1n, 4096n, " (MiB)");
+    }
     return out;
   }
 

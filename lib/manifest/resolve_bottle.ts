@@ -94,7 +94,7 @@ export function resolveBottle(manifest: Manifest, name: string): ResolvedBottle 
   let supervise = false;
   let onBlock: "refuse" | "ask" = "refuse";
   let runtime: "runc" | "runsc" = "runc";
-  const bundle: { memory: number; cpus: number; pids: number } = { ...DEFAULT_BUNDLE_LIMITS };
+  const bundle: ResolvedBottle["bundle"] = { ...DEFAULT_BUNDLE_LIMITS };
   const env = new Map<string, { value: string; from: string }>();
   const secrets = new Map<string, { value: string; from: string }>();
   const egress = new Set<string>();

@@ -49,6 +49,8 @@ export interface BundleDef {
   memory?: number;
   cpus?: number;
   pids?: number;
+  /** The git gate's bound on one push (MiB of new objects). */
+  maxPushMib?: number;
 }
 
 /** An `[agents.<name>]` table. */
@@ -90,7 +92,7 @@ export interface ResolvedBottle {
   git: GitRemote[];
   supervise: boolean;
   /** The bundle's limits, defaults filled in. */
-  bundle: { memory: number; cpus: number; pids: number };
+  bundle: { memory: number; cpus: number; pids: number; maxPushMib: number };
   runtime: "runc" | "runsc";
 }
 
@@ -102,7 +104,7 @@ export const DEFAULT_MEMORY_MIB = 4096;
  * The bundle's own default limits: the proxy needs ~45 MiB, a gitleaks scan of a push up to the
  * gate's size limit ~170 MiB at worst.
  */
-export const DEFAULT_BUNDLE_LIMITS = { memory: 384, cpus: 1, pids: 256 } as const;
+export const DEFAULT_BUNDLE_LIMITS = { memory: 384, cpus: 1, pids: 256, maxPushMib: 64 } as const;
 
 /** Names of bottles, agents, git remotes and labels. */
 export const NAME_PATTERN = /^[a-z][a-z0-9-]*$/;

@@ -18,6 +18,8 @@ export interface MetadataRecord {
   subnet: string;
   gateway: string;
   bundle_ip: string;
+  /** The docker backend's bridge /24 (resume keeps it when it is still free). */
+  bridge_subnet?: string | null;
   smolvm_version: string | null;
   resources: PlannedResource[];
 }
@@ -37,6 +39,7 @@ export function metadataOf(plan: Plan): MetadataRecord {
     subnet: plan.subnet,
     gateway: plan.gateway,
     bundle_ip: plan.bundle_ip,
+    bridge_subnet: plan.bridge_subnet,
     smolvm_version: plan.smolvm_version,
     resources: plan.create,
   };

@@ -68,6 +68,9 @@ export interface Plan {
   seed_subnet: string;
   /** Each /24 skipped on the way, with what holds it. */
   subnet_moves: { subnet: string; taken_by: string; source: string }[];
+  /** The docker backend's egress bridge /24 (its own, explicit; never Docker's default pools). */
+  bridge_subnet: string | null;
+  bridge_gateway: string | null;
   /** Literal guest env (names and values); secrets are listed separately by name. */
   guest_env: Record<string, string>;
   secrets: PlannedSecret[];

@@ -32,6 +32,8 @@ export interface PlanInput {
   taken: TakenRange[];
   /** A resumed bottle's recorded third octet. */
   preferredOctet?: number;
+  /** A resumed (docker) bottle's recorded bridge octet. */
+  preferredBridgeOctet?: number;
   preflight: PreflightCheck[];
   /** Whether a host variable is set (secret values are never read here). */
   hasHostVar: (name: string) => boolean;
@@ -65,7 +67,16 @@ export function resolvePlan(input: PlanInput): Plan {
     preferredOctet: input.preferredOctet,
   });
   const env = guestEnv(bottle, choice.bundleIp);
-  const guest = backendFor(input.backend).planGuest({
+  const backend = backendFor(input.backend);
+  // The docker backend's egress bridge gets its own /24, chosen the same way (from the slug's
+  // own seed, never the bundle /24), so no network comes from Docker's default address pools.
+  const bridge = backend.needsBridge
+    ? chooseBundleSubnet(`${input.slug}#bridge`, [
+      ...input.taken,
+      { cidr: choice.subnet, source: "this bottle's bundle /24" },
+    ], { preferredOctet: input.preferredBridgeOctet })
+    : null;
+  const guest = backend.planGuest({
     slug: input.slug,
     env,
     bundleIp: choice.bundleIp,
@@ -81,6 +92,7 @@ export function resolvePlan(input: PlanInput): Plan {
     slug: input.slug,
     egressAllow: bottle.egressAllow,
     onBlock: bottle.egressOnBlock,
+    maxPushMib: bottle.bundle.maxPushMib,
     git: bottle.git,
     homeDir: input.home,
   });
@@ -130,6 +142,8 @@ export function resolvePlan(input: PlanInput): Plan {
       taken_by: m.takenBy.cidr,
       source: m.takenBy.source,
     })),
+    bridge_subnet: bridge?.subnet ?? null,
+    bridge_gateway: bridge?.gateway ?? null,
     guest_env: env,
     secrets,
     egress_allow: bottle.egressAllow,

@@ -45,6 +45,7 @@ Deno.test("createSubnetNetwork: on overlap, everything Docker has now is marked 
       name: "bot-bottle-a-abcde-internal",
       role: "internal",
       internal: true,
+      which: "subnet",
     });
     assert.equal(launch.plan.subnet, "192.168.176.0/24");
     assert.deepEqual(extras, [[
@@ -54,6 +55,70 @@ Deno.test("createSubnetNetwork: on overlap, everything Docker has now is marked 
     assert.deepEqual(launch.teardown.created, [
       { kind: "network", name: "bot-bottle-a-abcde-internal" },
     ]);
+  } finally {
+    await Deno.remove(stateDir, { recursive: true });
+  }
+});
+
+Deno.test("createSubnetNetwork: the bridge moves on overlap, the bundle /24 already made stays", async () => {
+  const stateDir = await Deno.makeTempDir();
+  try {
+    const plan = (octet: number, bridge: number) =>
+      ({
+        ...fakePlan(octet, stateDir),
+        bridge_subnet: `192.168.${bridge}.0/24`,
+        bridge_gateway: `192.168.${bridge}.1`,
+      }) as unknown as Plan;
+    const runner = new RecordingRunner([
+      on(
+        ["docker", "network", "create"],
+        (argv) =>
+          argv.includes("192.168.50.0/24")
+            ? fail(
+              1,
+              "Error response from daemon: Pool overlaps with other one on this address space",
+            )
+            : ok("netid\n"),
+      ),
+      on(["docker", "network", "ls"], ok("id1\nid2\n")),
+      on(
+        ["docker", "network", "inspect"],
+        ok("bot-bottle-a-abcde-internal 192.168.40.0/24\nother 192.168.50.0/24\n"),
+      ),
+    ]);
+    const calls: { extra: TakenRange[]; keep: string[] }[] = [];
+    const launch = testLaunch(runner, plan(40, 50), {
+      replan: (extra, keep) => {
+        calls.push({ extra, keep });
+        return plan(40, 51);
+      },
+    });
+    await createSubnetNetwork(launch, {
+      name: "bot-bottle-a-abcde-internal",
+      role: "internal",
+      internal: true,
+      which: "subnet",
+    });
+    await createSubnetNetwork(launch, {
+      name: "bot-bottle-a-abcde",
+      role: "egress",
+      internal: false,
+      which: "bridge",
+    });
+    assert.equal(launch.plan.subnet, "192.168.40.0/24");
+    assert.equal(launch.plan.bridge_subnet, "192.168.51.0/24");
+    // The launch's own network is not "taken"; the /24 already made is kept.
+    assert.deepEqual(calls, [{
+      extra: [
+        { cidr: "192.168.50.0/24", source: "docker network create (overlap)" },
+        { cidr: "192.168.50.0/24", source: 'docker network "other"' },
+      ],
+      keep: ["subnet"],
+    }]);
+    const subnets = runner.argvs.filter((a) => a[2] === "create").map((a) =>
+      a[a.indexOf("--subnet") + 1]
+    );
+    assert.deepEqual(subnets, ["192.168.40.0/24", "192.168.50.0/24", "192.168.51.0/24"]);
   } finally {
     await Deno.remove(stateDir, { recursive: true });
   }

@@ -184,6 +184,22 @@ for (const backend of ["docker", "smolmachines"] as const) {
           ]
           : [`bot-bottle-${slug}`, `bot-bottle-${slug}-bundle`, `bot-bottle-${slug}`],
       );
+      // Every network a bottle creates has an explicit subnet: none comes from Docker's pools.
+      const creates = argvs.filter((a) => a[1] === "network" && a[2] === "create");
+      assert.equal(creates.length, backend === "docker" ? 2 : 1);
+      for (const argv of creates) {
+        const subnet = argv[argv.indexOf("--subnet") + 1];
+        assert.ok(
+          argv.includes("--subnet") && /^192\.168\.\d+\.0\/24$/.test(subnet),
+          argv.join(" "),
+        );
+      }
+      if (backend === "docker") {
+        const [internal, bridge] = creates.map((a) => a[a.indexOf("--subnet") + 1]);
+        assert.equal(internal, w.plan.subnet);
+        assert.equal(bridge, w.plan.bridge_subnet);
+        assert.notEqual(internal, bridge);
+      }
       // The agent ran with its secret only in the child's environment, the prompt on stdin.
       const agent = runner.calls.find((c) => c.argv.includes("--go"))!;
       assert.equal(agent.kind, "spawn");

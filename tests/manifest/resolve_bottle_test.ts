@@ -70,7 +70,7 @@ Deno.test("good fixture: every key parses to the expected definitions", async ()
     }],
     supervise: false,
     egressOnBlock: "refuse",
-    bundle: { memory: 384, cpus: 1, pids: 256 },
+    bundle: { memory: 384, cpus: 1, pids: 256, maxPushMib: 64 },
     runtime: "runc",
   };
   assert.deepEqual(dev, expectedDev);
@@ -100,7 +100,7 @@ Deno.test("a bottle without extends gets the defaults", () => {
     egressOnBlock: "refuse",
     git: [],
     supervise: false,
-    bundle: { memory: 384, cpus: 1, pids: 256 },
+    bundle: { memory: 384, cpus: 1, pids: 256, maxPushMib: 64 },
     runtime: "runc",
   });
 });

@@ -14,7 +14,7 @@ const base: ResolvedBottle = {
   git: [],
   supervise: false,
   egressOnBlock: "refuse",
-  bundle: { memory: 384, cpus: 1, pids: 256 },
+  bundle: { memory: 384, cpus: 1, pids: 256, maxPushMib: 64 },
   runtime: "runc",
 };
 

@@ -22,7 +22,7 @@ const bottle: ResolvedBottle = {
   }],
   supervise: false,
   egressOnBlock: "refuse",
-  bundle: { memory: 384, cpus: 1, pids: 256 },
+  bundle: { memory: 384, cpus: 1, pids: 256, maxPushMib: 64 },
   runtime: "runc",
 };
 

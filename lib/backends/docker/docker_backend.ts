@@ -9,12 +9,7 @@
 import { removeContainer, teardownDocker } from "../../bottles/teardown.ts";
 import { UserError } from "../../errors.ts";
 import { lastLine, runOk } from "../../host/runner.ts";
-import {
-  createNetwork,
-  createSubnetNetwork,
-  roleLabels,
-  startBundle,
-} from "../../launch/bundle_up.ts";
+import { createSubnetNetwork, roleLabels, startBundle } from "../../launch/bundle_up.ts";
 import { probeArgv } from "../../launch/egress_probe.ts";
 import {
   agentContainerName,
@@ -29,6 +24,8 @@ import { dockerChecks } from "./docker_preflight.ts";
 /** The docker backend. */
 export const dockerBackend: Backend = {
   name: "docker",
+
+  needsBridge: true,
 
   preflight: (deps) => dockerChecks(deps),
 
@@ -49,9 +46,19 @@ export const dockerBackend: Backend = {
     const slug = launch.plan.slug;
     // The internal /24 first (it may have to move), then the egress bridge.
     const internal = internalNetworkName(slug);
-    await createSubnetNetwork(launch, { name: internal, role: "internal", internal: true });
+    await createSubnetNetwork(launch, {
+      name: internal,
+      role: "internal",
+      internal: true,
+      which: "subnet",
+    });
     const egress = networkName(slug);
-    await createNetwork(launch, { name: egress, role: "egress" });
+    await createSubnetNetwork(launch, {
+      name: egress,
+      role: "egress",
+      internal: false,
+      which: "bridge",
+    });
     await startBundle(launch, { network: internal, alsoOn: egress });
   },
 

@@ -85,6 +85,8 @@ function releaseLock(state: SmolvmLaunchState): void {
 export const smolvmBackend: Backend = {
   name: "smolmachines",
 
+  needsBridge: false,
+
   async preflight(deps) {
     return [...await smolmachinesChecks(deps), ...await dockerChecks(deps)];
   },
@@ -124,7 +126,12 @@ export const smolvmBackend: Backend = {
     // The bundle's network carries the /24; the host reaches the bundle on it,
     // which is how smolvm's user-space network stack delivers the guest's traffic.
     const network = networkName(launch.plan.slug);
-    await createSubnetNetwork(launch, { name: network, role: "egress", internal: false });
+    await createSubnetNetwork(launch, {
+      name: network,
+      role: "egress",
+      internal: false,
+      which: "subnet",
+    });
     await startBundle(launch, { network });
   },
 

@@ -21,6 +21,11 @@ export const BUNDLE_CONFIG_MOUNT = "/etc/bot-bottle";
 /** Where git identities are mounted in the bundle (read-only, one file per remote). */
 export const BUNDLE_IDENTITY_DIR = "/run/secrets/bot-bottle";
 
+/** The git gate's default bound on one push's new objects, uncompressed (MiB). */
+export const DEFAULT_MAX_PUSH_MIB = 64;
+/** How long the gate's secret scan of one push may take. */
+export const GIT_SCAN_TIMEOUT_SECONDS = 300;
+
 /** Input of {@link renderBundleConfig}. */
 export interface BundleConfigInput {
   slug: string;
@@ -30,6 +35,8 @@ export interface BundleConfigInput {
   onBlock?: "refuse" | "ask";
   /** How long a held request waits (seconds). */
   askTimeoutSeconds?: number;
+  /** The git gate's bound on the new objects of one push (MiB). */
+  maxPushMib?: number;
   git: readonly GitRemote[];
   /** Home directory used to expand identities written as `~/...` (the caller's `$HOME`). */
   homeDir?: string;
@@ -77,6 +84,10 @@ export function renderBundleConfig(input: BundleConfigInput): BundleConfig {
     allow: entries,
     on_block: input.onBlock ?? "refuse",
     ask_timeout_seconds: input.askTimeoutSeconds ?? 60,
+    git: {
+      max_push_bytes: (input.maxPushMib ?? DEFAULT_MAX_PUSH_MIB) * 1024 * 1024,
+      scan_timeout_seconds: GIT_SCAN_TIMEOUT_SECONDS,
+    },
   };
   const files: Record<string, string> = { "policy.json": `${JSON.stringify(policy, null, 2)}\n` };
   const identityMounts: IdentityMount[] = [];
