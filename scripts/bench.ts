@@ -86,7 +86,7 @@ const dryRun = await timeMany("start --dry-run (process, -P=bot-bottle)", [[
 const emptyDeno = await timeMany("empty `deno run` (runtime start-up)", [[deno, "eval", ""]]);
 const raw = await timeMany("raw calls: smolvm --version + docker x3", [
   ["smolvm", "--version"],
-  ["docker", "version", "--format", "{{.Server.Version}}"],
+  ["docker", "info", "--format", "{{.ServerVersion}}\t{{json .Runtimes}}"],
   ["docker", "network", "ls", "--quiet", "--no-trunc"],
   ["docker", "network", "inspect", "bridge"],
 ]);

@@ -41,14 +41,50 @@ start_docker() {
   return 1
 }
 
+# gVisor for bottles with runtime = "runsc": Debian's runsc, registered with Docker (a runtime
+# is picked up on SIGHUP, so no running container is restarted). Where runsc cannot set up its
+# own network stack (here: a VM whose PID 1 network namespace cannot be read), it is registered
+# with --network=host: gVisor then uses the container's own network namespace, which Docker
+# still confines to the bottle's --internal network.
+register_runsc() {
+  docker info --format '{{json .Runtimes}}' | grep -q '"runsc"' && return 0
+  command -v runsc >/dev/null || return 0
+  if [ -s /etc/docker/daemon.json ]; then
+    echo "setup: /etc/docker/daemon.json exists without runsc; add it to its runtimes yourself" >&2
+    return 0
+  fi
+  echo "setup: registering runsc (gVisor) with Docker"
+  write_runtimes '[]'
+  if ! docker run --rm --runtime=runsc --network none debian:bookworm-slim true >/dev/null 2>&1; then
+    echo "setup: runsc cannot run its own network stack here; registering it with --network=host"
+    write_runtimes '["--network=host"]'
+  fi
+}
+
+# Write /etc/docker/daemon.json with runsc and runtimeArgs $1; dockerd reloads runtimes on SIGHUP.
+write_runtimes() {
+  $SUDO mkdir -p /etc/docker
+  printf '{\n  "runtimes": { "runsc": { "path": "%s", "runtimeArgs": %s } }\n}\n' \
+    "$(command -v runsc)" "$1" | $SUDO tee /etc/docker/daemon.json >/dev/null
+  $SUDO kill -HUP "$(pidof dockerd)"
+  for _ in $(seq 20); do
+    docker info --format '{{json .Runtimes}}' | grep -q '"runsc"' && return 0
+    sleep 0.5
+  done
+  echo "setup: dockerd did not pick up runsc" >&2
+  return 1
+}
+
 main() {
   install_deno
   # docker.io + debootstrap: integration tests on a real engine; shellcheck and
   # nix-bin: installer and flake checks; util-linux: setpriv for the KVM probe test.
-  apt_install docker.io debootstrap shellcheck nix-bin util-linux ca-certificates wget
+  apt_install docker.io debootstrap shellcheck nix-bin util-linux ca-certificates wget runsc \
+    iptables python3
   start_docker
   docker version --format 'setup: docker engine {{.Server.Version}}'
   bash scripts/build_base_image.sh debian:bookworm-slim
+  register_runsc
   deno install --frozen >/dev/null 2>&1 || deno install
   echo "setup: done; run the tests with: deno task test"
 }

@@ -21,7 +21,8 @@ export interface PreflightCheck {
     | "docker-installed"
     | "docker-daemon"
     | "smolvm-platform"
-    | "smolvm-root";
+    | "smolvm-root"
+    | "docker-runtime";
   backends: BackendName[];
   status: CheckStatus;
   /** One line: what was found. */
@@ -30,6 +31,8 @@ export interface PreflightCheck {
   fix?: string;
   /** The version found, for the version checks. */
   version?: string;
+  /** The container runtimes Docker has registered (docker-daemon). */
+  runtimes?: string[];
 }
 
 /** What a KVM device probe found. */

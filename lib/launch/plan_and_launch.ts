@@ -99,6 +99,15 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
   }
 
   ctx.stderr(renderPlan(plan, style));
+  // Checks the bottle itself adds (its runtime) can fail where the host's passed.
+  if (!preflightPassed(plan.preflight)) {
+    throw new UserError(
+      `cannot start this bottle on this host: ${
+        plan.preflight.filter((c) => c.status === "fail").map((c) => c.summary).join("; ")
+      }; nothing was created`,
+      { hint: plan.preflight.find((c) => c.status === "fail")?.fix },
+    );
+  }
   const unset = plan.secrets.filter((s) => !s.present);
   if (unset.length > 0) {
     throw new UserError(

@@ -14,7 +14,12 @@ export function renderPlan(plan: Plan, style: Style): string {
   const row = (key: string, value: string) => out.push(`  ${style.bold(key.padEnd(10))} ${value}`);
   out.push(style.bold(`bot-bottle plan for agent "${plan.agent}"`));
   row("slug", plan.slug);
-  row("backend", plan.backend);
+  row(
+    "backend",
+    plan.runtime === null
+      ? plan.backend
+      : `${plan.backend} (runtime ${plan.runtime === "runsc" ? "runsc: gVisor" : "runc"})`,
+  );
   row("bottles", plan.bottles.join(" -> "));
   row("image", visible(plan.image ?? `built from ${plan.dockerfile}`));
   row("command", plan.command.map(shellQuote).join(" "));

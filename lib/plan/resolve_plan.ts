@@ -97,6 +97,8 @@ export function resolvePlan(input: PlanInput): Plan {
     homeDir: input.home,
   });
   const notes = [...(input.notes ?? [])];
+  const preflight = [...input.preflight];
+  if (guest.runtime === "runsc") preflight.push(runtimeCheck(input.preflight));
   if (agent.scope === "project") {
     notes.push(
       `agent "${input.agent}" and its command come from the project manifest ${agent.source}, ` +
@@ -168,8 +170,33 @@ export function resolvePlan(input: PlanInput): Plan {
     labels: bottleLabels(input.slug, input.backend, ownerId(input.stateRoot)),
     create: guest.create,
     state_dir: bottleStateDir(input.stateRoot, input.slug),
-    preflight: input.preflight,
-    ready: preflightPassed(input.preflight) && secrets.every((s) => s.present),
+    preflight,
+    ready: preflightPassed(preflight) && secrets.every((s) => s.present),
     notes,
   };
+}
+
+/** A bottle that runs under gVisor needs Docker to have `runsc` registered. */
+function runtimeCheck(checks: readonly PreflightCheck[]): PreflightCheck {
+  const daemon = checks.find((c) => c.id === "docker-daemon");
+  const registered = daemon?.runtimes?.includes("runsc") ?? false;
+  return registered
+    ? {
+      id: "docker-runtime",
+      backends: ["docker"],
+      status: "ok",
+      summary: "the agent runs under gVisor: Docker has the runsc runtime registered",
+    }
+    : {
+      id: "docker-runtime",
+      backends: ["docker"],
+      status: "fail",
+      summary: 'the bottle sets runtime = "runsc" (gVisor), and Docker has no runsc runtime ' +
+        `registered (it has: ${daemon?.runtimes?.join(", ") || "none reported"})`,
+      fix: "Install gVisor (Debian/Ubuntu: `sudo apt-get install runsc`), register it in " +
+        '/etc/docker/daemon.json as {"runtimes": {"runsc": {"path": "/usr/bin/runsc"}}} and ' +
+        "reload Docker (`sudo systemctl reload docker`); NixOS: " +
+        "`virtualisation.docker.daemon.settings.runtimes.runsc.path`. Or remove `runtime` from " +
+        "the bottle to run it under runc.",
+    };
 }

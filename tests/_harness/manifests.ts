@@ -26,6 +26,8 @@ export function manifestToml(opts: {
   git?: string;
   cpus?: number;
   memory?: number;
+  /** The bottle's `runtime` (`runsc`: gVisor). */
+  runtime?: string;
 }): string {
   const lines = [
     `[bottles.${BOTTLE}]`,
@@ -39,6 +41,7 @@ export function manifestToml(opts: {
     lines.push(`secrets = { ${pairs.join(", ")} }`);
   }
   if (opts.git) lines.push(`git = ${opts.git}`);
+  if (opts.runtime) lines.push(`runtime = ${tomlString(opts.runtime)}`);
   for (const [name, script] of Object.entries(opts.agents)) {
     lines.push(
       "",

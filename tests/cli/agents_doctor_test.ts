@@ -72,7 +72,7 @@ Deno.test("doctor --json: every check, both backends' readiness, exit 0 when all
     "docker-daemon",
   ]);
   for (const { argv } of c.runner.calls) {
-    assert.ok(["--version", "version"].includes(argv[1]), `doctor must only ask versions: ${argv}`);
+    assert.ok(["--version", "info"].includes(argv[1]), `doctor must only ask versions: ${argv}`);
   }
 });
 
@@ -81,7 +81,7 @@ Deno.test("doctor reports every failure and exits 1 without stopping early", asy
     kvm: { state: "no-access" },
     handlers: [
       on(["smolvm", "--version"], ok("smolvm 1.0.0")),
-      on(["docker", "version"], fail(1, "Cannot connect to the Docker daemon")),
+      on(["docker", "info"], fail(1, "Cannot connect to the Docker daemon")),
     ],
   });
   assert.equal(await main(["doctor"], c), 1);

@@ -82,7 +82,7 @@ const REFUSALS: Refusal[] = [
     opts: {
       handlers: [
         on(["smolvm", "--version"], ok("smolvm 1.9.3\n")),
-        on(["docker", "version"], fail(1, `${DAEMON_DOWN}\n`)),
+        on(["docker", "info"], fail(1, `${DAEMON_DOWN}\n`)),
       ],
     },
     says: [
@@ -92,7 +92,7 @@ const REFUSALS: Refusal[] = [
   },
 ];
 
-const READ_ONLY = [["smolvm", "--version"], ["docker", "version"]];
+const READ_ONLY = [["smolvm", "--version"], ["docker", "info"]];
 
 for (const refusal of REFUSALS) {
   Deno.test(`start --yes (smolmachines) refuses before any side effect: ${refusal.name}`, async () => {

@@ -157,7 +157,7 @@ Deno.test("a real start stops on a failed preflight before any side effect", asy
   for (const { argv } of c.runner.calls) {
     assert.ok(
       (argv[0] === "smolvm" && argv[1] === "--version") ||
-        (argv[0] === "docker" && argv[1] === "version"),
+        (argv[0] === "docker" && argv[1] === "info"),
       `unexpected call ${argv.join(" ")}`,
     );
   }
@@ -292,7 +292,7 @@ function assertNoSideEffects(argvs: string[][]): void {
   for (const argv of argvs) {
     const readOnly = (argv[0] === "smolvm" && argv[1] === "--version") ||
       (argv[0] === "docker" &&
-        (argv[1] === "version" || (argv[1] === "network" && ["ls", "inspect"].includes(argv[2]))));
+        (argv[1] === "info" || (argv[1] === "network" && ["ls", "inspect"].includes(argv[2]))));
     assert.ok(readOnly, `unexpected side effect: ${argv.join(" ")}`);
   }
 }

@@ -36,8 +36,8 @@ function runner(smolvmVersion: string | null = "smolvm 1.9.3\n", dockerUp = true
       smolvmVersion === null ? fail(1, "Error: boom") : ok(smolvmVersion),
     ),
     on(
-      ["docker", "version"],
-      dockerUp ? ok("28.2.2\n") : fail(
+      ["docker", "info"],
+      dockerUp ? ok('28.2.2\t{"io.containerd.runc.v2":{},"runc":{},"runsc":{}}\n') : fail(
         1,
         "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?",
       ),
@@ -201,7 +201,15 @@ Deno.test("the docker backend does not look at smolvm or KVM", async () => {
   const r = runner();
   const checks = await preflight("docker", { runner: r, probe: probe({ have: ["docker"] }) });
   assert.deepEqual(checks.map((c) => c.id), ["docker-installed", "docker-daemon"]);
-  assert.deepEqual(r.argvs, [["docker", "version", "--format", "{{.Server.Version}}"]]);
+  assert.deepEqual(r.argvs, [[
+    "docker",
+    "info",
+    "--format",
+    "{{.ServerVersion}}\t{{json .Runtimes}}",
+  ]]);
+  // One call gives the version and the runtimes (no dotted containerd shims).
+  assert.deepEqual(byId(checks, "docker-daemon").runtimes, ["runc", "runsc"]);
+  assert.match(byId(checks, "docker-daemon").summary, /\(runtimes: runc, runsc\)/);
 });
 
 Deno.test("preflightAll reports each check once, docker checks for both backends", async () => {

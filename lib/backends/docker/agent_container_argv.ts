@@ -18,6 +18,8 @@ export interface AgentRunOptions {
   cpus: number;
   memoryMib: number;
   workdir?: string;
+  /** `runsc`: the agent runs under gVisor. */
+  runtime?: "runc" | "runsc";
 }
 
 /**
@@ -49,6 +51,7 @@ export function agentRunArgv(o: AgentRunOptions): string[] {
     "--memory",
     `${o.memoryMib}m`,
     "--init",
+    ...(o.runtime === "runsc" ? ["--runtime", "runsc"] : []),
     // An on-link address nobody answers (the absent gateway, a free /24 slot)
     // fails in ~0.1 s instead of a 3 s ARP timeout: refused quickly.
     "--sysctl",
@@ -88,5 +91,37 @@ export function agentExecArgv(opts: {
     ...(opts.secretNames ?? []).flatMap((name) => ["--env", name]),
     opts.name,
     ...opts.command,
+  ];
+}
+
+/**
+ * A one-shot container in the agent's network namespace that removes the default route and
+ * makes ARP give up after one probe in 100 ms: what the agent's `--sysctl`s do under runc,
+ * for a runtime (gVisor) that does not apply them.
+ */
+export function confineNetnsArgv(opts: {
+  agent: string;
+  image: string;
+  labels: Record<string, string>;
+}): string[] {
+  return [
+    "docker",
+    "run",
+    "--rm",
+    "--network",
+    `container:${opts.agent}`,
+    "--cap-drop",
+    "ALL",
+    "--cap-add",
+    "NET_ADMIN",
+    "--security-opt",
+    "no-new-privileges",
+    ...labelFlags(opts.labels),
+    "--entrypoint",
+    "sh",
+    opts.image,
+    "-c",
+    "ip route del default 2>/dev/null; ip route show default | grep -q . && exit 1; " +
+    "ip ntable change name arp_cache dev eth0 mcast_probes 1 retrans 100",
   ];
 }

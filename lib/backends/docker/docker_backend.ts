@@ -18,7 +18,7 @@ import {
   networkName,
 } from "../../plan/resource_names.ts";
 import type { Backend } from "../backend.ts";
-import { agentExecArgv, agentRunArgv } from "./agent_container_argv.ts";
+import { agentExecArgv, agentRunArgv, confineNetnsArgv } from "./agent_container_argv.ts";
 import { dockerChecks } from "./docker_preflight.ts";
 
 /** The docker backend. */
@@ -75,10 +75,26 @@ export const dockerBackend: Backend = {
       cpus: plan.resources.cpus,
       memoryMib: plan.resources.memory_mib,
       workdir: plan.workdir ?? undefined,
+      runtime: plan.runtime ?? undefined,
     });
     await runOk(launch.runner, argv, "starting the agent container");
     const runner = launch.teardownRunner;
     launch.teardown.add({ kind: "container", name: agent }, () => removeContainer(runner, agent));
+    if (plan.runtime === "runsc") {
+      // gVisor applies no --sysctl to the network namespace and leaves a default route to the
+      // (absent) gateway there, so an off-link connect would wait ~3 s for ARP instead of
+      // failing at once: drop the route and shorten ARP, from a one-shot container in that
+      // namespace (NET_ADMIN there only, nothing else).
+      await runOk(
+        launch.runner,
+        confineNetnsArgv({
+          agent,
+          image: launch.images.bundle,
+          labels: roleLabels(plan, "probe"),
+        }),
+        "confining the gVisor agent's network namespace",
+      );
+    }
   },
 
   verify: () => Promise.resolve(null),

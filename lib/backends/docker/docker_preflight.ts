@@ -6,6 +6,14 @@ import type { BackendName } from "../../plan/plan_types.ts";
 import { firstLine, type HostProbe, type PreflightCheck } from "../../host/preflight.ts";
 import type { Runner } from "../../host/runner.ts";
 
+/** What preflight asks Docker: the server version and its registered runtimes (one call). */
+export const DOCKER_INFO_ARGV = [
+  "docker",
+  "info",
+  "--format",
+  "{{.ServerVersion}}\t{{json .Runtimes}}",
+] as const;
+
 /** The Docker CLI and daemon checks. */
 export async function dockerChecks(
   { runner, probe }: { runner: Runner; probe: HostProbe },
@@ -30,21 +38,26 @@ export async function dockerChecks(
   }];
   let result;
   try {
-    result = await runner.run(["docker", "version", "--format", "{{.Server.Version}}"]);
+    result = await runner.run([...DOCKER_INFO_ARGV]);
   } catch (error) {
     result = { code: -1, stdout: "", stderr: (error as Error).message };
   }
-  const version = result.stdout.trim();
+  const [version = "", runtimesJson = "{}"] = result.stdout.trim().split("\t");
   if (result.code === 0 && version) {
+    let runtimes: string[] = [];
+    try {
+      runtimes = Object.keys(JSON.parse(runtimesJson) ?? {}).filter((r) => !r.includes(".")).sort();
+    } catch { /* an engine that lists no runtimes */ }
     checks.push({
       id: "docker-daemon",
       backends,
       status: "ok",
-      summary: `Docker daemon ${version} is reachable`,
+      summary: `Docker daemon ${version} is reachable (runtimes: ${runtimes.join(", ") || "?"})`,
       version,
+      runtimes,
     });
   } else {
-    const why = firstLine(result.stderr.trim()) || `\`docker version\` exited ${result.code}`;
+    const why = firstLine(result.stderr.trim()) || `\`docker info\` exited ${result.code}`;
     checks.push({
       id: "docker-daemon",
       backends,
