@@ -330,9 +330,12 @@ Deno.test({
         // The proxy runs unprivileged.
         const user = await exec(
           bundleName,
-          "ps -o user= -C python3 2>/dev/null || stat -c %U /proc/$(pgrep -f bb.main)",
+          'for p in /proc/[0-9]*; do [ "${p#/proc/}" = $$ ] && continue; ' +
+            "grep -qa bb.main $p/cmdline 2>/dev/null && awk '/^Uid:/ {print $2}' $p/status; done",
         );
-        assert.match(user.stdout, /bbegress/);
+        const uid = await exec(bundleName, "id -u bbegress");
+        assert.equal(user.stdout.trim(), uid.stdout.trim(), "the daemon runs as bbegress");
+        assert.notEqual(uid.stdout.trim(), "0");
       });
       await t.step("SIGTERM stops the bundle cleanly (exit 0)", async () => {
         await docker(["kill", "--signal", "TERM", bundleName]);
@@ -347,7 +350,7 @@ Deno.test({
           await waitHealthy(bundleName);
           const kill = await exec(
             bundleName,
-            "for p in /proc/[0-9]*; do if grep -qa 'bb.main' $p/cmdline 2>/dev/null; then kill -9 ${p#/proc/}; exit 0; fi; done; exit 1",
+            "for p in /proc/[0-9]*; do [ \"${p#/proc/}\" = $$ ] && continue; if grep -qa 'bb.main' $p/cmdline 2>/dev/null; then kill -9 ${p#/proc/}; exit 0; fi; done; exit 1",
           );
           assert.equal(kill.code, 0, "no bundle daemon process found");
           assert.equal(await waitExited(bundleName), 1);

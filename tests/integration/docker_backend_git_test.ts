@@ -100,8 +100,7 @@ Deno.test("docker backend: git gate refuses a leaked key, forwards a clean push,
 
     assert.deepEqual(tagged(out, "LEAKY_PUSH"), ["refused"], cli.transcript);
     const leakErr = tagged(out, "LEAKY_ERR").join("\n");
-    assert.match(leakErr, /gitleaks: /);
-    assert.match(leakErr, /RuleID:\s+aws-access-token/);
+    assert.match(leakErr, /git-gate: +aws-access-token in commit [0-9a-f]{40}, file /);
     assert.match(leakErr, /REFUSED: gitleaks found secrets/);
     assert.ok(!leakErr.includes(AWS_SECRET), "gitleaks output must be redacted");
 
