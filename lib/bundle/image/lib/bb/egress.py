@@ -57,10 +57,19 @@ class Egress:
     async def _watch_policy(self) -> None:
         while True:
             await asyncio.sleep(RELOAD_SECONDS)
-            said = self.policy.reload()
-            if said:
-                print(f"bundle: {said}", flush=True)
-                self.log.write({"source": "policy", "decision": "reload", "reason": said})
+            self._reload_now()
+
+    def _record_changes(self, said: str) -> None:
+        """One audit record per approval or revocation the reload took in (plus the reload)."""
+        for decision, entry in self.policy.changes:
+            host, _, port = entry.rpartition(":") if _has_port(entry) else (entry, "", "")
+            self.log.write({"source": "control", "decision": decision, "host": host,
+                            "port": int(port) if port else None, "reason": "bot-bottle " + (
+                                "approve" if decision == "approve" else "deny"),
+                            "entry": entry})
+            print(f"bundle: {decision} {entry} (live, no restart)", flush=True)
+        self.policy.changes = []
+        self.log.write({"source": "policy", "decision": "reload", "reason": said})
 
     def _install_resolver(self) -> None:
         if self._resolver_installed:
@@ -82,14 +91,21 @@ class Egress:
         self._resolver_installed = True
 
     # ---- decisions ---------------------------------------------------------------------------
+    @staticmethod
+    def _allowed_by(flow: http.HTTPFlow, how: str) -> Tuple[str, Dict[str, Any]]:
+        """The allow record's reason: how it went through, or `approved` after a hold."""
+        held = flow.metadata.get("bb_approved")
+        return ("approved", {"id": held, "via": how}) if held else (how, {})
+
     def _record(self, flow: http.HTTPFlow, decision: str, host: str, port: int, reason: str,
-                path: Optional[str] = None, **extra: Any) -> None:
+                more: Optional[Dict[str, Any]] = None, path: Optional[str] = None,
+                **extra: Any) -> None:
         peer = flow.client_conn.peername
         method = flow.request.method
         self.log.write({
             "time": now(), "source": "proxy", "decision": decision, "host": host, "port": port,
             "method": method, "reason": reason, "path": path,
-            "client": f"{peer[0]}:{peer[1]}" if peer else None, **extra,
+            "client": f"{peer[0]}:{peer[1]}" if peer else None, **(more or {}), **extra,
         })
         summary = self.reasons.get(reason, {}).get("summary", reason)
         tail = f" ({summary})" if decision != "allow" else f" ({reason})"
@@ -113,7 +129,8 @@ class Egress:
         # Clients that never show a CONNECT body (curl) still print the status line.
         flow.response.reason = f"Forbidden by bot-bottle: {reason['summary']}"[:200]
         path = None if flow.request.method == "CONNECT" else flow.request.path
-        self._record(flow, "deny", host, port, code, path=path, detail=detail or None)
+        self._record(flow, "deny", host, port, code, path=path, detail=detail or None,
+                     id=flow.metadata.get("bb_hold"))
 
     async def _resolves_safely(self, host: str, port: int) -> Optional[Tuple[str, str]]:
         try:
@@ -124,25 +141,31 @@ class Egress:
             return ("unresolvable", f"{host} does not resolve: {error}")
         return None
 
+    def _reload_now(self) -> None:
+        said = self.policy.reload()
+        if said:
+            print(f"bundle: {said}", flush=True)
+            self._record_changes(said)
+
     async def _hold(self, flow: http.HTTPFlow, host: str, port: int, connect: bool,
-                    literal: bool) -> bool:
-        """ask mode: hold the request until approved (True) or denied / timed out (False)."""
+                    literal: bool) -> Optional[str]:
+        """ask mode: hold the request until approved (None) or denied / timed out (the detail
+        of the not_approved refusal, which is recorded once, with the same id)."""
         ident = uuid.uuid4().hex[:12]
+        flow.metadata["bb_hold"] = ident
         self._record(flow, "pending", host, port, "not_allowed", id=ident,
                      timeout_seconds=self.policy.ask_timeout)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.policy.ask_timeout
         while loop.time() < deadline:
-            self.policy.reload()
+            self._reload_now()
             if self.policy.check(host, port, connect, literal) is None:
-                self._record(flow, "approve", host, port, "approved", id=ident)
-                return True
+                flow.metadata["bb_approved"] = ident  # the allow record says so
+                return None
             if self.policy.is_denied(host, port, connect, literal):
-                self._record(flow, "deny", host, port, "denied", id=ident)
-                return False
+                return "denied by bot-bottle deny"
             await asyncio.sleep(HOLD_POLL_SECONDS)
-        self._record(flow, "deny", host, port, "hold_timeout", id=ident)
-        return False
+        return f"no answer within {self.policy.ask_timeout:g} s"
 
     async def _decide(self, flow: http.HTTPFlow, host: str, port: int,
                       connect: bool) -> Optional[Tuple[str, str]]:
@@ -156,11 +179,14 @@ class Egress:
             if isinstance(address, ipaddress.IPv6Address):
                 return ("ip_literal", "IPv6 is off in bottles")
         code = self.policy.check(host, port, connect, address is not None)
-        if code == "not_allowed" and self.policy.on_block == "ask":
-            if await self._hold(flow, host, port, connect, False):
+        # A name under .invalid (RFC 6761) can never resolve: holding it would only make the
+        # asker wait (bot-bottle's own probes use such names).
+        if code == "not_allowed" and self.policy.on_block == "ask" and not host.endswith(".invalid"):
+            held = await self._hold(flow, host, port, connect, False)
+            if held is None:
                 code = None
             else:
-                return ("not_approved", "")
+                return ("not_approved", held)
         if code is not None:
             return (code, "")
         if address is None:
@@ -175,7 +201,7 @@ class Egress:
             return self._refuse(flow, host, port, why[0], why[1],
                                 status=502 if why[0] == "unresolvable" else 403)
         self.tunnels[flow.client_conn.id] = (host, port)
-        self._record(flow, "allow", host, port, "tunnel")
+        self._record(flow, "allow", host, port, *self._allowed_by(flow, "tunnel"))
 
     def next_layer(self, nextlayer) -> None:
         # Runs after mitmproxy's own NextLayer: an allowed tunnel is relayed as raw TCP whatever
@@ -207,7 +233,8 @@ class Egress:
         if why is not None:
             return self._refuse(flow, host, port, why[0], why[1],
                                 status=502 if why[0] == "unresolvable" else 403)
-        self._record(flow, "allow", host, port, "http", path=flow.request.path)
+        reason, extra = self._allowed_by(flow, "http")
+        self._record(flow, "allow", host, port, reason, extra, path=flow.request.path)
 
     def error(self, flow: http.HTTPFlow) -> None:
         if flow.request is None:
@@ -218,6 +245,11 @@ class Egress:
             "path": None if flow.request.method == "CONNECT" else flow.request.path,
             "detail": str(flow.error) if flow.error else None,
         })
+
+
+def _has_port(entry: str) -> bool:
+    head, sep, tail = entry.rpartition(":")
+    return bool(sep) and tail.isdigit()
 
 
 def load_reasons(path: str) -> Dict[str, Dict[str, str]]:

@@ -38,6 +38,18 @@ def _matches_host(entry: Dict[str, Any], host: str, is_literal: bool) -> bool:
     return False
 
 
+def _changes(old_approved, new_approved, old_denied, new_denied) -> List[Tuple[str, str]]:
+    """What `bot-bottle approve/deny` changed between two control files, entry by entry."""
+    def texts(entries):
+        return [format_entry(e) for e in entries]
+    before_a, after_a = texts(old_approved), texts(new_approved)
+    before_d, after_d = texts(old_denied), texts(new_denied)
+    out: List[Tuple[str, str]] = []
+    out += [("approve", t) for t in after_a if t not in before_a]
+    out += [("revoke", t) for t in after_d if t not in before_d]
+    return out
+
+
 class Policy:
     """What is allowed right now; `reload()` picks up changes to either file."""
 
@@ -49,6 +61,9 @@ class Policy:
         self.approved: List[Dict[str, Any]] = []
         self.denied: List[Dict[str, Any]] = []
         self._stamps: Tuple[Any, Any] = (None, None)
+        self._bad_stamps: Optional[Tuple[Any, Any]] = None
+        # What the last reload changed, entry by entry: ("approve"|"revoke", entry as written).
+        self.changes: List[Tuple[str, str]] = []
 
     @staticmethod
     def _stamp(path: str):
@@ -61,7 +76,7 @@ class Policy:
     def reload(self) -> Optional[str]:
         """Re-read what changed; returns a line saying what happened, or None."""
         stamps = (self._stamp(self.policy_path), self._stamp(self.control_path))
-        if stamps == self._stamps:
+        if stamps == self._stamps or stamps == self._bad_stamps:
             return None
         try:
             with open(self.policy_path, encoding="utf-8") as f:
@@ -73,13 +88,17 @@ class Policy:
         except (OSError, ValueError) as error:
             if self._stamps == (None, None):
                 raise
+            self._bad_stamps = stamps  # said once, until the file changes again
             return f"policy not reloaded (kept the last one): {error}"
         first = self._stamps == (None, None)
+        approved = [e for e in control.get("approved", []) if isinstance(e, dict)]
+        denied = [e for e in control.get("denied", []) if isinstance(e, dict)]
+        self.changes = [] if first else _changes(self.approved, approved, self.denied, denied)
         self._stamps = stamps
         self.settings = settings
         self.allow = list(settings.get("allow", []))
-        self.approved = list(control.get("approved", []))
-        self.denied = list(control.get("denied", []))
+        self.approved = approved
+        self.denied = denied
         what = "loaded" if first else "reloaded"
         return (f"policy {what}: {len(self.allow)} allowed, {len(self.approved)} approved, "
                 f"{len(self.denied)} denied")
