@@ -29,6 +29,7 @@ import {
   readStatus,
 } from "../state/metadata_store.ts";
 import { ownerAlive } from "../state/owner_lock.ts";
+import { approvalTexts, readApprovals } from "../state/approvals.ts";
 
 /** A container of a bottle. */
 export interface ContainerEntry {
@@ -60,6 +61,8 @@ export interface BottleEntry {
   containers: ContainerEntry[];
   networks: string[];
   machine: MachineEntry | null;
+  /** Live approvals and denials (`bot-bottle approve|deny`), kept across resume. */
+  approvals: { approved: string[]; denied: string[] };
 }
 
 /** The inventory and what could not be looked at. */
@@ -171,6 +174,7 @@ export async function collectInventory(deps: InventoryDeps): Promise<Inventory> 
         containers: [],
         networks: [],
         machine: null,
+        approvals: { approved: [], denied: [] },
       };
       bySlug.set(slug, e);
     }
@@ -203,6 +207,9 @@ export async function collectInventory(deps: InventoryDeps): Promise<Inventory> 
         }
       }
       e.status = await readStatus(dir);
+      e.approvals = approvalTexts(
+        await readApprovals(dir).catch(() => ({ approved: [], denied: [] })),
+      );
       e.keep = await exists(`${dir}/${KEEP_MARKER}`);
       owners.set(dirEntry.name, await ownerAlive(dir));
     }

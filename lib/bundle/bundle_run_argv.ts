@@ -21,6 +21,8 @@ export interface BundleRunOptions {
   controlDir: string;
   /** The bundle's own limits (sized for proxy and gate; a bottle's `bundle` table raises them). */
   limits: BundleLimits;
+  /** The audit log's rotation: bytes per file, old files kept. */
+  audit?: { max_bytes: number; keep: number };
   /** Container labels, e.g. io.bot-bottle.slug / .role=bundle / .backend. */
   labels: Readonly<Record<string, string>>;
 }
@@ -114,6 +116,14 @@ export function bundleRunArgv(opts: BundleRunOptions): string[] {
     "--sysctl",
     "net.ipv6.conf.default.disable_ipv6=1",
   );
+  if (opts.audit) {
+    argv.push(
+      "--env",
+      `BB_AUDIT_MAX_BYTES=${opts.audit.max_bytes}`,
+      "--env",
+      `BB_AUDIT_KEEP=${opts.audit.keep}`,
+    );
+  }
   argv.push("--cap-drop", "ALL");
   for (const cap of BUNDLE_CAPABILITIES) argv.push("--cap-add", cap);
   argv.push(

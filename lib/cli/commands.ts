@@ -4,6 +4,11 @@
  */
 import { VERSION } from "../version.ts";
 import { command as agents } from "./agents.ts";
+import { command as approve } from "./approve.ts";
+import { command as deny } from "./deny.ts";
+import { command as exec } from "./exec.ts";
+import { command as logs } from "./logs.ts";
+import { command as verify } from "./verify.ts";
 import { command as bundle } from "./bundle.ts";
 import { command as cleanup } from "./cleanup.ts";
 import { type Command, GLOBAL_OPTIONS, renderOptions } from "./_shared/command.ts";
@@ -20,6 +25,11 @@ export const COMMANDS: readonly Command[] = [
   start,
   resume,
   list,
+  exec,
+  logs,
+  approve,
+  deny,
+  verify,
   stop,
   rm,
   cleanup,

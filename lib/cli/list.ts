@@ -53,6 +53,11 @@ export async function runList(ctx: CliContext, opts: { json: boolean }): Promise
   if (rows.length === 0) lines.push("(no bottles)");
   for (const b of inventory.bottles) {
     if (b.state === "orphaned") lines.push(style.dim(`${b.slug}: orphaned: ${b.reason}`));
+    const live = [
+      b.approvals.approved.length > 0 ? `approved ${b.approvals.approved.join(", ")}` : "",
+      b.approvals.denied.length > 0 ? `denied ${b.approvals.denied.join(", ")}` : "",
+    ].filter((t) => t !== "");
+    if (live.length > 0) lines.push(`${b.slug}: ${live.join("; ")}`);
   }
   for (const note of inventory.notes) lines.push(style.yellow(`note: ${note}`));
   ctx.stderr(`${lines.join("\n")}\n`);

@@ -47,7 +47,8 @@ export async function runResume(
   const entry = inventory.bottles.find((b) => b.slug === opts.slug);
   if (entry?.state === "running") {
     throw new UserError(`bottle ${opts.slug} is running; only a stopped bottle can be resumed`, {
-      hint: `attach to it where it was started, or stop it first: bot-bottle stop ${opts.slug}`,
+      hint: `run a command in it with \`bot-bottle exec ${opts.slug} -it -- bash\`, ` +
+        `or stop it first: bot-bottle stop ${opts.slug}`,
     });
   }
   if (entry && (entry.containers.length > 0 || entry.networks.length > 0 || entry.machine)) {

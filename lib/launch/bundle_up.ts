@@ -120,6 +120,7 @@ export async function startBundle(
     auditDir: auditDir(plan.state_dir),
     controlDir: controlDir(plan.state_dir),
     limits: plan.bundle_limits,
+    audit: plan.audit,
     labels: roleLabels(plan, "bundle"),
   });
   const what = (argv: readonly string[]) => `starting the bundle (${argv.slice(0, 3).join(" ")})`;

@@ -19,6 +19,7 @@ import { LABEL_OWNER } from "../plan/resource_names.ts";
 import { writeMetadata, writeStatus } from "../state/metadata_store.ts";
 import { ensureAgentImage } from "./agent_image.ts";
 import { parseProbeTarget } from "./egress_probe.ts";
+import { watchHeldRequests } from "./held_requests.ts";
 import { Interrupted, type Interrupts } from "./interrupts.ts";
 import { TeardownStack } from "./teardown_stack.ts";
 
@@ -110,15 +111,25 @@ export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps):
     }
     await writeStatus(launch.plan.state_dir, "running");
     progress(`running ${launch.plan.command.join(" ")} in ${backend.guestName(slug)}`);
+    // ask mode: what the proxy holds is shown here (a raw-mode terminal needs the \r).
+    const eol = deps.stdinIsTerminal ? "\r" : "";
+    const watcher = launch.plan.egress_on_block === "ask"
+      ? watchHeldRequests(launch.plan.state_dir, slug, (line) => progress(`${line}${eol}`))
+      : null;
     // The agent, attached to this terminal; its exit code is ours.
-    const code = await runAttached(
-      launch.runner,
-      backend.execArgv(bottle, launch.plan.command, {
-        stdin: true,
-        tty: deps.stdinIsTerminal,
-      }),
-      { env: secrets },
-    );
+    let code: number;
+    try {
+      code = await runAttached(
+        launch.runner,
+        backend.execArgv(bottle, launch.plan.command, {
+          stdin: true,
+          tty: deps.stdinIsTerminal,
+        }),
+        { env: secrets },
+      );
+    } finally {
+      await watcher?.stop();
+    }
     interrupts.signal.throwIfAborted();
     return code;
   } catch (error) {

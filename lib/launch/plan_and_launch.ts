@@ -23,7 +23,8 @@ import { preflightPassed } from "../host/preflight.ts";
 import { runLaunch } from "./launch_pipeline.ts";
 import { reserveStateDir } from "../state/metadata_store.ts";
 import { type OwnerLock, takeOwnerLock } from "../state/owner_lock.ts";
-import { stateRoot } from "../state/state_paths.ts";
+import { bottleStateDir, stateRoot } from "../state/state_paths.ts";
+import { approvalTexts, readApprovals } from "../state/approvals.ts";
 import { makeStyle } from "../ui/style.ts";
 import type { CliContext } from "../cli/_shared/context.ts";
 
@@ -48,6 +49,21 @@ export interface LaunchSpec {
 
 const MAX_SLUG_TRIES = 5;
 
+/** BOT_BOTTLE_AUDIT_MAX_BYTES: the audit log's rotation size (at least 4 KiB). */
+export function auditMaxBytes(value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === "") return undefined;
+  const n = Number(value.trim());
+  if (!Number.isInteger(n) || n < 4096 || n > 1024 * 1024 * 1024) {
+    throw new UserError(
+      `BOT_BOTTLE_AUDIT_MAX_BYTES is "${value}", not a byte count from 4096 to 1 GiB`,
+      {
+        hint: "unset it for the default (4 MiB per file, 3 old files kept)",
+      },
+    );
+  }
+  return n;
+}
+
 /** Plan, print, confirm and launch. Returns the exit code. */
 export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<number> {
   const { backend } = spec;
@@ -70,6 +86,10 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
   };
   const routes = await ctx.hostRoutes();
   const root = stateRoot(ctx.env);
+  // A resumed bottle keeps what `approve`/`deny` decided (it is in its state dir).
+  const approvals = spec.resume
+    ? approvalTexts(await readApprovals(bottleStateDir(root, spec.resume.slug)))
+    : undefined;
   const input: PlanInput = {
     manifest: spec.manifest,
     agent: spec.agent,
@@ -87,6 +107,8 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
     stateRoot: root,
     smolvmVersion: checks.find((c) => c.id === "smolvm-version")?.version ?? null,
     now: ctx.now().toISOString(),
+    approvals,
+    auditMaxBytes: auditMaxBytes(ctx.env.get("BOT_BOTTLE_AUDIT_MAX_BYTES")),
     notes: [docker.note, routes.note, ...(spec.notes ?? [])].filter((n): n is string =>
       n !== undefined
     ),

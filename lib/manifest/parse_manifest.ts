@@ -48,7 +48,7 @@ export const BOTTLE_KEYS = [
   "runtime",
 ] as const;
 /** Keys of a bottle's `egress` table. */
-export const EGRESS_KEYS = ["allow", "on_block"] as const;
+export const EGRESS_KEYS = ["allow", "on_block", "ask_timeout"] as const;
 /** Keys of a bottle's `bundle` table (the sidecar's own limits). */
 export const BUNDLE_KEYS = ["memory", "cpus", "pids", "max_push_mib"] as const;
 /** Container runtimes the docker backend can run the agent under. */
@@ -308,6 +308,7 @@ class Validator {
       const egress = this.egress([...at, "egress"], value.egress);
       if (egress.allow !== undefined) def.egressAllow = egress.allow;
       if (egress.onBlock !== undefined) def.egressOnBlock = egress.onBlock;
+      if (egress.askTimeout !== undefined) def.egressAskTimeout = egress.askTimeout;
     }
     if (has("bundle")) def.bundle = this.bundle([...at, "bundle"], value.bundle);
     if (has("runtime")) {
@@ -383,10 +384,16 @@ class Validator {
     return Object.fromEntries(entries);
   }
 
-  egress(at: KeyPart[], v: unknown): { allow?: string[]; onBlock?: "refuse" | "ask" } {
+  egress(
+    at: KeyPart[],
+    v: unknown,
+  ): { allow?: string[]; onBlock?: "refuse" | "ask"; askTimeout?: number } {
     if (!isTable(v)) this.typeError(at, 'a table with an allow list (egress.allow = ["host"])', v);
     this.checkKeys(v, EGRESS_KEYS, at);
-    const out: { allow?: string[]; onBlock?: "refuse" | "ask" } = {};
+    const out: { allow?: string[]; onBlock?: "refuse" | "ask"; askTimeout?: number } = {};
+    if (Object.hasOwn(v, "ask_timeout")) {
+      out.askTimeout = this.integer([...at, "ask_timeout"], v.ask_timeout, 1n, 3600n, " (seconds)");
+    }
     if (Object.hasOwn(v, "on_block")) {
       const mode = this.string([...at, "on_block"], v.on_block, '"refuse" or "ask"');
       if (mode !== "refuse" && mode !== "ask") {

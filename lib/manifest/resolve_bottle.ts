@@ -93,6 +93,7 @@ export function resolveBottle(manifest: Manifest, name: string): ResolvedBottle 
   let workdir: string | undefined;
   let supervise = false;
   let onBlock: "refuse" | "ask" = "refuse";
+  let askTimeout = 60;
   let runtime: "runc" | "runsc" = "runc";
   const bundle: ResolvedBottle["bundle"] = { ...DEFAULT_BUNDLE_LIMITS };
   const env = new Map<string, { value: string; from: string }>();
@@ -113,6 +114,7 @@ export function resolveBottle(manifest: Manifest, name: string): ResolvedBottle 
     if (def.workdir !== undefined) workdir = def.workdir;
     if (def.supervise !== undefined) supervise = def.supervise;
     if (def.egressOnBlock !== undefined) onBlock = def.egressOnBlock;
+    if (def.egressAskTimeout !== undefined) askTimeout = def.egressAskTimeout;
     if (def.runtime !== undefined) runtime = def.runtime;
     Object.assign(bundle, def.bundle ?? {});
     for (const [k, v] of Object.entries(def.env ?? {})) env.set(k, { value: v, from: def.name });
@@ -150,6 +152,7 @@ export function resolveBottle(manifest: Manifest, name: string): ResolvedBottle 
     secrets: Object.fromEntries([...secrets].map(([k, v]) => [k, v.value])),
     egressAllow: [...egress],
     egressOnBlock: onBlock,
+    egressAskTimeout: askTimeout,
     git: [...git.values()],
     supervise,
     bundle,

@@ -35,6 +35,8 @@ export interface BottleDef {
   egressAllow?: string[];
   /** `egress.on_block`. */
   egressOnBlock?: "refuse" | "ask";
+  /** `egress.ask_timeout`: how long `ask` holds a request (seconds). */
+  egressAskTimeout?: number;
   git?: GitRemote[];
   supervise?: boolean;
   /** The sidecar bundle's own limits (`bundle = { memory, cpus, pids }`). */
@@ -89,6 +91,8 @@ export interface ResolvedBottle {
   /** Union over the chain, in first-seen order, without duplicates. */
   egressAllow: string[];
   egressOnBlock: "refuse" | "ask";
+  /** Seconds `ask` holds a request (default 60). */
+  egressAskTimeout: number;
   git: GitRemote[];
   supervise: boolean;
   /** The bundle's limits, defaults filled in. */

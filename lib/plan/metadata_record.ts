@@ -22,6 +22,10 @@ export interface MetadataRecord {
   bridge_subnet?: string | null;
   smolvm_version: string | null;
   resources: PlannedResource[];
+  /** The guest's secrets by name (never a value): `exec` passes them from the caller's env. */
+  secrets?: { guest: string; host_var: string }[];
+  /** What the proxy does with an unlisted host (`ask`: `start` shows what is held). */
+  egress_on_block?: "refuse" | "ask";
 }
 
 /** The record for a plan. */
@@ -42,5 +46,7 @@ export function metadataOf(plan: Plan): MetadataRecord {
     bridge_subnet: plan.bridge_subnet,
     smolvm_version: plan.smolvm_version,
     resources: plan.create,
+    secrets: plan.secrets.map((s) => ({ guest: s.guest, host_var: s.host_var })),
+    egress_on_block: plan.egress_on_block,
   };
 }

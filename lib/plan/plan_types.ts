@@ -82,6 +82,10 @@ export interface Plan {
   bundle_limits: { memory_mib: number; cpus: number; pids: number };
   /** What the proxy does with a refused host: refuse it, or hold it for `approve`/`deny`. */
   egress_on_block: "refuse" | "ask";
+  /** Live approvals and denials (`bot-bottle approve|deny`) a resumed bottle keeps, as written. */
+  approvals: { approved: string[]; denied: string[] };
+  /** The bundle's audit log (`<state dir>/audit/audit.jsonl`): rotation size, old files kept. */
+  audit: { max_bytes: number; keep: number };
   /** The container runtime of a docker backend agent (`runsc`: gVisor); null on smolmachines. */
   runtime: "runc" | "runsc" | null;
   resources: { cpus: number; memory_mib: number };

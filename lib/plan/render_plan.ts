@@ -44,6 +44,22 @@ export function renderPlan(plan: Plan, style: Style): string {
       ? "nothing (every destination refused)"
       : `${plan.egress_allow.length} allowed: ${plan.egress_allow.join(", ")}`,
   );
+  if (plan.egress_on_block === "ask") {
+    out.push(
+      `  ${" ".repeat(10)} ${
+        style.dim("an unlisted host is held for `bot-bottle approve|deny` (shown here)")
+      }`,
+    );
+  }
+  if (plan.approvals.approved.length > 0) {
+    row(
+      "approved",
+      `${plan.approvals.approved.join(", ")} (live approvals kept from the last run)`,
+    );
+  }
+  if (plan.approvals.denied.length > 0) {
+    row("denied", `${plan.approvals.denied.join(", ")} (live denials kept from the last run)`);
+  }
   row("env", Object.keys(plan.guest_env).length === 0 ? "(none)" : "");
   for (const [name, value] of Object.entries(plan.guest_env)) {
     out.push(`    ${name}=${visible(value)}`);

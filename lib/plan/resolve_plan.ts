@@ -45,7 +45,14 @@ export interface PlanInput {
   now: string;
   /** Notes from the host readers (e.g. routes that could not be read). */
   notes?: string[];
+  /** A resumed bottle's live approvals and denials (`bot-bottle approve|deny`), as written. */
+  approvals?: { approved: string[]; denied: string[] };
+  /** The audit log's rotation size (bytes); BOT_BOTTLE_AUDIT_MAX_BYTES, else 4 MiB. */
+  auditMaxBytes?: number;
 }
+
+/** The audit log: rotated at 4 MiB, 3 old files kept (at most 16 MiB per bottle). */
+export const AUDIT_DEFAULTS = { max_bytes: 4 * 1024 * 1024, keep: 3 } as const;
 
 /** Resolve the plan. Throws UserError (ManifestError) for anything the user must fix. */
 export function resolvePlan(input: PlanInput): Plan {
@@ -92,6 +99,7 @@ export function resolvePlan(input: PlanInput): Plan {
     slug: input.slug,
     egressAllow: bottle.egressAllow,
     onBlock: bottle.egressOnBlock,
+    askTimeoutSeconds: bottle.egressAskTimeout,
     maxPushMib: bottle.bundle.maxPushMib,
     git: bottle.git,
     homeDir: input.home,
@@ -162,6 +170,14 @@ export function resolvePlan(input: PlanInput): Plan {
       pids: bottle.bundle.pids,
     },
     egress_on_block: bottle.egressOnBlock,
+    approvals: {
+      approved: [...(input.approvals?.approved ?? [])],
+      denied: [...(input.approvals?.denied ?? [])],
+    },
+    audit: {
+      max_bytes: input.auditMaxBytes ?? AUDIT_DEFAULTS.max_bytes,
+      keep: AUDIT_DEFAULTS.keep,
+    },
     runtime: guest.runtime,
     resources: { cpus: bottle.cpus, memory_mib: bottle.memory },
     workdir: bottle.workdir ?? null,

@@ -4,13 +4,36 @@
  * from (the dir is mounted read-only into it, and replaced atomically so the
  * proxy sees a whole file), and the record `list`, the plan and `resume` use.
  */
-import type { EgressEntry } from "../policy/egress_entry.ts";
+import { UserError } from "../errors.ts";
+import { type EgressEntry, formatEgressEntry, parseEgressEntry } from "../policy/egress_entry.ts";
 import { writeFileAtomic } from "./metadata_store.ts";
 
 /** What the bottle's live allowlist adds and takes away. */
 export interface Approvals {
   approved: EgressEntry[];
   denied: EgressEntry[];
+}
+
+/** The approvals as written (`api.example.com`, `*.example.org:8443`). */
+export function approvalTexts(approvals: Approvals): { approved: string[]; denied: string[] } {
+  return {
+    approved: approvals.approved.map(formatEgressEntry),
+    denied: approvals.denied.map(formatEgressEntry),
+  };
+}
+
+/** `approve`: the entry joins the approvals and leaves the denials. Pure. */
+export function withApproval(approvals: Approvals, entry: EgressEntry): Approvals {
+  const text = formatEgressEntry(entry);
+  const others = (list: EgressEntry[]) => list.filter((e) => formatEgressEntry(e) !== text);
+  return { approved: [...others(approvals.approved), entry], denied: others(approvals.denied) };
+}
+
+/** `deny`: the entry leaves the approvals and joins the denials (which override the manifest). */
+export function withDenial(approvals: Approvals, entry: EgressEntry): Approvals {
+  const text = formatEgressEntry(entry);
+  const others = (list: EgressEntry[]) => list.filter((e) => formatEgressEntry(e) !== text);
+  return { approved: others(approvals.approved), denied: [...others(approvals.denied), entry] };
 }
 
 /** The control dir of a bottle (mounted read-only in its bundle). */
@@ -25,16 +48,36 @@ export function auditDir(stateDir: string): string {
 
 /** The recorded approvals; none when there is no file yet. */
 export async function readApprovals(stateDir: string): Promise<Approvals> {
+  const path = `${controlDir(stateDir)}/approvals.json`;
+  let data: { approved?: unknown; denied?: unknown };
   try {
-    const data = JSON.parse(await Deno.readTextFile(`${controlDir(stateDir)}/approvals.json`));
-    return {
-      approved: Array.isArray(data?.approved) ? data.approved : [],
-      denied: Array.isArray(data?.denied) ? data.denied : [],
-    };
+    data = JSON.parse(await Deno.readTextFile(path));
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return { approved: [], denied: [] };
-    throw error;
+    throw new UserError(
+      `cannot read the live approvals of this bottle: ${path}: ${(error as Error).message}`,
+      { hint: `fix or remove ${path} (it holds what \`bot-bottle approve|deny\` decided)` },
+    );
   }
+  return { approved: validEntries(data?.approved), denied: validEntries(data?.denied) };
+}
+
+/** Entries that still parse by the manifest's grammar (anything else is dropped). */
+function validEntries(list: unknown): EgressEntry[] {
+  if (!Array.isArray(list)) return [];
+  const out: EgressEntry[] = [];
+  for (const item of list) {
+    const e = item as Record<string, unknown> | null;
+    const field = e?.kind === "exact" ? "host" : e?.kind === "suffix" ? "suffix" : "address";
+    if (
+      typeof e !== "object" || e === null ||
+      !["exact", "suffix", "ipv4"].includes(String(e.kind)) ||
+      typeof e[field] !== "string" || !(e.port === null || Number.isInteger(e.port))
+    ) continue;
+    const parsed = parseEgressEntry(formatEgressEntry(e as unknown as EgressEntry));
+    if ("entry" in parsed) out.push(parsed.entry);
+  }
+  return out;
 }
 
 /** Replace the approvals file atomically (0644 in a 0755 dir: the bundle's proxy user reads it). */

@@ -13,6 +13,7 @@ function fakePlan(octet: number, stateDir: string): Plan {
     state_dir: stateDir,
     bundle_config: { files: { "policy.json": "{}\n" }, identity_mounts: [] },
     bundle_limits: { memory_mib: 384, cpus: 1, pids: 256 },
+    secrets: [],
   } as unknown as Plan;
 }
 

@@ -252,7 +252,15 @@ const PARSE_CASES: ParseCase[] = [
   {
     name: "egress with a key other than allow",
     toml: '[bottles.dev]\nimage = "a"\negress = { allow = [], deny = ["x"] }\n',
-    message: `${P}: unknown key bottles.dev.egress.deny (expected one of: allow, on_block)`,
+    message:
+      `${P}: unknown key bottles.dev.egress.deny (expected one of: allow, on_block, ask_timeout)`,
+  },
+  {
+    name: "egress.ask_timeout out of range",
+    toml: '[bottles.dev]\nimage = "a"\negress = { on_block = "ask", ask_timeout = 0 }\n',
+    message:
+      `${P}: bottles.dev.egress.ask_timeout: expected an integer from 1 to 3600 (seconds), ` +
+      "found integer 0",
   },
   {
     name: "egress as an array",

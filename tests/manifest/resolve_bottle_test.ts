@@ -70,6 +70,7 @@ Deno.test("good fixture: every key parses to the expected definitions", async ()
     }],
     supervise: false,
     egressOnBlock: "refuse",
+    egressAskTimeout: 60,
     bundle: { memory: 384, cpus: 1, pids: 256, maxPushMib: 64 },
     runtime: "runc",
   };
@@ -98,6 +99,7 @@ Deno.test("a bottle without extends gets the defaults", () => {
     secrets: {},
     egressAllow: [],
     egressOnBlock: "refuse",
+    egressAskTimeout: 60,
     git: [],
     supervise: false,
     bundle: { memory: 384, cpus: 1, pids: 256, maxPushMib: 64 },

@@ -14,6 +14,7 @@ const base: ResolvedBottle = {
   git: [],
   supervise: false,
   egressOnBlock: "refuse",
+  egressAskTimeout: 60,
   bundle: { memory: 384, cpus: 1, pids: 256, maxPushMib: 64 },
   runtime: "runc",
 };

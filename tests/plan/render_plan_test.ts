@@ -22,6 +22,7 @@ function planWith(command: string[], env: Record<string, string> = {}): Plan {
     guest_env: env,
     secrets: [],
     git: [],
+    approvals: { approved: [], denied: [] },
     create: [],
     state_dir: "/tmp/x",
     smolfile: null,

@@ -22,6 +22,7 @@ const bottle: ResolvedBottle = {
   }],
   supervise: false,
   egressOnBlock: "refuse",
+  egressAskTimeout: 60,
   bundle: { memory: 384, cpus: 1, pids: 256, maxPushMib: 64 },
   runtime: "runc",
 };

@@ -58,6 +58,11 @@ export function agentRunArgv(o: AgentRunOptions): string[] {
     "net.ipv4.neigh.eth0.mcast_solicit=1",
     "--sysctl",
     "net.ipv4.neigh.eth0.retrans_time_ms=100",
+    // No IPv6 at all (not even link-local): nothing in a bottle speaks it.
+    "--sysctl",
+    "net.ipv6.conf.all.disable_ipv6=1",
+    "--sysctl",
+    "net.ipv6.conf.default.disable_ipv6=1",
     ...labelFlags(o.labels),
   ];
   for (const [k, v] of Object.entries(o.env)) argv.push("--env", `${k}=${v}`);
