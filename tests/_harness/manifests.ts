@@ -28,6 +28,9 @@ export function manifestToml(opts: {
   memory?: number;
   /** The bottle's `runtime` (`runsc`: gVisor). */
   runtime?: string;
+  /** `egress.on_block` and `egress.ask_timeout`. */
+  onBlock?: "refuse" | "ask";
+  askTimeout?: number;
 }): string {
   const lines = [
     `[bottles.${BOTTLE}]`,
@@ -42,6 +45,8 @@ export function manifestToml(opts: {
   }
   if (opts.git) lines.push(`git = ${opts.git}`);
   if (opts.runtime) lines.push(`runtime = ${tomlString(opts.runtime)}`);
+  if (opts.onBlock) lines.push(`egress.on_block = ${tomlString(opts.onBlock)}`);
+  if (opts.askTimeout) lines.push(`egress.ask_timeout = ${opts.askTimeout}`);
   for (const [name, script] of Object.entries(opts.agents)) {
     lines.push(
       "",

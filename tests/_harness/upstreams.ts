@@ -103,3 +103,53 @@ export async function startSshUpstream(opts: {
   if (!/^ssh-ed25519 /.test(hostKey)) throw new Error(`no host key in ${opts.name}: ${hostKey}`);
   return { pub, hostKey };
 }
+
+/**
+ * A plain-http upstream (python): `/slow` streams 20 x 64 KiB over ~6 s (a long download to
+ * keep open through an approval); anything else answers `hello from <Host>`.
+ */
+const WEB_UPSTREAM = `
+import http.server, socketserver, time
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path.startswith("/slow"):
+            self.send_response(200)
+            self.send_header("Content-Length", str(20 * 65536))
+            self.end_headers()
+            for _ in range(20):
+                self.wfile.write(b"x" * 65536)
+                self.wfile.flush()
+                time.sleep(0.3)
+            return
+        body = ("hello from %s\\n" % self.headers.get("Host")).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+S(("0.0.0.0", 80), H).serve_forever()
+`;
+
+/** Starts {@link WEB_UPSTREAM} as `name` on `network` (port 80). */
+export async function startWebUpstream(
+  name: string,
+  network: string,
+  fixture: string,
+): Promise<void> {
+  await docker([
+    "run",
+    "-d",
+    "--name",
+    name,
+    "--network",
+    network,
+    fixture,
+    "python3",
+    "-c",
+    WEB_UPSTREAM,
+  ]);
+  assert.ok(await waitListening(name, 80), "the web upstream did not start listening on 80");
+}

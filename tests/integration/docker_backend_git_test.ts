@@ -115,6 +115,29 @@ Deno.test("docker backend: git gate refuses a leaked key, forwards a clean push,
     assert.deepEqual(tagged(out, "BY_CONTENT"), [""], "a private key is readable in the agent");
     assert.deepEqual(tagged(out, "SSH_AUTH_SOCK"), ["unset"]);
     await assertNothingLeft(slug);
+
+    // The audit log, after teardown: the refused push (with its findings), the clean one
+    // (with its refs), and the fetches, each naming the upstream's host.
+    const logs = await sandbox.run(["logs", slug, "--json"]);
+    assert.equal(logs.code, 0, logs.stderr);
+    const gitRecs: Record<string, unknown>[] = logs.stdout.trim().split("\n").map((l) =>
+      JSON.parse(l)
+    )
+      .filter((r) => r.source === "git");
+    const pushes = gitRecs.filter((r) => r.method === "push" && r.decision !== "start");
+    const refused = pushes.find((r) => r.decision === "deny" && r.reason === "secret_found");
+    assert.ok(refused, `no refused push in ${JSON.stringify(gitRecs)}`);
+    assert.ok(Number(refused.findings) >= 1, JSON.stringify(refused));
+    const forwarded = pushes.find((r) => r.decision === "allow" && r.reason === "forwarded");
+    assert.ok(forwarded, `no forwarded push in ${JSON.stringify(gitRecs)}`);
+    assert.match(String(forwarded.refs), /refs\/heads\/main/);
+    assert.ok(
+      gitRecs.some((r) => r.method === "fetch" && r.decision === "allow"),
+      "no fetch record",
+    );
+    for (const r of gitRecs) {
+      assert.ok(r.host && r.host !== "", `no upstream host: ${JSON.stringify(r)}`);
+    }
   } finally {
     try {
       cli?.kill("SIGINT");

@@ -2,7 +2,7 @@
  * `runtime = "runsc"`: the docker backend's agent runs under gVisor end to end (real CLI, real
  * Docker with runsc registered, as `scripts/setup.sh` does): the plan says so, the egress probe
  * passes, the container runs under runsc (docker inspect), the agent sees gVisor's kernel and
- * reaches nothing but the bundle.
+ * reaches nothing but the bundle; `verify` passes inside it.
  */
 import assert from "node:assert/strict";
 import { docker } from "../_harness/docker.ts";
@@ -11,7 +11,7 @@ import { Sandbox } from "../_harness/sandbox.ts";
 
 const AGENT = `echo "KERNEL $(cat /proc/version)"
 echo "PROXY $(curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://denied.test/)"
-sleep 4
+for i in $(seq 300); do [ -e /tmp/verified ] && break; sleep 0.2; done
 exit 7`;
 
 Deno.test("docker backend under gVisor: probe passes, the agent runs under runsc", async () => {
@@ -22,7 +22,11 @@ Deno.test("docker backend under gVisor: probe passes, the agent runs under runsc
   );
   const sandbox = await Sandbox.create({
     network: true,
-    manifest: manifestToml({ agents: { gv: AGENT }, runtime: "runsc" }),
+    manifest: manifestToml({
+      agents: { gv: AGENT },
+      runtime: "runsc",
+      egressAllow: ["allowed.test"],
+    }),
   });
   try {
     const dry = await sandbox.run([
@@ -65,6 +69,16 @@ Deno.test("docker backend under gVisor: probe passes, the agent runs under runsc
       `bot-bottle-${slug}-agent`,
     ]);
     assert.equal(inspect.stdout.trim(), "runsc");
+    // The isolation suite passes inside the gVisor agent too.
+    const verify = await sandbox.run(["verify", slug, "--json"], {
+      BOT_BOTTLE_VERIFY_TARGET: sandbox.probeTarget,
+      BOT_BOTTLE_VERIFY_HOSTS: "",
+    });
+    for (const c of JSON.parse(verify.stdout).checks) {
+      assert.equal(c.status, "pass", `${c.id}: ${c.detail}`);
+    }
+    assert.equal(verify.code, 0);
+    assert.equal((await sandbox.run(["exec", slug, "--", "touch", "/tmp/verified"])).code, 0);
     const r = await cli.wait(120_000);
     assert.equal(r.code, 7, cli.transcript);
     // gVisor's own kernel, not the host's.
