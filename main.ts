@@ -61,13 +61,23 @@ export async function main(
     if (name === undefined) {
       const { values } = parse(version, rest);
       if (values.version) return await version.run(ctx, { values, positionals: [], tail });
+      // Asked for, help is what the command produces (stdout); as a usage error, a diagnostic.
+      if (values.help) {
+        ctx.stdout(renderMainHelp());
+        return 0;
+      }
       ctx.stderr(renderMainHelp());
-      if (values.help) return 0;
       throw new UsageError("no command given", HINT);
     }
     if (name === "help") {
       const target = rest[0] === undefined ? undefined : findCommand(rest[0]);
-      ctx.stderr(target ? renderCommandHelp(target) : renderMainHelp());
+      if (rest[0] !== undefined && !target) {
+        throw new UsageError(
+          `help: unknown command "${rest[0]}"${didYouMeanSuffix(rest[0], commandNames())}`,
+          HINT,
+        );
+      }
+      ctx.stdout(target ? renderCommandHelp(target) : renderMainHelp());
       return 0;
     }
     const command = findCommand(name);
@@ -79,7 +89,7 @@ export async function main(
     }
     const { values, positionals } = parse(command, rest);
     if (values.help) {
-      ctx.stderr(renderCommandHelp(command));
+      ctx.stdout(renderCommandHelp(command));
       return 0;
     }
     if (values.version) return await version.run(ctx, { values, positionals: [], tail });

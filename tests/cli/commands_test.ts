@@ -34,7 +34,8 @@ Deno.test("`<command> --help` prints the generated help and exits 0", async () =
   for (const command of COMMANDS) {
     const c = testContext();
     assert.equal(await main([command.name, "--help"], c), 0);
-    assert.equal(c.stderrText, renderCommandHelp(command));
+    assert.equal(c.stdoutText, renderCommandHelp(command));
+    assert.equal(c.stderrText, "");
   }
 });
 

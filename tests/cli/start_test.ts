@@ -128,7 +128,7 @@ Deno.test("a taken /24 moves the subnet and the plan says why", async () => {
   });
   await main(["start", "demo", "--dry-run"], text);
   assert.match(
-    text.stderrText,
+    text.stdoutText,
     new RegExp(`moved past ${seed.subnet.replaceAll(".", "\\.")}: overlaps`),
   );
 });
@@ -271,13 +271,13 @@ Deno.test("lifecycle commands parse their slug and refuse bad usage", async () =
 Deno.test("help and version", async () => {
   let c = ctx();
   assert.equal(await main(["--help"], c), 0);
-  assert.match(c.stderrText, /^bot-bottle 0\.1\.0/);
+  assert.match(c.stdoutText, /^bot-bottle 0\.1\.0/);
   for (const command of ["start", "resume", "list", "stop", "rm", "cleanup", "agents", "doctor"]) {
-    assert.match(c.stderrText, new RegExp(`^  ${command}\\b`, "m"), command);
+    assert.match(c.stdoutText, new RegExp(`^  ${command}\\b`, "m"), command);
   }
   c = ctx();
   assert.equal(await main(["start", "--help"], c), 0);
-  assert.match(c.stderrText, /^Usage: bot-bottle start <agent> \[options\] \[-- <agent args>\]/);
+  assert.match(c.stdoutText, /^Usage: bot-bottle start <agent> \[options\] \[-- <agent args>\]/);
   c = ctx();
   assert.equal(await main(["--version"], c), 0);
   assert.equal(c.stdoutText, "bot-bottle 0.1.0\n");
@@ -360,5 +360,5 @@ Deno.test("an agent from the project manifest is flagged in the plan", async () 
     },
   });
   await main(["start", "helper", "--dry-run"], text);
-  assert.match(text.stderrText, /from {7}project manifest \/home\/u\/project\/bot-bottle\.toml/);
+  assert.match(text.stdoutText, /from {7}project manifest \/home\/u\/project\/bot-bottle\.toml/);
 });
