@@ -231,7 +231,7 @@ Deno.test("usage errors exit 2 with a one-line hint", async () => {
     [["frobnicate"], /unknown command "frobnicate"/],
     [["start"], /start: missing <agent>/],
     [["start", "demo", "--json"], /--json needs --dry-run/],
-    [["start", "demo", "--dry-run", "--bogus"], /start: Unknown option '--bogus'/],
+    [["start", "demo", "--dry-run", "--bogus"], /start: unknown option --bogus\n/],
     [["agents", "extra"], /agents: unexpected argument "extra"/],
     [["doctor", "--", "x"], /doctor takes no arguments after --/],
     [
@@ -259,7 +259,7 @@ Deno.test("lifecycle commands parse their slug and refuse bad usage", async () =
     [["resume", "x", "--json"], /--json needs --dry-run/],
     [["bundle"], /bundle: missing action \(build\)/],
     [["bundle", "make"], /bundle: unknown action "make"/],
-    [["ls", "--bogus"], /list: Unknown option '--bogus'/],
+    [["ls", "--bogus"], /list: unknown option --bogus\n/],
   ];
   for (const [argv, pattern] of cases) {
     const c = ctx();
