@@ -67,3 +67,20 @@ Deno.test("an unknown option gets the nearest option of that command and exit 2"
     assert.equal(c.stdoutText, "");
   }
 });
+
+Deno.test("a manifest with two typos reports both, once, exit 1, no stack", async () => {
+  const c = testContext({
+    files: {
+      "/home/u/.config/bot-bottle/bot-bottle.toml":
+        '[bottles.a]\nimgae = "x"\n[agents.b]\nbottle = "a"\ncomand = ["sh"]\n',
+    },
+  });
+  assert.equal(await main(["agents"], c), 1);
+  assert.equal(
+    c.stderrText,
+    "bot-bottle: error: /home/u/.config/bot-bottle/bot-bottle.toml: 3 problems:\n" +
+      '  unknown key bottles.a.imgae (did you mean "image"?)\n' +
+      '  unknown key agents.b.comand (did you mean "command"?)\n' +
+      '  agents.b: missing required key command (the argv to run, e.g. ["claude"])\n',
+  );
+});
