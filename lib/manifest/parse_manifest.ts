@@ -11,6 +11,7 @@ import { parse, TomlDate, TomlError } from "smol-toml";
 import { ManifestError } from "./manifest_error.ts";
 import { didYouMean } from "./did_you_mean.ts";
 import { unclosedAt } from "./toml_position.ts";
+import { BUILTIN_DOCKERFILES, BUILTIN_PREFIX, builtinName } from "../agents/builtin_dockerfiles.ts";
 import { parseEgressEntry } from "../policy/egress_entry.ts";
 import { GIT_UPSTREAM_FORMS, parseGitUpstream } from "../policy/git_upstream.ts";
 import { parseHostKey } from "../policy/host_key.ts";
@@ -386,11 +387,49 @@ class Validator {
     return def;
   }
 
-  /** A bottle's `dockerfile`: a path relative to this manifest's directory (or absolute). */
+  /**
+   * A bottle's `dockerfile`: `builtin:<name>` (one of the Dockerfiles shipped in bot-bottle) or
+   * the path of a Dockerfile, relative to this manifest's directory or absolute. Anything that
+   * looks like something else (a URL or other `scheme:`, `~`, a directory) is refused rather
+   * than guessed at.
+   */
   dockerfile(parts: KeyPart[], value: Table): string {
-    const expected = "the path of a Dockerfile, relative to this manifest's directory";
+    const builtins = Object.keys(BUILTIN_DOCKERFILES);
+    const expected = "the path of a Dockerfile (relative to this manifest's directory, or " +
+      `absolute) or ${BUILTIN_PREFIX}<name> (${builtins.join(", ")})`;
     const file = this.string(parts, value.dockerfile, expected);
     if (file === "" || /\p{Cc}/u.test(file)) this.typeError(parts, expected, file);
+    const name = builtinName(file);
+    if (name !== null) {
+      if (!Object.hasOwn(BUILTIN_DOCKERFILES, name)) {
+        const near = didYouMean(name, builtins);
+        this.fail(
+          parts,
+          `${quote(file)} is not a built-in Dockerfile` +
+            (near ? ` (did you mean "${BUILTIN_PREFIX}${near}"?)` : "") +
+            `; the built-in ones are ${builtins.map((b) => BUILTIN_PREFIX + b).join(", ")}`,
+        );
+      }
+      return file;
+    }
+    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(file);
+    if (scheme) {
+      this.fail(
+        parts,
+        `${quote(file)} starts with "${scheme[1]}:", which bot-bottle does not fetch or guess ` +
+          `at; expected ${expected} (a file whose name has a colon: write "./${truncate(file)}")`,
+      );
+    }
+    if (file.startsWith("~")) {
+      this.fail(
+        parts,
+        `${quote(file)}: "~" is not expanded here; write the path relative to this manifest's ` +
+          "directory, or absolute",
+      );
+    }
+    if (file.endsWith("/") || file === "." || file === ".." || /\/\.\.?$/.test(file)) {
+      this.fail(parts, `${quote(file)} names a directory; expected the Dockerfile itself`);
+    }
     return resolve(dirname(this.path), file);
   }
 

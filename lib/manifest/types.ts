@@ -79,7 +79,10 @@ export interface ResolvedBottle {
   chain: string[];
   /** Exactly one of image / dockerfile is set. */
   image?: string;
-  /** Absolute path (resolved against the defining file's directory). */
+  /**
+   * Absolute path (resolved against the defining file's directory), or `builtin:<name>` for a
+   * Dockerfile shipped in bot-bottle (lib/agents/builtin_dockerfiles.ts).
+   */
   dockerfile?: string;
   cpus: number;
   memory: number;

@@ -161,6 +161,33 @@ const PARSE_CASES: ParseCase[] = [
       "(image: a prebuilt OCI image, dockerfile: an image built on first use)",
   },
   {
+    name: "an unknown built-in Dockerfile, with the near one",
+    toml: '[bottles.dev]\ndockerfile = "builtin:claud"\n',
+    message: `${P}: bottles.dev.dockerfile: "builtin:claud" is not a built-in Dockerfile (did ` +
+      'you mean "builtin:claude"?); the built-in ones are builtin:shell, builtin:claude, ' +
+      "builtin:codex",
+  },
+  {
+    name: "a dockerfile that is a URL",
+    toml: '[bottles.dev]\ndockerfile = "https://example.com/Dockerfile"\n',
+    message: `${P}: bottles.dev.dockerfile: "https://example.com/Dockerfile" starts with ` +
+      '"https:", which bot-bottle does not fetch or guess at; expected the path of a Dockerfile ' +
+      "(relative to this manifest's directory, or absolute) or builtin:<name> (shell, claude, " +
+      'codex) (a file whose name has a colon: write "./https://example.com/Dockerfile")',
+  },
+  {
+    name: "a dockerfile under ~",
+    toml: '[bottles.dev]\ndockerfile = "~/Dockerfile"\n',
+    message: `${P}: bottles.dev.dockerfile: "~/Dockerfile": "~" is not expanded here; write ` +
+      "the path relative to this manifest's directory, or absolute",
+  },
+  {
+    name: "a dockerfile that is a directory",
+    toml: '[bottles.dev]\ndockerfile = "agents/"\n',
+    message: `${P}: bottles.dev.dockerfile: "agents/" names a directory; expected the ` +
+      "Dockerfile itself",
+  },
+  {
     name: "image that looks like an option",
     toml: '[bottles.dev]\nimage = "--privileged"\n',
     message: `${P}: bottles.dev.image: expected an image reference such as ` +
