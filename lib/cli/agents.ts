@@ -8,6 +8,7 @@ import type { Command } from "./_shared/command.ts";
 import type { CliContext } from "./_shared/context.ts";
 import { loadManifestForCli } from "./_shared/load_manifest_for_cli.ts";
 import { printReport } from "./_shared/output.ts";
+import { INIT_HINT, noManifestFound } from "./_shared/find_agent.ts";
 
 /** One agent as listed. */
 export interface AgentListing {
@@ -58,9 +59,9 @@ export async function runAgents(
   }
   if (listings.length === 0 && !opts.json) {
     ctx.stderr(
-      `bot-bottle: no agents defined (read: ${
-        manifest.files.join(", ") || "no manifest file found"
-      })\n`,
+      manifest.files.length === 0
+        ? `bot-bottle: no agents defined: ${noManifestFound(manifest)}\nhint: ${INIT_HINT}\n`
+        : `bot-bottle: no agents defined in ${manifest.files.join(", ")}\n`,
     );
     return 0;
   }

@@ -142,7 +142,8 @@ export async function loadManifest(
     }
     agents[name] = agent;
   }
-  const manifest: Manifest = { files, bottles: { ...user.bottles }, agents };
+  const searched = [...new Set([sources.userPath, sources.projectPath])];
+  const manifest: Manifest = { files, searched, bottles: { ...user.bottles }, agents };
   // Every bottle's extends chain; one broken chain is reported once, not by every bottle on it.
   const broken = new Set<string>();
   for (const name of Object.keys(manifest.bottles)) {

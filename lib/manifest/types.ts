@@ -68,6 +68,8 @@ export interface AgentDef {
 export interface Manifest {
   /** Files read, in load order (user first). */
   files: string[];
+  /** Where manifests were looked for (user path, project path), found or not. */
+  searched?: string[];
   bottles: Record<string, BottleDef>;
   agents: Record<string, AgentDef>;
 }
