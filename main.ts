@@ -6,10 +6,10 @@ import { parseArgs } from "node:util";
 import { type Command, GLOBAL_OPTIONS, renderCommandHelp } from "./lib/cli/_shared/command.ts";
 import { type CliContext, realContext } from "./lib/cli/_shared/context.ts";
 import { reportError } from "./lib/cli/_shared/report_error.ts";
-import { commandNames, findCommand, renderMainHelp } from "./lib/cli/commands.ts";
+import { commandNames, COMMANDS, findCommand, renderMainHelp } from "./lib/cli/commands.ts";
 import { command as version } from "./lib/cli/version.ts";
 import { UsageError } from "./lib/errors.ts";
-import { didYouMeanSuffix } from "./lib/manifest/did_you_mean.ts";
+import { didYouMean, didYouMeanSuffix } from "./lib/manifest/did_you_mean.ts";
 
 const HINT = "Run `bot-bottle --help` for usage.";
 
@@ -34,7 +34,7 @@ function splitCommand(
   return { rest: head, tail };
 }
 
-function parse(command: Command, args: string[]) {
+function parse(command: Command, args: string[], topLevel = false) {
   try {
     return parseArgs({
       args,
@@ -43,12 +43,52 @@ function parse(command: Command, args: string[]) {
       strict: true,
     });
   } catch (error) {
-    const message = (error as Error).message.split("\n")[0].replace(/\. To specify.*$/, "");
-    throw new UsageError(
-      `${command.name}: ${message}`,
-      `Run \`bot-bottle ${command.name} --help\` for usage.`,
+    throw optionError(command, error, topLevel);
+  }
+}
+
+/**
+ * A bad option as a usage error in our own words: an unknown one with the
+ * nearest option of that command ("did you mean"), a value missing or given
+ * where none is taken. Exit 2.
+ */
+export function optionError(command: Command, error: unknown, topLevel = false): UsageError {
+  const who = topLevel ? "bot-bottle" : command.name;
+  const usage = topLevel ? HINT : `Run \`bot-bottle ${command.name} --help\` for usage.`;
+  const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
+  const options = { ...GLOBAL_OPTIONS, ...(topLevel ? {} : command.options) };
+  const unknown = /^Unknown option '(-{1,2})([^']*)'/.exec(message);
+  if (unknown) {
+    const [, dashes, name] = unknown;
+    const bare = name.split("=")[0];
+    const near = dashes === "--"
+      ? didYouMean(bare, Object.keys(options))
+      : Object.entries(options).find(([, o]) => o.short?.toLowerCase() === bare.toLowerCase())
+        ?.[0];
+    const elsewhere = near === undefined && !topLevel
+      ? COMMANDS.filter((c) => Object.hasOwn(c.options, bare)).map((c) => c.name)
+      : [];
+    return new UsageError(
+      `${who}: unknown option ${dashes}${bare}` +
+        (near !== undefined
+          ? ` (did you mean --${near}?)`
+          : elsewhere.length > 0
+          ? ` (--${bare} is an option of ${elsewhere.join(", ")}, not of ${command.name})`
+          : ""),
+      usage,
     );
   }
+  const missing = /^Option '--([^' ]+)[^']*' argument missing/.exec(message);
+  if (missing) {
+    const spec = options[missing[1]];
+    return new UsageError(
+      `${who}: --${missing[1]} needs a value (--${missing[1]} ${spec?.value ?? "VALUE"})`,
+      usage,
+    );
+  }
+  const noValue = /^Option '--([^' ]+)[^']*' does not take an argument/.exec(message);
+  if (noValue) return new UsageError(`${who}: --${noValue[1]} takes no value`, usage);
+  return new UsageError(`${who}: ${message.replace(/\. To specify.*$/, "")}`, usage);
 }
 
 /** Run bot-bottle with `argv` (without the program name); returns the exit code. */
@@ -59,15 +99,25 @@ export async function main(
   try {
     const { name, rest, tail } = splitCommand(argv);
     if (name === undefined) {
-      const { values } = parse(version, rest);
+      const { values } = parse(version, rest, true);
       if (values.version) return await version.run(ctx, { values, positionals: [], tail });
+      // Asked for, help is what the command produces (stdout); as a usage error, a diagnostic.
+      if (values.help) {
+        ctx.stdout(renderMainHelp());
+        return 0;
+      }
       ctx.stderr(renderMainHelp());
-      if (values.help) return 0;
       throw new UsageError("no command given", HINT);
     }
     if (name === "help") {
       const target = rest[0] === undefined ? undefined : findCommand(rest[0]);
-      ctx.stderr(target ? renderCommandHelp(target) : renderMainHelp());
+      if (rest[0] !== undefined && !target) {
+        throw new UsageError(
+          `help: unknown command "${rest[0]}"${didYouMeanSuffix(rest[0], commandNames())}`,
+          HINT,
+        );
+      }
+      ctx.stdout(target ? renderCommandHelp(target) : renderMainHelp());
       return 0;
     }
     const command = findCommand(name);
@@ -79,7 +129,7 @@ export async function main(
     }
     const { values, positionals } = parse(command, rest);
     if (values.help) {
-      ctx.stderr(renderCommandHelp(command));
+      ctx.stdout(renderCommandHelp(command));
       return 0;
     }
     if (values.version) return await version.run(ctx, { values, positionals: [], tail });

@@ -2,10 +2,13 @@
  * `bot-bottle agents`: the agents the manifests define, with their bottles.
  */
 import { resolveBottle } from "../manifest/resolve_bottle.ts";
-import { makeStyle } from "../ui/style.ts";
+import { UsageError } from "../errors.ts";
+import type { Style } from "../ui/style.ts";
 import type { Command } from "./_shared/command.ts";
 import type { CliContext } from "./_shared/context.ts";
 import { loadManifestForCli } from "./_shared/load_manifest_for_cli.ts";
+import { printReport } from "./_shared/output.ts";
+import { INIT_HINT, noManifestFound } from "./_shared/find_agent.ts";
 
 /** One agent as listed. */
 export interface AgentListing {
@@ -24,8 +27,14 @@ export interface AgentListing {
 /** Run `agents`. */
 export async function runAgents(
   ctx: CliContext,
-  opts: { json: boolean; manifest?: string },
+  opts: { json: boolean; quiet?: boolean; manifest?: string },
 ): Promise<number> {
+  if (opts.json && opts.quiet) {
+    throw new UsageError(
+      "agents: --json and -q do not go together",
+      "Run `bot-bottle agents --help` for usage.",
+    );
+  }
   const manifest = await loadManifestForCli(ctx, opts.manifest);
   const listings: AgentListing[] = Object.values(manifest.agents)
     .sort((a, b) => (a.name < b.name ? -1 : 1))
@@ -44,18 +53,28 @@ export async function runAgents(
         secrets: Object.keys(bottle.secrets).sort(),
       };
     });
-  if (opts.json) {
-    ctx.stdout(`${JSON.stringify({ files: manifest.files, agents: listings }, null, 2)}\n`);
+  if (opts.quiet) {
+    for (const a of listings) ctx.stdout(`${a.name}\n`);
     return 0;
   }
-  const style = makeStyle(ctx.stderrIsTerminal, ctx.env.get("NO_COLOR"));
-  if (listings.length === 0) {
+  if (listings.length === 0 && !opts.json) {
     ctx.stderr(
-      `no agents defined (read: ${manifest.files.join(", ") || "no manifest file found"})\n` +
-        "see examples/bot-bottle.toml for a starting point\n",
+      manifest.files.length === 0
+        ? `bot-bottle: no agents defined: ${noManifestFound(manifest)}\nhint: ${INIT_HINT}\n`
+        : `bot-bottle: no agents defined in ${manifest.files.join(", ")}\n`,
     );
     return 0;
   }
+  printReport(ctx, {
+    json: opts.json,
+    doc: () => ({ schema: 1, files: manifest.files, agents: listings }),
+    text: (style) => agentLines(listings, style),
+  });
+  return 0;
+}
+
+/** The readable listing: each agent, its bottle chain, image, command, egress and secrets. */
+export function agentLines(listings: readonly AgentListing[], style: Style): string[] {
   const lines: string[] = [];
   for (const a of listings) {
     lines.push(`${style.bold(a.name)}  ${style.dim(`(${a.scope}: ${a.source})`)}`);
@@ -67,17 +86,21 @@ export async function runAgents(
     );
     if (a.secrets.length > 0) lines.push(`  secrets  ${a.secrets.join(", ")}`);
   }
-  ctx.stderr(`${lines.join("\n")}\n`);
-  return 0;
+  return lines;
 }
 
 /** The `agents` command. */
 export const command: Command = {
   name: "agents",
-  args: "[--json]",
+  args: "[--json | -q]",
   summary: "list the agents and bottles the manifests define",
-  description: "List the agents the manifests define, with their bottle chain, image and command.",
-  options: { json: { type: "boolean", help: "print the agents as JSON on stdout" } },
+  description: `List the agents the manifests define, with their bottle chain, image, command,
+egress allowlist and secret names, on stdout.`,
+  options: {
+    json: { type: "boolean", help: "print the agents as JSON on stdout" },
+    quiet: { type: "boolean", short: "q", help: "print only the agent names, one a line" },
+  },
   positionals: { min: 0, max: 0 },
-  run: (ctx, { values, manifest }) => runAgents(ctx, { json: values.json === true, manifest }),
+  run: (ctx, { values, manifest }) =>
+    runAgents(ctx, { json: values.json === true, quiet: values.quiet === true, manifest }),
 };

@@ -8,12 +8,13 @@
  */
 import { type BottleEntry, collectInventory } from "../bottles/inventory.ts";
 import { teardownBottle } from "../bottles/teardown_bottle.ts";
-import { UserError } from "../errors.ts";
+import { UsageError, UserError } from "../errors.ts";
 import { stateRoot } from "../state/state_paths.ts";
 import { ownerId } from "../plan/resource_names.ts";
-import { makeStyle } from "../ui/style.ts";
+import type { Style } from "../ui/style.ts";
 import type { Command } from "./_shared/command.ts";
 import type { CliContext } from "./_shared/context.ts";
+import { printReport, stderrStyle } from "./_shared/output.ts";
 
 /** One thing cleanup removes. */
 interface Item {
@@ -31,28 +32,14 @@ export function cleanupItems(bottle: BottleEntry): Item[] {
   return items;
 }
 
-/** Run `cleanup`. */
-export async function runCleanup(
-  ctx: CliContext,
-  opts: { dryRun: boolean; yes: boolean },
-): Promise<number> {
-  const inventory = await collectInventory({
-    runner: ctx.runner,
-    stateRoot: stateRoot(ctx.env),
-    now: ctx.now(),
-    onPath: async (tool) => (await ctx.probe.which(tool)) !== null,
-  });
-  const style = makeStyle(ctx.stderrIsTerminal, ctx.env.get("NO_COLOR"));
-  for (const note of inventory.notes) ctx.stderr(`${style.yellow("note:")} ${note}\n`);
-  const orphans = inventory.bottles.filter((b) => b.state === "orphaned");
-  const plan = orphans.map((b) => ({ bottle: b, items: cleanupItems(b) })).filter((p) =>
-    p.items.length > 0
-  );
-  const kept = orphans.filter((b) => b.keep && b.state_dir);
+/** What cleanup would remove, and the state dirs it keeps. */
+function cleanupLines(
+  plan: readonly { bottle: BottleEntry; items: Item[] }[],
+  kept: readonly BottleEntry[],
+  style: Style,
+): string[] {
   if (plan.length === 0) {
-    ctx.stderr("nothing to clean up\n");
-    for (const b of kept) ctx.stderr(`kept ${b.state_dir} (keep marker)\n`);
-    return 0;
+    return ["nothing to clean up", ...kept.map((b) => `kept ${b.state_dir} (keep marker)`)];
   }
   const lines = [style.bold("cleanup would remove:")];
   for (const { bottle, items } of plan) {
@@ -60,8 +47,56 @@ export async function runCleanup(
     for (const item of items) lines.push(`    ${item.kind} ${item.name}`);
   }
   for (const b of kept) lines.push(`  ${style.dim(`keeping ${b.state_dir} (keep marker)`)}`);
-  ctx.stderr(`${lines.join("\n")}\n`);
-  if (opts.dryRun) return 0;
+  return lines;
+}
+
+/** Run `cleanup`. */
+export async function runCleanup(
+  ctx: CliContext,
+  opts: { dryRun: boolean; yes: boolean; json?: boolean },
+): Promise<number> {
+  if (opts.json && !opts.dryRun) {
+    throw new UsageError("--json needs --dry-run", "Run `bot-bottle cleanup --help` for usage.");
+  }
+  const inventory = await collectInventory({
+    runner: ctx.runner,
+    stateRoot: stateRoot(ctx.env),
+    now: ctx.now(),
+    onPath: async (tool) => (await ctx.probe.which(tool)) !== null,
+  });
+  const style = stderrStyle(ctx);
+  if (!opts.json) {
+    for (const note of inventory.notes) ctx.stderr(`${style.yellow("note:")} ${note}\n`);
+  }
+  const orphans = inventory.bottles.filter((b) => b.state === "orphaned");
+  const plan = orphans.map((b) => ({ bottle: b, items: cleanupItems(b) })).filter((p) =>
+    p.items.length > 0
+  );
+  const kept = orphans.filter((b) => b.keep && b.state_dir);
+  if (opts.dryRun) {
+    // The dry run's listing is what it produces (stdout).
+    printReport(ctx, {
+      json: opts.json === true,
+      doc: () => ({
+        schema: 1,
+        remove: plan.map(({ bottle, items }) => ({
+          slug: bottle.slug,
+          reason: bottle.reason,
+          items,
+        })),
+        kept: kept.map((b) => b.state_dir),
+        notes: inventory.notes,
+      }),
+      text: (out) => cleanupLines(plan, kept, out),
+    });
+    return 0;
+  }
+  if (plan.length === 0) {
+    ctx.stderr(`${cleanupLines(plan, kept, style).join("\n")}\n`);
+    return 0;
+  }
+  // A real cleanup shows the same listing as part of its y/N dialogue (stderr).
+  ctx.stderr(`${cleanupLines(plan, kept, style).join("\n")}\n`);
   if (!opts.yes) {
     if (!ctx.stdinIsTerminal) {
       throw new UserError(
@@ -110,7 +145,7 @@ export async function runCleanup(
 /** The `cleanup` command. */
 export const command: Command = {
   name: "cleanup",
-  args: "[--dry-run] [--yes]",
+  args: "[--dry-run [--json]] [--yes]",
   summary: "remove leftovers of bottles that did not end cleanly",
   description: `Find everything bot-bottle left without a live bottle (containers, networks and
 smolvm machines with its labels or name prefix, and state dirs of bottles that did
@@ -118,10 +153,18 @@ not end cleanly), show one plan, ask once, remove, and report what was removed a
 what failed (exit 1 if anything failed). Stopped bottles stay; a file named "keep"
 in a state dir protects it.`,
   options: {
-    "dry-run": { type: "boolean", help: "show what would be removed, remove nothing" },
+    "dry-run": {
+      type: "boolean",
+      help: "show what would be removed (on stdout), remove nothing",
+    },
+    json: { type: "boolean", help: "with --dry-run: print that as JSON on stdout" },
     yes: { type: "boolean", short: "y", help: "do not ask before removing" },
   },
   positionals: { min: 0, max: 0 },
   run: (ctx, { values }) =>
-    runCleanup(ctx, { dryRun: values["dry-run"] === true, yes: values.yes === true }),
+    runCleanup(ctx, {
+      dryRun: values["dry-run"] === true,
+      yes: values.yes === true,
+      json: values.json === true,
+    }),
 };

@@ -13,6 +13,7 @@ import { command as bundle } from "./bundle.ts";
 import { command as cleanup } from "./cleanup.ts";
 import { type Command, GLOBAL_OPTIONS, renderOptions } from "./_shared/command.ts";
 import { command as doctor } from "./doctor.ts";
+import { command as init } from "./init.ts";
 import { command as list } from "./list.ts";
 import { command as resume } from "./resume.ts";
 import { command as rm } from "./rm.ts";
@@ -33,6 +34,7 @@ export const COMMANDS: readonly Command[] = [
   stop,
   rm,
   cleanup,
+  init,
   agents,
   doctor,
   bundle,

@@ -5,10 +5,10 @@
 import { renderChecks } from "../plan/render_plan.ts";
 import { preflightAll } from "../backends/registry.ts";
 import { preflightPassed } from "../host/preflight.ts";
-import { makeStyle } from "../ui/style.ts";
 import { VERSION } from "../version.ts";
 import type { Command } from "./_shared/command.ts";
 import type { CliContext } from "./_shared/context.ts";
+import { printReport } from "./_shared/output.ts";
 
 /** Run `doctor`. */
 export async function runDoctor(ctx: CliContext, opts: { json: boolean }): Promise<number> {
@@ -18,17 +18,19 @@ export async function runDoctor(ctx: CliContext, opts: { json: boolean }): Promi
     smolmachines: preflightPassed(checks.filter((c) => c.backends.includes("smolmachines"))),
     docker: preflightPassed(checks.filter((c) => c.backends.includes("docker"))),
   };
-  if (opts.json) {
-    ctx.stdout(`${JSON.stringify({ version: VERSION, ok, ready, checks }, null, 2)}\n`);
-  } else {
-    const style = makeStyle(ctx.stderrIsTerminal, ctx.env.get("NO_COLOR"));
-    const verdict = (b: boolean) => (b ? style.green("ready") : style.red("not ready"));
-    ctx.stderr(
-      `${style.bold(`bot-bottle ${VERSION} doctor`)}\n${renderChecks(checks, style).join("\n")}\n` +
-        `  smolmachines backend: ${verdict(ready.smolmachines)}\n` +
-        `  docker backend:       ${verdict(ready.docker)}\n`,
-    );
-  }
+  printReport(ctx, {
+    json: opts.json,
+    doc: () => ({ schema: 1, version: VERSION, ok, ready, checks }),
+    text: (style) => {
+      const verdict = (b: boolean) => (b ? style.green("ready") : style.red("not ready"));
+      return [
+        style.bold(`bot-bottle ${VERSION} doctor`),
+        ...renderChecks(checks, style),
+        `  smolmachines backend: ${verdict(ready.smolmachines)}`,
+        `  docker backend:       ${verdict(ready.docker)}`,
+      ];
+    },
+  });
   return ok ? 0 : 1;
 }
 

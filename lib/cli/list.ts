@@ -1,13 +1,16 @@
 /**
  * `bot-bottle list` (alias `ls`): every bottle on this machine, all backends.
  * `--json` prints `{ "schema": 1, "bottles": [...], "notes": [...] }` on stdout
- * (the BottleEntry fields in lib/backend/inventory.ts); the table goes to stderr.
+ * (the BottleEntry fields in lib/bottles/inventory.ts); the table, or with `-q` the slugs,
+ * also on stdout; notes (what could not be listed) on stderr.
  */
-import { collectInventory } from "../bottles/inventory.ts";
+import { type BottleEntry, collectInventory } from "../bottles/inventory.ts";
+import { UsageError } from "../errors.ts";
 import { stateRoot } from "../state/state_paths.ts";
-import { makeStyle } from "../ui/style.ts";
+import type { Style } from "../ui/style.ts";
 import type { Command } from "./_shared/command.ts";
 import type { CliContext } from "./_shared/context.ts";
+import { printReport, renderTable, stderrStyle } from "./_shared/output.ts";
 
 /** Human age: 42s, 5m, 3h, 2d. */
 export function formatAge(seconds: number | null): string {
@@ -19,19 +22,38 @@ export function formatAge(seconds: number | null): string {
 }
 
 /** Run `list`. */
-export async function runList(ctx: CliContext, opts: { json: boolean }): Promise<number> {
+export async function runList(
+  ctx: CliContext,
+  opts: { json: boolean; quiet: boolean },
+): Promise<number> {
+  if (opts.json && opts.quiet) {
+    throw new UsageError("list: --json and -q do not go together", USAGE);
+  }
   const inventory = await collectInventory({
     runner: ctx.runner,
     stateRoot: stateRoot(ctx.env),
     now: ctx.now(),
     onPath: async (tool) => (await ctx.probe.which(tool)) !== null,
   });
-  if (opts.json) {
-    ctx.stdout(`${JSON.stringify({ schema: 1, ...inventory }, null, 2)}\n`);
-    return 0;
+  if (opts.quiet) {
+    for (const b of inventory.bottles) ctx.stdout(`${b.slug}\n`);
+  } else {
+    printReport(ctx, {
+      json: opts.json,
+      doc: () => ({ schema: 1, ...inventory }),
+      text: (style) => listTable(inventory.bottles, style),
+    });
   }
-  const style = makeStyle(ctx.stderrIsTerminal, ctx.env.get("NO_COLOR"));
-  const rows = inventory.bottles.map((b) => [
+  if (!opts.json) {
+    const style = stderrStyle(ctx);
+    for (const note of inventory.notes) ctx.stderr(`${style.yellow("note:")} ${note}\n`);
+  }
+  return 0;
+}
+
+/** The `list` table, with each orphan's reason under it. */
+export function listTable(bottles: readonly BottleEntry[], style: Style): string[] {
+  const rows = bottles.map((b) => [
     b.slug,
     b.agent ?? "-",
     b.backend ?? "-",
@@ -39,19 +61,17 @@ export async function runList(ctx: CliContext, opts: { json: boolean }): Promise
     b.subnet ?? "-",
     formatAge(b.age_seconds),
   ]);
-  const header = ["SLUG", "AGENT", "BACKEND", "STATE", "SUBNET", "AGE"];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const paint = (state: string, text: string) =>
-    state === "running" ? style.green(text) : state === "orphaned" ? style.yellow(text) : text;
-  const lines = [header.map((h, i) => h.padEnd(widths[i])).join("  ").trimEnd()];
-  for (const row of rows) {
-    lines.push(
-      row.map((cell, i) => (i === 3 ? paint(cell, cell.padEnd(widths[i])) : cell.padEnd(widths[i])))
-        .join("  ").trimEnd(),
-    );
-  }
+  const paint = (column: number, cell: string, padded: string) =>
+    column !== 3
+      ? padded
+      : cell === "running"
+      ? style.green(padded)
+      : cell === "orphaned"
+      ? style.yellow(padded)
+      : padded;
+  const lines = renderTable(["SLUG", "AGENT", "BACKEND", "STATE", "SUBNET", "AGE"], rows, paint);
   if (rows.length === 0) lines.push("(no bottles)");
-  for (const b of inventory.bottles) {
+  for (const b of bottles) {
     if (b.state === "orphaned") lines.push(style.dim(`${b.slug}: orphaned: ${b.reason}`));
     const live = [
       b.approvals.approved.length > 0 ? `approved ${b.approvals.approved.join(", ")}` : "",
@@ -59,21 +79,26 @@ export async function runList(ctx: CliContext, opts: { json: boolean }): Promise
     ].filter((t) => t !== "");
     if (live.length > 0) lines.push(`${b.slug}: ${live.join("; ")}`);
   }
-  for (const note of inventory.notes) lines.push(style.yellow(`note: ${note}`));
-  ctx.stderr(`${lines.join("\n")}\n`);
-  return 0;
+  return lines;
 }
+
+const USAGE = "Run `bot-bottle list --help` for usage.";
 
 /** The `list` command. */
 export const command: Command = {
   name: "list",
   aliases: ["ls"],
-  args: "[--json]",
+  args: "[--json | -q]",
   summary: "every bottle on this machine: running, stopped, orphaned",
   description: `Every bottle on this machine, joined from state dirs, Docker labels and
 \`smolvm machine ls\`: slug, agent, backend, state (running, stopped, orphaned),
-subnet, age. --json prints {"schema": 1, "bottles": [...], "notes": [...]} on stdout.`,
-  options: { json: { type: "boolean", help: "print the inventory as JSON on stdout" } },
+subnet, age, as a table on stdout. --json prints {"schema": 1, "bottles": [...],
+"notes": [...]} instead; -q prints only the slugs, one a line.`,
+  options: {
+    json: { type: "boolean", help: "print the inventory as JSON on stdout" },
+    quiet: { type: "boolean", short: "q", help: "print only the slugs, one a line" },
+  },
   positionals: { min: 0, max: 0 },
-  run: (ctx, { values }) => runList(ctx, { json: values.json === true }),
+  run: (ctx, { values }) =>
+    runList(ctx, { json: values.json === true, quiet: values.quiet === true }),
 };

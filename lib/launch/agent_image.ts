@@ -1,10 +1,13 @@
 /**
  * The agent's image: present already, built from the bottle's Dockerfile on
- * first use (tagged by the Dockerfile's hash, so an edit rebuilds), or pulled.
+ * first use (tagged by the Dockerfile's hash, so an edit rebuilds; a built-in
+ * Dockerfile, `builtin:<name>`, is built from the text embedded in bot-bottle),
+ * or pulled.
  */
 import { createHash } from "node:crypto";
 import { UserError } from "../errors.ts";
 import { lastLine, type Runner } from "../host/runner.ts";
+import { builtinDockerfile, builtinName } from "../agents/builtin_dockerfiles.ts";
 
 /** The tag a Dockerfile-built agent image gets. */
 export function dockerfileImageTag(bottle: string, dockerfileText: string): string {
@@ -14,6 +17,19 @@ export function dockerfileImageTag(bottle: string, dockerfileText: string): stri
 
 /** `docker build` of a bottle's Dockerfile with its directory as context. */
 export function agentBuildArgv(dockerfile: string, tag: string, baseImage?: string): string[] {
+  if (builtinName(dockerfile) !== null) {
+    // A built-in Dockerfile has nothing to COPY: no context, the Dockerfile on stdin.
+    return [
+      "docker",
+      "build",
+      "--tag",
+      tag,
+      "--label",
+      "io.bot-bottle.role=agent-image",
+      ...(baseImage ? ["--build-arg", `BASE_IMAGE=${baseImage}`] : []),
+      "-",
+    ];
+  }
   const dir = dockerfile.slice(0, dockerfile.lastIndexOf("/")) || "/";
   return [
     "docker",
@@ -29,6 +45,17 @@ export function agentBuildArgv(dockerfile: string, tag: string, baseImage?: stri
   ];
 }
 
+async function readDockerfile(bottle: string, path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    throw new UserError(
+      `cannot read the Dockerfile of bottle "${bottle}" at ${path}: ${(error as Error).message}`,
+      { hint: "fix the bottle's dockerfile path (relative to its manifest), or use builtin:NAME" },
+    );
+  }
+}
+
 /** Make sure the agent image exists; returns its reference. */
 export async function ensureAgentImage(
   runner: Runner,
@@ -41,22 +68,20 @@ export async function ensureAgentImage(
   },
 ): Promise<string> {
   if (opts.dockerfile) {
-    let text: string;
-    try {
-      text = await Deno.readTextFile(opts.dockerfile);
-    } catch (error) {
-      throw new UserError(
-        `cannot read the Dockerfile of bottle "${opts.bottle}" at ${opts.dockerfile}: ${
-          (error as Error).message
-        }`,
-      );
-    }
-    const tag = dockerfileImageTag(opts.bottle, text);
+    const builtin = builtinName(opts.dockerfile);
+    const text = builtin !== null
+      ? builtinDockerfile(builtin)
+      : await readDockerfile(opts.bottle, opts.dockerfile);
+    // A built-in image is the same for every bottle that uses it: tagged by its own name.
+    const tag = dockerfileImageTag(builtin ?? opts.bottle, text);
     if ((await runner.run(["docker", "image", "inspect", "--format", "{{.Id}}", tag])).code === 0) {
       return tag;
     }
     opts.progress(`building agent image ${tag} from ${opts.dockerfile} (first use only)`);
-    const r = await runner.run(agentBuildArgv(opts.dockerfile, tag, opts.baseImage));
+    const r = await runner.run(
+      agentBuildArgv(opts.dockerfile, tag, opts.baseImage),
+      builtin !== null ? { input: text } : {},
+    );
     if (r.code !== 0) {
       const tail = `${r.stdout}\n${r.stderr}`.trim().split("\n").slice(-15).join("\n");
       throw new UserError(`building the agent image from ${opts.dockerfile} failed:\n${tail}`);

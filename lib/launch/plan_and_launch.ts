@@ -27,6 +27,7 @@ import { bottleStateDir, stateRoot } from "../state/state_paths.ts";
 import { approvalTexts, readApprovals } from "../state/approvals.ts";
 import { makeStyle } from "../ui/style.ts";
 import type { CliContext } from "../cli/_shared/context.ts";
+import { printJson, stdoutStyle } from "../cli/_shared/output.ts";
 
 /** What to plan and launch. */
 export interface LaunchSpec {
@@ -115,11 +116,13 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
   };
   let plan = resolvePlan(input);
   if (spec.dryRun) {
-    if (spec.json) ctx.stdout(`${JSON.stringify(plan, null, 2)}\n`);
-    else ctx.stderr(renderPlan(plan, style));
+    // A dry run's plan is what it produces (stdout).
+    if (spec.json) printJson(ctx, plan);
+    else ctx.stdout(renderPlan(plan, stdoutStyle(ctx)));
     return 0;
   }
 
+  // A launch shows its plan as part of the y/N dialogue; stdout is the agent's.
   ctx.stderr(renderPlan(plan, style));
   // Checks the bottle itself adds (its runtime) can fail where the host's passed.
   if (!preflightPassed(plan.preflight)) {

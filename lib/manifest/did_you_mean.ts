@@ -35,7 +35,9 @@ export function editDistance(a: string, b: string): number {
 
 /**
  * The candidate closest to `input` within `maxDistance` edits (ties: the
- * first candidate in order), or `undefined` when none is that close.
+ * first candidate in order), or `undefined` when none is that close. A
+ * candidate that differs in as many characters as either name has (`zz` and
+ * `a`) is not a near miss, only a different word.
  */
 export function didYouMean(
   input: string,
@@ -49,6 +51,7 @@ export function didYouMean(
     if (candidate === input) continue;
     if (Math.abs(candidate.length - input.length) > maxDistance) continue;
     const distance = editDistance(input, candidate);
+    if (distance >= Math.min(input.length, candidate.length)) continue;
     if (distance < bestDistance) {
       best = candidate;
       bestDistance = distance;

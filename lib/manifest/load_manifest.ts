@@ -12,7 +12,7 @@ import {
   parseManifestText,
   quote,
 } from "./parse_manifest.ts";
-import { bottleChain, resolveBottle } from "./resolve_bottle.ts";
+import { bottleChain, MAX_EXTENDS_DEPTH, resolveBottle } from "./resolve_bottle.ts";
 import type { AgentDef, Manifest } from "./types.ts";
 
 /**
@@ -82,13 +82,24 @@ function origin(sources: ManifestSources): string {
  * bottle is not defined, any bottle's `extends` chain, and that every bottle
  * an agent uses resolves.
  *
- * @throws ManifestError naming the file and key path of the first problem.
+ * @throws ManifestError naming the file and key path of every problem found.
  */
 export async function loadManifest(
   sources: ManifestSources,
   read: (path: string) => Promise<string | null> = readTextFileOrNull,
 ): Promise<Manifest> {
   const files: string[] = [];
+  const problems: string[] = [];
+  /** Run `check`, collecting the problems of a ManifestError instead of stopping at it. */
+  const collect = <T>(check: () => T): T | undefined => {
+    try {
+      return check();
+    } catch (error) {
+      if (!(error instanceof ManifestError)) throw error;
+      problems.push(...error.problems);
+      return undefined;
+    }
+  };
   const userText = await read(sources.userPath);
   if (userText === null && sources.userExplicit) {
     throw new ManifestError(
@@ -96,36 +107,59 @@ export async function loadManifest(
     );
   }
   let user: ParsedManifest = { bottles: {}, agents: {} };
+  let userError: ManifestError | undefined;
   if (userText !== null) {
     files.push(sources.userPath);
-    user = parseManifestText(userText, sources.userPath, "user");
+    try {
+      user = parseManifestText(userText, sources.userPath, "user");
+    } catch (error) {
+      if (!(error instanceof ManifestError)) throw error;
+      userError = error;
+      problems.push(...error.problems);
+    }
   }
   let project: ParsedManifest = { bottles: {}, agents: {} };
   if (!sameFile(sources.userPath, sources.projectPath)) {
     const projectText = await read(sources.projectPath);
     if (projectText !== null) {
       files.push(sources.projectPath);
-      project = parseManifestText(projectText, sources.projectPath, "project");
+      project = collect(() => parseManifestText(projectText, sources.projectPath, "project")) ??
+        project;
     }
   }
+  // A file that does not parse: its own problems, all of them (checks across files would
+  // only repeat them).
+  if (userError && problems.length === userError.problems.length) throw userError;
+  if (problems.length > 0) throw ManifestError.all(problems);
   const agents: Record<string, AgentDef> = { ...user.agents };
   for (const [name, agent] of Object.entries(project.agents)) {
     if (Object.hasOwn(agents, name)) {
-      throw new ManifestError(
+      problems.push(
         `agent ${quote(name)} is defined in both ${sources.userPath} and ${sources.projectPath}; ` +
           "rename one of them",
       );
+      continue;
     }
     agents[name] = agent;
   }
-  const manifest: Manifest = { files, bottles: { ...user.bottles }, agents };
-  for (const name of Object.keys(manifest.bottles)) bottleChain(manifest, name);
+  const searched = [...new Set([sources.userPath, sources.projectPath])];
+  const manifest: Manifest = { files, searched, bottles: { ...user.bottles }, agents };
+  // Every bottle's extends chain; one broken chain is reported once, not by every bottle on it.
+  const broken = new Set<string>();
+  for (const name of Object.keys(manifest.bottles)) {
+    const before = problems.length;
+    collect(() => bottleChain(manifest, name));
+    if (problems.length === before) continue;
+    const walked = extendsWalk(manifest, name);
+    if (walked.some((n) => broken.has(n))) problems.length = before;
+    for (const n of walked) broken.add(n);
+  }
   for (const agent of Object.values(agents)) {
     if (!Object.hasOwn(manifest.bottles, agent.bottle)) {
       const where = userText === null
         ? `no user manifest exists at ${sources.userPath}`
         : `bottles are defined in ${sources.userPath}`;
-      throw new ManifestError(
+      problems.push(
         `${agent.source}: ${formatKeyPath(["agents", agent.name, "bottle"])}: bottle ` +
           `${quote(agent.bottle)} is not defined ` +
           `(${where})` + didYouMeanSuffix(agent.bottle, Object.keys(manifest.bottles)),
@@ -133,6 +167,25 @@ export async function loadManifest(
     }
   }
   const used = new Set(Object.values(agents).map((a) => a.bottle));
-  for (const name of used) resolveBottle(manifest, name);
+  for (const name of used) {
+    if (Object.hasOwn(manifest.bottles, name) && !broken.has(name)) {
+      collect(() => resolveBottle(manifest, name));
+    }
+  }
+  if (problems.length > 0) throw ManifestError.all(problems);
   return manifest;
+}
+
+/** The bottles `name`'s extends chain visits, until it ends, repeats or leaves the manifest. */
+function extendsWalk(manifest: Manifest, name: string): string[] {
+  const walked: string[] = [];
+  let current: string | undefined = name;
+  while (
+    current !== undefined && Object.hasOwn(manifest.bottles, current) &&
+    !walked.includes(current) && walked.length <= MAX_EXTENDS_DEPTH
+  ) {
+    walked.push(current);
+    current = manifest.bottles[current].extends;
+  }
+  return walked;
 }

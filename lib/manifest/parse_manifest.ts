@@ -1,14 +1,17 @@
 /**
  * Strict, pure validation of one manifest file's text (SPEC §3).
  *
- * Every problem becomes a {@link ManifestError} whose message starts with the
- * file path and names the key path (`bottles.dev.git[0].host_key`); a TOML
- * syntax error also names the line and column.
+ * Every problem found (all of them, not only the first) becomes one line of a
+ * {@link ManifestError}; each line starts with the file path and names the key
+ * path (`bottles.dev.git[0].host_key`); a TOML syntax error names the line and
+ * column.
  */
 import { dirname, resolve } from "node:path";
 import { parse, TomlDate, TomlError } from "smol-toml";
 import { ManifestError } from "./manifest_error.ts";
 import { didYouMean } from "./did_you_mean.ts";
+import { unclosedAt } from "./toml_position.ts";
+import { BUILTIN_DOCKERFILES, BUILTIN_PREFIX, builtinName } from "../agents/builtin_dockerfiles.ts";
 import { parseEgressEntry } from "../policy/egress_entry.ts";
 import { GIT_UPSTREAM_FORMS, parseGitUpstream } from "../policy/git_upstream.ts";
 import { parseHostKey } from "../policy/host_key.ts";
@@ -90,7 +93,10 @@ export function parseManifestText(
     );
   }
   const doc = parseToml(text.startsWith("\uFEFF") ? text.slice(1) : text, path);
-  return new Validator(path, scope).manifest(doc);
+  const validator = new Validator(path, scope);
+  const parsed = validator.manifest(doc);
+  if (validator.problems.length > 0) throw ManifestError.all(validator.problems, path);
+  return parsed;
 }
 
 function utf8Length(text: string): number {
@@ -109,6 +115,15 @@ function parseToml(text: string, path: string): Table {
         first.replace(/^Invalid TOML document:\s*/, "").replace(/\p{Cc}/gu, "?").trim(),
         200,
       ) || "invalid TOML";
+      // The parser stops where it gives up; an array or inline table left open is the mistake.
+      const unclosed = unclosedAt(text, error.line, error.column);
+      if (unclosed) {
+        throw new ManifestError(
+          `${path}:${unclosed.line}:${unclosed.column}: TOML syntax error: this ${unclosed.kind} ` +
+            `is never closed (add the missing "${unclosed.kind === "array" ? "]" : "}"}"; the ` +
+            `parser stopped at ${error.line}:${error.column}: ${reason})`,
+        );
+      }
       throw new ManifestError(
         `${path}:${error.line}:${error.column}: TOML syntax error: ${reason}`,
       );
@@ -167,17 +182,38 @@ function isTable(v: unknown): v is Table {
   return v !== null && typeof v === "object" && !Array.isArray(v) && !(v instanceof Date);
 }
 
+/** One problem found while validating: recorded by {@link Validator.attempt}, never escapes. */
+class Problem extends Error {}
+
+/**
+ * Validates one file and collects every problem it finds: each key, array
+ * entry and table is checked on its own, so one mistake never hides the next.
+ */
 class Validator {
+  readonly problems: string[] = [];
+
   constructor(readonly path: string, readonly scope: ManifestScope) {}
 
   fail(parts: readonly KeyPart[], message: string): never {
-    throw new ManifestError(`${this.path}: ${formatKeyPath(parts)}: ${message}`);
+    throw new Problem(`${this.path}: ${formatKeyPath(parts)}: ${message}`);
   }
 
   typeError(parts: readonly KeyPart[], expected: string, found: unknown): never {
     this.fail(parts, `expected ${expected}, found ${describeValue(found)}`);
   }
 
+  /** Run `check`; a problem it finds is recorded and `undefined` returned. */
+  attempt<T>(check: () => T): T | undefined {
+    try {
+      return check();
+    } catch (error) {
+      if (!(error instanceof Problem)) throw error;
+      this.problems.push(error.message);
+      return undefined;
+    }
+  }
+
+  /** Record every key of `table` that is not `allowed`. */
   checkKeys(table: Table, allowed: readonly string[], parts: readonly KeyPart[]): void {
     for (const key of Object.keys(table)) {
       if (allowed.includes(key)) continue;
@@ -185,9 +221,7 @@ class Validator {
       const hint = near !== undefined
         ? ` (did you mean "${near}"?)`
         : ` (expected one of: ${allowed.join(", ")})`;
-      throw new ManifestError(
-        `${this.path}: unknown key ${formatKeyPath([...parts, key])}${hint}`,
-      );
+      this.problems.push(`${this.path}: unknown key ${formatKeyPath([...parts, key])}${hint}`);
     }
   }
 
@@ -199,42 +233,52 @@ class Validator {
 
   manifest(doc: Table): ParsedManifest {
     this.checkKeys(doc, TOP_LEVEL_KEYS, []);
-    if (this.scope === "project" && Object.hasOwn(doc, "bottles")) this.projectBottles(doc.bottles);
     const bottles: Record<string, BottleDef> = {};
     const agents: Record<string, AgentDef> = {};
-    if (Object.hasOwn(doc, "bottles")) {
+    if (this.scope === "project" && Object.hasOwn(doc, "bottles")) {
+      // The trust boundary first and alone: nothing a project says about bottles is read.
+      this.problems.push(this.projectBottles(doc.bottles));
+    } else if (Object.hasOwn(doc, "bottles")) {
       const table = doc.bottles;
       if (!isTable(table)) {
-        this.typeError(["bottles"], "a table of bottles ([bottles.<name>])", table);
-      }
-      for (const name of Object.keys(table)) {
-        this.checkName(name, "bottle", ["bottles", name]);
-        bottles[name] = this.bottle(name, table[name]);
+        this.attempt(() =>
+          this.typeError(["bottles"], "a table of bottles ([bottles.<name>])", table)
+        );
+      } else {
+        for (const name of Object.keys(table)) {
+          this.attempt(() => this.checkName(name, "bottle", ["bottles", name]));
+          const bottle = this.attempt(() => this.bottle(name, table[name]));
+          if (bottle) bottles[name] = bottle;
+        }
       }
     }
     if (Object.hasOwn(doc, "agents")) {
       const table = doc.agents;
-      if (!isTable(table)) this.typeError(["agents"], "a table of agents ([agents.<name>])", table);
-      for (const name of Object.keys(table)) {
-        this.checkName(name, "agent", ["agents", name]);
-        agents[name] = this.agent(name, table[name]);
+      if (!isTable(table)) {
+        this.attempt(() =>
+          this.typeError(["agents"], "a table of agents ([agents.<name>])", table)
+        );
+      } else {
+        for (const name of Object.keys(table)) {
+          this.attempt(() => this.checkName(name, "agent", ["agents", name]));
+          const agent = this.attempt(() => this.agent(name, table[name]));
+          if (agent) agents[name] = agent;
+        }
       }
     }
     return { bottles, agents };
   }
 
-  projectBottles(value: unknown): never {
+  projectBottles(value: unknown): string {
     const first = isTable(value) ? Object.keys(value)[0] : undefined;
     const what = first === undefined
       ? "a [bottles] table"
       : `bottle ${quote(first)} ([${formatKeyPath(["bottles", first])}])`;
-    throw new ManifestError(
-      `${this.path}: defines ${what}, but a project manifest may only define [agents.*]. ` +
-        "A project's bot-bottle.toml comes with the repository, and a cloned repository must " +
-        "never be able to widen egress or read secrets, so bottles are only read from your user " +
-        "manifest. Move the bottle into $XDG_CONFIG_HOME/bot-bottle/bot-bottle.toml (default " +
-        "~/.config/bot-bottle/bot-bottle.toml) and keep only [agents.*] here.",
-    );
+    return `${this.path}: defines ${what}, but a project manifest may only define [agents.*]. ` +
+      "A project's bot-bottle.toml comes with the repository, and a cloned repository must " +
+      "never be able to widen egress or read secrets, so bottles are only read from your user " +
+      "manifest. Move the bottle into $XDG_CONFIG_HOME/bot-bottle/bot-bottle.toml (default " +
+      "~/.config/bot-bottle/bot-bottle.toml) and keep only [agents.*] here.";
   }
 
   string(parts: readonly KeyPart[], v: unknown, expected: string): string {
@@ -249,83 +293,145 @@ class Validator {
     this.checkKeys(value, BOTTLE_KEYS, at);
     const def: BottleDef = { name, source: this.path };
     const has = (key: string) => Object.hasOwn(value, key);
-    if (has("extends")) {
+    this.attempt(() => {
+      if (!has("extends")) return;
       const parent = this.string([...at, "extends"], value.extends, "the name of a bottle");
       if (!isName(parent)) {
         this.fail([...at, "extends"], `bottle name ${quote(parent)} is not valid: ${NAME_RULE}`);
       }
       def.extends = parent;
-    }
+    });
     if (has("image") && has("dockerfile")) {
-      this.fail(
-        at,
-        "image and dockerfile are mutually exclusive; set only one (image: a prebuilt OCI " +
-          "image, dockerfile: an image built on first use)",
+      this.attempt(() =>
+        this.fail(
+          at,
+          "image and dockerfile are mutually exclusive; set only one (image: a prebuilt OCI " +
+            "image, dockerfile: an image built on first use)",
+        )
       );
+    } else {
+      this.attempt(() => {
+        if (!has("image")) return;
+        const expected = 'an image reference such as "bot-bottle/agent-shell:latest"';
+        const image = this.string([...at, "image"], value.image, expected);
+        if (image === "" || image.startsWith("-") || /[\s\p{Cc}]/u.test(image)) {
+          this.typeError([...at, "image"], expected, image);
+        }
+        def.image = image;
+      });
+      this.attempt(() => {
+        if (has("dockerfile")) def.dockerfile = this.dockerfile([...at, "dockerfile"], value);
+      });
     }
-    if (has("image")) {
-      const expected = 'an image reference such as "bot-bottle/agent-shell:latest"';
-      const image = this.string([...at, "image"], value.image, expected);
-      if (image === "" || image.startsWith("-") || /[\s\p{Cc}]/u.test(image)) {
-        this.typeError([...at, "image"], expected, image);
-      }
-      def.image = image;
-    }
-    if (has("dockerfile")) {
-      const expected = "the path of a Dockerfile, relative to this manifest's directory";
-      const file = this.string([...at, "dockerfile"], value.dockerfile, expected);
-      if (file === "" || /\p{Cc}/u.test(file)) {
-        this.typeError([...at, "dockerfile"], expected, file);
-      }
-      def.dockerfile = resolve(dirname(this.path), file);
-    }
-    if (has("cpus")) def.cpus = this.integer([...at, "cpus"], value.cpus, CPUS_MIN, CPUS_MAX, "");
-    if (has("memory")) {
+    this.attempt(() => {
+      if (has("cpus")) def.cpus = this.integer([...at, "cpus"], value.cpus, CPUS_MIN, CPUS_MAX, "");
+    });
+    this.attempt(() => {
+      if (!has("memory")) return;
       def.memory = this.integer([...at, "memory"], value.memory, MEMORY_MIN, MEMORY_MAX, " (MiB)");
-    }
-    if (has("workdir")) {
+    });
+    this.attempt(() => {
+      if (!has("workdir")) return;
       const expected = 'an absolute path in the guest, such as "/work"';
       const dir = this.string([...at, "workdir"], value.workdir, expected);
       if (!dir.startsWith("/") || /\p{Cc}/u.test(dir)) {
         this.typeError([...at, "workdir"], expected, dir);
       }
       def.workdir = dir;
-    }
-    if (has("env")) def.env = this.env([...at, "env"], value.env);
-    if (has("secrets")) def.secrets = this.secrets([...at, "secrets"], value.secrets);
+    });
+    this.attempt(() => {
+      if (has("env")) def.env = this.env([...at, "env"], value.env);
+    });
+    this.attempt(() => {
+      if (has("secrets")) def.secrets = this.secrets([...at, "secrets"], value.secrets);
+    });
     if (def.env && def.secrets) {
       for (const key of Object.keys(def.env)) {
-        if (Object.hasOwn(def.secrets, key)) {
+        if (!Object.hasOwn(def.secrets, key)) continue;
+        this.attempt(() =>
           this.fail(
             at,
             `${key} is set in both env and secrets; a guest variable must come from one place ` +
               "(env for a literal value, secrets for a value read from the host environment)",
-          );
-        }
+          )
+        );
       }
     }
-    if (has("egress")) {
+    this.attempt(() => {
+      if (!has("egress")) return;
       const egress = this.egress([...at, "egress"], value.egress);
       if (egress.allow !== undefined) def.egressAllow = egress.allow;
       if (egress.onBlock !== undefined) def.egressOnBlock = egress.onBlock;
       if (egress.askTimeout !== undefined) def.egressAskTimeout = egress.askTimeout;
-    }
-    if (has("bundle")) def.bundle = this.bundle([...at, "bundle"], value.bundle);
-    if (has("runtime")) {
+    });
+    this.attempt(() => {
+      if (has("bundle")) def.bundle = this.bundle([...at, "bundle"], value.bundle);
+    });
+    this.attempt(() => {
+      if (!has("runtime")) return;
       const runtime = this.string([...at, "runtime"], value.runtime, '"runc" or "runsc"');
       if (!(RUNTIMES as readonly string[]).includes(runtime)) {
         this.typeError([...at, "runtime"], '"runc" (the default) or "runsc" (gVisor)', runtime);
       }
       def.runtime = runtime as typeof RUNTIMES[number];
-    }
-    if (has("git")) def.git = this.git([...at, "git"], value.git);
-    if (has("supervise")) {
+    });
+    this.attempt(() => {
+      if (has("git")) def.git = this.git([...at, "git"], value.git);
+    });
+    this.attempt(() => {
+      if (!has("supervise")) return;
       if (typeof value.supervise !== "boolean") {
         this.typeError([...at, "supervise"], "a boolean (true or false)", value.supervise);
       }
       def.supervise = value.supervise;
-    }
+    });
     return def;
+  }
+
+  /**
+   * A bottle's `dockerfile`: `builtin:<name>` (one of the Dockerfiles shipped in bot-bottle) or
+   * the path of a Dockerfile, relative to this manifest's directory or absolute. Anything that
+   * looks like something else (a URL or other `scheme:`, `~`, a directory) is refused rather
+   * than guessed at.
+   */
+  dockerfile(parts: KeyPart[], value: Table): string {
+    const builtins = Object.keys(BUILTIN_DOCKERFILES);
+    const expected = "the path of a Dockerfile (relative to this manifest's directory, or " +
+      `absolute) or ${BUILTIN_PREFIX}<name> (${builtins.join(", ")})`;
+    const file = this.string(parts, value.dockerfile, expected);
+    if (file === "" || /\p{Cc}/u.test(file)) this.typeError(parts, expected, file);
+    const name = builtinName(file);
+    if (name !== null) {
+      if (!Object.hasOwn(BUILTIN_DOCKERFILES, name)) {
+        const near = didYouMean(name, builtins);
+        this.fail(
+          parts,
+          `${quote(file)} is not a built-in Dockerfile` +
+            (near ? ` (did you mean "${BUILTIN_PREFIX}${near}"?)` : "") +
+            `; the built-in ones are ${builtins.map((b) => BUILTIN_PREFIX + b).join(", ")}`,
+        );
+      }
+      return file;
+    }
+    const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(file);
+    if (scheme) {
+      this.fail(
+        parts,
+        `${quote(file)} starts with "${scheme[1]}:", which bot-bottle does not fetch or guess ` +
+          `at; expected ${expected} (a file whose name has a colon: write "./${truncate(file)}")`,
+      );
+    }
+    if (file.startsWith("~")) {
+      this.fail(
+        parts,
+        `${quote(file)}: "~" is not expanded here; write the path relative to this manifest's ` +
+          "directory, or absolute",
+      );
+    }
+    if (file.endsWith("/") || file === "." || file === ".." || /\/\.\.?$/.test(file)) {
+      this.fail(parts, `${quote(file)} names a directory; expected the Dockerfile itself`);
+    }
+    return resolve(dirname(this.path), file);
   }
 
   integer(parts: KeyPart[], v: unknown, min: bigint, max: bigint, unit: string): number {
@@ -356,8 +462,10 @@ class Validator {
     if (!isTable(v)) this.typeError(at, 'a table of NAME = "value"', v);
     const entries: [string, string][] = [];
     for (const key of Object.keys(v)) {
-      this.guestVar([...at, key], key, "env");
-      entries.push([key, this.string([...at, key], v[key], "a string value")]);
+      this.attempt(() => {
+        this.guestVar([...at, key], key, "env");
+        entries.push([key, this.string([...at, key], v[key], "a string value")]);
+      });
     }
     return Object.fromEntries(entries);
   }
@@ -366,20 +474,22 @@ class Validator {
     if (!isTable(v)) this.typeError(at, 'a table of GUEST_VAR = "HOST_VAR"', v);
     const entries: [string, string][] = [];
     for (const key of Object.keys(v)) {
-      this.guestVar([...at, key], key, "secrets");
-      const host = v[key];
-      if (typeof host !== "string") {
-        this.typeError([...at, key], "the name of a host environment variable", host);
-      }
-      if (!VAR_NAME_PATTERN.test(host)) {
-        // Never echo the value: a user may have pasted the secret itself here.
-        this.fail(
-          [...at, key],
-          "expected the name of a host environment variable (^[A-Za-z_][A-Za-z0-9_]*$), found a " +
-            "string that is not one (not shown: it may be a secret value)",
-        );
-      }
-      entries.push([key, host]);
+      this.attempt(() => {
+        this.guestVar([...at, key], key, "secrets");
+        const host = v[key];
+        if (typeof host !== "string") {
+          this.typeError([...at, key], "the name of a host environment variable", host);
+        }
+        if (!VAR_NAME_PATTERN.test(host)) {
+          // Never echo the value: a user may have pasted the secret itself here.
+          this.fail(
+            [...at, key],
+            "expected the name of a host environment variable (^[A-Za-z_][A-Za-z0-9_]*$), found a " +
+              "string that is not one (not shown: it may be a secret value)",
+          );
+        }
+        entries.push([key, host]);
+      });
     }
     return Object.fromEntries(entries);
   }
@@ -391,10 +501,12 @@ class Validator {
     if (!isTable(v)) this.typeError(at, 'a table with an allow list (egress.allow = ["host"])', v);
     this.checkKeys(v, EGRESS_KEYS, at);
     const out: { allow?: string[]; onBlock?: "refuse" | "ask"; askTimeout?: number } = {};
-    if (Object.hasOwn(v, "ask_timeout")) {
+    this.attempt(() => {
+      if (!Object.hasOwn(v, "ask_timeout")) return;
       out.askTimeout = this.integer([...at, "ask_timeout"], v.ask_timeout, 1n, 3600n, " (seconds)");
-    }
-    if (Object.hasOwn(v, "on_block")) {
+    });
+    this.attempt(() => {
+      if (!Object.hasOwn(v, "on_block")) return;
       const mode = this.string([...at, "on_block"], v.on_block, '"refuse" or "ask"');
       if (mode !== "refuse" && mode !== "ask") {
         this.typeError(
@@ -404,16 +516,20 @@ class Validator {
         );
       }
       out.onBlock = mode;
-    }
+    });
     if (!Object.hasOwn(v, "allow")) return out;
     const allow = v.allow;
     if (!Array.isArray(allow)) this.typeError([...at, "allow"], "an array of host names", allow);
-    out.allow = allow.map((entry, i) => {
-      const s = this.string([...at, "allow", i], entry, "a host name string");
-      const parsed = parseEgressEntry(s);
-      if ("problem" in parsed) this.fail([...at, "allow", i], `${quote(s)} ${parsed.problem}`);
-      return s;
-    });
+    const entries: string[] = [];
+    allow.forEach((entry, i) =>
+      this.attempt(() => {
+        const s = this.string([...at, "allow", i], entry, "a host name string");
+        const parsed = parseEgressEntry(s);
+        if ("problem" in parsed) this.fail([...at, "allow", i], `${quote(s)} ${parsed.problem}`);
+        entries.push(s);
+      })
+    );
+    out.allow = entries;
     return out;
   }
 
@@ -421,14 +537,22 @@ class Validator {
     if (!isTable(v)) this.typeError(at, "a table { memory, cpus, pids, max_push_mib }", v);
     this.checkKeys(v, BUNDLE_KEYS, at);
     const out: BundleDef = {};
-    if (Object.hasOwn(v, "memory")) {
-      out.memory = this.integer([...at, "memory"], v.memory, 128n, 65536n, " (MiB)");
-    }
-    if (Object.hasOwn(v, "cpus")) out.cpus = this.integer([...at, "cpus"], v.cpus, 1n, 64n, "");
-    if (Object.hasOwn(v, "pids")) out.pids = this.integer([...at, "pids"], v.pids, 64n, 65536n, "");
-    if (Object.hasOwn(v, "max_push_mib")) {
+    const has = (key: string) => Object.hasOwn(v, key);
+    this.attempt(() => {
+      if (has("memory")) {
+        out.memory = this.integer([...at, "memory"], v.memory, 128n, 65536n, " (MiB)");
+      }
+    });
+    this.attempt(() => {
+      if (has("cpus")) out.cpus = this.integer([...at, "cpus"], v.cpus, 1n, 64n, "");
+    });
+    this.attempt(() => {
+      if (has("pids")) out.pids = this.integer([...at, "pids"], v.pids, 64n, 65536n, "");
+    });
+    this.attempt(() => {
+      if (!has("max_push_mib")) return;
       out.maxPushMib = this.integer([...at, "max_push_mib"], v.max_push_mib, 1n, 4096n, " (MiB)");
-    }
+    });
     return out;
   }
 
@@ -436,15 +560,31 @@ class Validator {
     const expected = "an array of tables ([[bottles.<name>.git]] or git = [{ name = ..., ... }])";
     if (!Array.isArray(v)) this.typeError(at, expected, v);
     const seen = new Map<string, number>();
-    return v.map((entry, i) => {
-      const here: KeyPart[] = [...at, i];
-      if (!isTable(entry)) {
-        this.typeError(here, "a table { name, upstream, identity, host_key }", entry);
-      }
-      this.checkKeys(entry, GIT_KEYS, here);
-      for (const key of GIT_KEYS) {
-        if (!Object.hasOwn(entry, key)) this.fail(here, `missing required key ${key}`);
-      }
+    const remotes: GitRemote[] = [];
+    v.forEach((entry, i) => {
+      const remote = this.attempt(() => this.gitRemote([...at, i], entry, at, seen));
+      if (remote) remotes.push(remote);
+    });
+    return remotes;
+  }
+
+  /** One entry of `git`; every field is checked, and the entry is dropped if one is wrong. */
+  gitRemote(
+    here: KeyPart[],
+    entry: unknown,
+    at: KeyPart[],
+    seen: Map<string, number>,
+  ): GitRemote | undefined {
+    if (!isTable(entry)) {
+      this.typeError(here, "a table { name, upstream, identity, host_key }", entry);
+    }
+    this.checkKeys(entry, GIT_KEYS, here);
+    const missing = GIT_KEYS.filter((key) => !Object.hasOwn(entry, key));
+    if (missing.length > 0) {
+      this.fail(here, `missing required key${missing.length > 1 ? "s" : ""} ${missing.join(", ")}`);
+    }
+    const before = this.problems.length;
+    const name = this.attempt(() => {
       const name = this.string([...here, "name"], entry.name, "a remote name");
       this.checkName(name, "remote", [...here, "name"]);
       const previous = seen.get(name);
@@ -454,7 +594,10 @@ class Validator {
           `remote name ${quote(name)} is already used by ${formatKeyPath([...at, previous])}`,
         );
       }
-      seen.set(name, i);
+      seen.set(name, here[here.length - 1] as number);
+      return name;
+    });
+    const upstream = this.attempt(() => {
       const upstream = this.string([...here, "upstream"], entry.upstream, GIT_UPSTREAM_FORMS);
       const parsed = parseGitUpstream(upstream);
       if ("problem" in parsed && parsed.problem === "form") {
@@ -463,6 +606,9 @@ class Validator {
       if ("problem" in parsed) {
         this.fail([...here, "upstream"], `${quote(upstream)}: ${parsed.problem}`);
       }
+      return upstream;
+    });
+    const identity = this.attempt(() => {
       const identityExpected = "the path of an SSH private key on the host (absolute or ~/...)";
       const identity = this.string([...here, "identity"], entry.identity, identityExpected);
       const pathProblem = hostPathProblem(identity);
@@ -472,41 +618,68 @@ class Validator {
           `${quote(identity)} ${pathProblem}; expected ${identityExpected}`,
         );
       }
+      return identity;
+    });
+    const hostKey = this.attempt(() => {
       const hostKey = this.string([...here, "host_key"], entry.host_key, "a pinned SSH host key");
       const key = parseHostKey(hostKey);
       if ("problem" in key) this.fail([...here, "host_key"], `${quote(hostKey)}: ${key.problem}`);
-      return { name, upstream, identity, hostKey };
+      return hostKey;
     });
+    if (this.problems.length > before) return undefined;
+    return { name: name!, upstream: upstream!, identity: identity!, hostKey: hostKey! };
   }
 
-  agent(name: string, value: unknown): AgentDef {
+  agent(name: string, value: unknown): AgentDef | undefined {
     const at: KeyPart[] = ["agents", name];
     if (!isTable(value)) this.typeError(at, "a table ([agents.<name>])", value);
     this.checkKeys(value, AGENT_KEYS, at);
+    const before = this.problems.length;
     if (!Object.hasOwn(value, "bottle")) {
-      this.fail(at, "missing required key bottle (the name of the bottle the agent runs in)");
+      this.attempt(() =>
+        this.fail(at, "missing required key bottle (the name of the bottle the agent runs in)")
+      );
     }
     if (!Object.hasOwn(value, "command")) {
-      this.fail(at, 'missing required key command (the argv to run, e.g. ["claude"])');
+      this.attempt(() =>
+        this.fail(at, 'missing required key command (the argv to run, e.g. ["claude"])')
+      );
     }
-    const bottle = this.string([...at, "bottle"], value.bottle, "the name of a bottle");
-    if (!isName(bottle)) {
-      this.fail([...at, "bottle"], `bottle name ${quote(bottle)} is not valid: ${NAME_RULE}`);
-    }
-    const command = value.command;
-    const commandExpected = 'a non-empty array of strings, e.g. ["claude"]';
-    if (!Array.isArray(command) || command.length === 0) {
-      this.typeError([...at, "command"], commandExpected, command);
-    }
-    const argv = command.map((arg, i) => {
-      const s = this.string([...at, "command", i], arg, "a non-empty string");
-      if (s === "") this.typeError([...at, "command", i], "a non-empty string", s);
-      return s;
+    const bottle = !Object.hasOwn(value, "bottle") ? undefined : this.attempt(() => {
+      const bottle = this.string([...at, "bottle"], value.bottle, "the name of a bottle");
+      if (!isName(bottle)) {
+        this.fail([...at, "bottle"], `bottle name ${quote(bottle)} is not valid: ${NAME_RULE}`);
+      }
+      return bottle;
     });
-    const def: AgentDef = { name, source: this.path, scope: this.scope, bottle, command: argv };
-    if (Object.hasOwn(value, "prompt")) {
-      def.prompt = this.string([...at, "prompt"], value.prompt, "a string");
-    }
+    const argv = !Object.hasOwn(value, "command") ? undefined : this.attempt(() => {
+      const command = value.command;
+      const commandExpected = 'a non-empty array of strings, e.g. ["claude"]';
+      if (!Array.isArray(command) || command.length === 0) {
+        this.typeError([...at, "command"], commandExpected, command);
+      }
+      const args: string[] = [];
+      command.forEach((arg, i) =>
+        this.attempt(() => {
+          const s = this.string([...at, "command", i], arg, "a non-empty string");
+          if (s === "") this.typeError([...at, "command", i], "a non-empty string", s);
+          args.push(s);
+        })
+      );
+      return args;
+    });
+    const prompt = !Object.hasOwn(value, "prompt")
+      ? undefined
+      : this.attempt(() => this.string([...at, "prompt"], value.prompt, "a string"));
+    if (this.problems.length > before) return undefined;
+    const def: AgentDef = {
+      name,
+      source: this.path,
+      scope: this.scope,
+      bottle: bottle!,
+      command: argv!,
+    };
+    if (prompt !== undefined) def.prompt = prompt;
     return def;
   }
 }

@@ -70,6 +70,8 @@ export interface AgentDef {
 export interface Manifest {
   /** Files read, in load order (user first). */
   files: string[];
+  /** Where manifests were looked for (user path, project path), found or not. */
+  searched?: string[];
   bottles: Record<string, BottleDef>;
   agents: Record<string, AgentDef>;
 }
@@ -81,7 +83,10 @@ export interface ResolvedBottle {
   chain: string[];
   /** Exactly one of image / dockerfile is set. */
   image?: string;
-  /** Absolute path (resolved against the defining file's directory). */
+  /**
+   * Absolute path (resolved against the defining file's directory), or `builtin:<name>` for a
+   * Dockerfile shipped in bot-bottle (lib/agents/builtin_dockerfiles.ts).
+   */
   dockerfile?: string;
   cpus: number;
   memory: number;

@@ -41,13 +41,13 @@ Deno.test("agents --json lists agents sorted, with chain, image and secret names
   assert.deepEqual(c.runner.calls, [], "agents spawns nothing");
 });
 
-Deno.test("agents prints a readable list on stderr; an empty manifest says so", async () => {
+Deno.test("agents prints a readable list on stdout; an empty manifest says so", async () => {
   const c = testContext({ files: { [MANIFEST]: TOML } });
   assert.equal(await main(["agents"], c), 0);
-  assert.match(c.stderrText, /^alpha {2}\(user: .*\)\n {2}bottles {2}base\n/);
+  assert.match(c.stdoutText, /^alpha {2}\(user: .*\)\n {2}bottles {2}base\n/);
   const empty = testContext();
   assert.equal(await main(["agents"], empty), 0);
-  assert.match(empty.stderrText, /^no agents defined/);
+  assert.match(empty.stderrText, /^bot-bottle: no agents defined/);
 });
 
 Deno.test("agents with --manifest reads that file instead of the user one", async () => {
@@ -85,7 +85,7 @@ Deno.test("doctor reports every failure and exits 1 without stopping early", asy
     ],
   });
   assert.equal(await main(["doctor"], c), 1);
-  const text = c.stderrText;
+  const text = c.stdoutText;
   assert.match(
     text,
     /FAIL smolvm-version: smolvm 1\.0\.0 enforces the egress allowlist through TSI/,

@@ -180,7 +180,7 @@ Deno.test("cleanup --dry-run lists the orphans and changes nothing", async () =>
     const before = await Array.fromAsync(Deno.readDir(orphan), (e) => e.name);
     assert.equal(await main(["cleanup", "--dry-run"], c), 0, c.stderrText);
     assert.equal(
-      c.stderrText,
+      c.stdoutText,
       [
         "cleanup would remove:",
         "  left-aaaaa (resources left without a live bot-bottle process)",
@@ -196,7 +196,7 @@ Deno.test("cleanup --dry-run lists the orphans and changes nothing", async () =>
       before.sort(),
     );
     assert.equal(await readStatus(stopped), "stopped");
-    assert.equal(c.stdoutText, "");
+    assert.equal(c.stderrText, "");
   });
 });
 
@@ -257,7 +257,7 @@ function listCtx(xdg: string, root: string, env: Record<string, string>, termina
       [`bot-bottle-ghost-ccccc-bundle\texited\tghost-ccccc\tbundle\tdocker\t${me}`],
     ),
   });
-  return Object.assign(c, { stderrIsTerminal: terminal });
+  return Object.assign(c, { stdoutIsTerminal: terminal });
 }
 
 async function seedList(root: string): Promise<void> {
@@ -284,9 +284,9 @@ Deno.test("list: aligned columns, orphan reasons, plain text with NO_COLOR", asy
     await seedList(root);
     const c = listCtx(xdg, root, { NO_COLOR: "1" }, true);
     assert.equal(await main(["list"], c), 0, c.stderrText);
-    assert.ok(!c.stderrText.includes(ESC), "NO_COLOR must turn colour off on a terminal");
-    assert.equal(c.stdoutText, "", "the table goes to stderr");
-    const lines = c.stderrText.split("\n");
+    assert.ok(!c.stdoutText.includes(ESC), "NO_COLOR must turn colour off on a terminal");
+    assert.equal(c.stderrText, "", "the table goes to stdout");
+    const lines = c.stdoutText.split("\n");
     assert.deepEqual(lines.slice(0, 4), [
       "SLUG                         AGENT              BACKEND       STATE     SUBNET            AGE",
       "a-very-long-slug-name-aaaaa  demo               smolmachines  stopped   192.168.7.0/24    30s",
@@ -304,7 +304,7 @@ Deno.test("list: aligned columns, orphan reasons, plain text with NO_COLOR", asy
     // `ls` is the same command.
     const ls = listCtx(xdg, root, { NO_COLOR: "1" }, true);
     assert.equal(await main(["ls"], ls), 0);
-    assert.equal(ls.stderrText, c.stderrText);
+    assert.equal(ls.stdoutText, c.stdoutText);
   });
 });
 
@@ -315,17 +315,17 @@ Deno.test("list: colour on a terminal without NO_COLOR keeps the alignment", asy
     await main(["list"], plain);
     const colour = listCtx(xdg, root, {}, true);
     assert.equal(await main(["list"], colour), 0);
-    assert.ok(colour.stderrText.includes(`${ESC}33m`), "orphaned is yellow on a terminal");
+    assert.ok(colour.stdoutText.includes(`${ESC}33m`), "orphaned is yellow on a terminal");
     // Empty NO_COLOR means colour (no-color.org); non-terminal means none.
     const empty = listCtx(xdg, root, { NO_COLOR: "" }, true);
     await main(["list"], empty);
-    assert.ok(empty.stderrText.includes(ESC));
+    assert.ok(empty.stdoutText.includes(ESC));
     const pipe = listCtx(xdg, root, {}, false);
     await main(["list"], pipe);
-    assert.equal(pipe.stderrText, plain.stderrText);
+    assert.equal(pipe.stdoutText, plain.stdoutText);
     // Without the escapes it is byte for byte the plain table.
     // deno-lint-ignore no-control-regex
-    assert.equal(colour.stderrText.replace(/\x1b\[\d+m/g, ""), plain.stderrText);
+    assert.equal(colour.stdoutText.replace(/\x1b\[\d+m/g, ""), plain.stdoutText);
   });
 });
 
@@ -333,7 +333,7 @@ Deno.test("list --json: schema 1 on stdout, nothing on stderr; empty list says s
   await withState(async (xdg, root) => {
     const empty = ctx(xdg, { handlers: inventory() });
     assert.equal(await main(["list"], empty), 0);
-    assert.match(empty.stderrText, /\(no bottles\)/);
+    assert.match(empty.stdoutText, /\(no bottles\)/);
 
     await seedList(root);
     const c = listCtx(xdg, root, {}, false);

@@ -128,7 +128,7 @@ Deno.test("a taken /24 moves the subnet and the plan says why", async () => {
   });
   await main(["start", "demo", "--dry-run"], text);
   assert.match(
-    text.stderrText,
+    text.stdoutText,
     new RegExp(`moved past ${seed.subnet.replaceAll(".", "\\.")}: overlaps`),
   );
 });
@@ -231,7 +231,7 @@ Deno.test("usage errors exit 2 with a one-line hint", async () => {
     [["frobnicate"], /unknown command "frobnicate"/],
     [["start"], /start: missing <agent>/],
     [["start", "demo", "--json"], /--json needs --dry-run/],
-    [["start", "demo", "--dry-run", "--bogus"], /start: Unknown option '--bogus'/],
+    [["start", "demo", "--dry-run", "--bogus"], /start: unknown option --bogus\n/],
     [["agents", "extra"], /agents: unexpected argument "extra"/],
     [["doctor", "--", "x"], /doctor takes no arguments after --/],
     [
@@ -259,7 +259,7 @@ Deno.test("lifecycle commands parse their slug and refuse bad usage", async () =
     [["resume", "x", "--json"], /--json needs --dry-run/],
     [["bundle"], /bundle: missing action \(build\)/],
     [["bundle", "make"], /bundle: unknown action "make"/],
-    [["ls", "--bogus"], /list: Unknown option '--bogus'/],
+    [["ls", "--bogus"], /list: unknown option --bogus\n/],
   ];
   for (const [argv, pattern] of cases) {
     const c = ctx();
@@ -271,13 +271,13 @@ Deno.test("lifecycle commands parse their slug and refuse bad usage", async () =
 Deno.test("help and version", async () => {
   let c = ctx();
   assert.equal(await main(["--help"], c), 0);
-  assert.match(c.stderrText, /^bot-bottle 0\.1\.0/);
+  assert.match(c.stdoutText, /^bot-bottle 0\.1\.0/);
   for (const command of ["start", "resume", "list", "stop", "rm", "cleanup", "agents", "doctor"]) {
-    assert.match(c.stderrText, new RegExp(`^  ${command}\\b`, "m"), command);
+    assert.match(c.stdoutText, new RegExp(`^  ${command}\\b`, "m"), command);
   }
   c = ctx();
   assert.equal(await main(["start", "--help"], c), 0);
-  assert.match(c.stderrText, /^Usage: bot-bottle start <agent> \[options\] \[-- <agent args>\]/);
+  assert.match(c.stdoutText, /^Usage: bot-bottle start <agent> \[options\] \[-- <agent args>\]/);
   c = ctx();
   assert.equal(await main(["--version"], c), 0);
   assert.equal(c.stdoutText, "bot-bottle 0.1.0\n");
@@ -360,5 +360,5 @@ Deno.test("an agent from the project manifest is flagged in the plan", async () 
     },
   });
   await main(["start", "helper", "--dry-run"], text);
-  assert.match(text.stderrText, /from {7}project manifest \/home\/u\/project\/bot-bottle\.toml/);
+  assert.match(text.stdoutText, /from {7}project manifest \/home\/u\/project\/bot-bottle\.toml/);
 });

@@ -56,7 +56,7 @@ Deno.test("docker backend under gVisor: probe passes, the agent runs under runsc
       "--manifest",
       sandbox.manifest,
     ]);
-    assert.match(text.stderr, /backend +docker \(runtime runsc: gVisor\)/);
+    assert.match(text.stdout, /backend +docker \(runtime runsc: gVisor\)/);
 
     const cli = sandbox.start("gv", { backend: "docker" });
     await cli.waitFor("stderr", /probe ok: /, 180_000);

@@ -350,15 +350,15 @@ Deno.test({
       }
       // The table says so too.
       const table = await sb.run(["list"]);
-      assert.match(table.stderr, new RegExp(`^${dSlug} +hold +docker +orphaned `, "m"));
-      assert.match(table.stderr, new RegExp(`^${sSlug} +hold +smolmachines +orphaned `, "m"));
+      assert.match(table.stdout, new RegExp(`^${dSlug} +hold +docker +orphaned `, "m"));
+      assert.match(table.stdout, new RegExp(`^${sSlug} +hold +smolmachines +orphaned `, "m"));
 
       await Deno.writeTextFile(`${sb.stateDir(kSlug)}/keep`, "");
       const dry = await sb.run(["cleanup", "--dry-run"]);
       assert.equal(dry.code, 0, dry.stderr);
-      assert.match(dry.stderr, new RegExp(`keeping ${sb.stateDir(kSlug)} \\(keep marker\\)`));
+      assert.match(dry.stdout, new RegExp(`keeping ${sb.stateDir(kSlug)} \\(keep marker\\)`));
       // Refuse to go on if cleanup would touch anything that is not this test's.
-      for (const m of dry.stderr.matchAll(/^ {2}(\S+) \(/gm)) {
+      for (const m of dry.stdout.matchAll(/^ {2}(\S+) \(/gm)) {
         assert.ok(
           [dSlug, kSlug, sSlug].includes(m[1]),
           `cleanup would remove ${m[1]}, which this test did not create; not running it`,

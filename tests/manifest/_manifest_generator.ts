@@ -156,6 +156,9 @@ export function validishManifest(rng: Rng): string {
     if (i > 0 && rng() < 0.6) lines.push(`extends = "${pick(rng, names)}"`);
     if (rng() < 0.7) lines.push(`image = "bot-bottle/agent-shell:latest"`);
     else if (rng() < 0.5) lines.push(`dockerfile = "images/Dockerfile"`);
+    else if (rng() < 0.3) {
+      lines.push(`dockerfile = "builtin:${pick(rng, ["shell", "codex", "x"])}"`);
+    }
     if (rng() < 0.5) lines.push(`cpus = ${int(rng, 1, 64)}`);
     if (rng() < 0.5) lines.push(`memory = ${int(rng, 256, 65536)}`);
     if (rng() < 0.3) lines.push(`workdir = "/work"`);

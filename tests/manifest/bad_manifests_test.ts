@@ -7,6 +7,13 @@ import { ManifestError } from "../../lib/manifest/manifest_error.ts";
 import { parseManifestText } from "../../lib/manifest/parse_manifest.ts";
 import { loadManifest } from "../../lib/manifest/load_manifest.ts";
 import type { ManifestScope } from "../../lib/manifest/types.ts";
+import { parseEgressEntry } from "../../lib/policy/egress_entry.ts";
+
+function parseEgressProblem(entry: string): string {
+  const parsed = parseEgressEntry(entry);
+  if (!("problem" in parsed)) throw new Error(`${entry} is a valid egress entry`);
+  return parsed.problem;
+}
 
 const P = "/m/bot-bottle.toml";
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAswVXqfxOkOM1h9osfsETZbgKXK7xQ5XoOozfIXPGGG";
@@ -52,6 +59,18 @@ const PARSE_CASES: ParseCase[] = [
     name: "TOML syntax error: table defined twice",
     toml: '[bottles.dev]\nimage = "a"\n[bottles.dev]\n',
     message: `${P}:3:2: TOML syntax error: trying to redefine an already defined table or value`,
+  },
+  {
+    name: "every problem of a file at once",
+    toml: '[bottles.dev]\nimgae = "a"\ncpus = "2"\negress.allow = ["ok.test", "*", "also bad"]\n' +
+      '[agents.a]\nbottle = "dev"\ncomand = ["x"]\n',
+    message: `${P}: 6 problems:\n` +
+      '  unknown key bottles.dev.imgae (did you mean "image"?)\n' +
+      '  bottles.dev.cpus: expected an integer from 1 to 64, found string "2"\n' +
+      `  bottles.dev.egress.allow[1]: "*" ${parseEgressProblem("*")}\n` +
+      `  bottles.dev.egress.allow[2]: "also bad" ${parseEgressProblem("also bad")}\n` +
+      '  unknown key agents.a.comand (did you mean "command"?)\n' +
+      '  agents.a: missing required key command (the argv to run, e.g. ["claude"])',
   },
   {
     name: "unknown top-level key with a near miss",
@@ -140,6 +159,33 @@ const PARSE_CASES: ParseCase[] = [
     toml: '[bottles.dev]\nimage = "a"\ndockerfile = "Dockerfile"\n',
     message: `${P}: bottles.dev: image and dockerfile are mutually exclusive; set only one ` +
       "(image: a prebuilt OCI image, dockerfile: an image built on first use)",
+  },
+  {
+    name: "an unknown built-in Dockerfile, with the near one",
+    toml: '[bottles.dev]\ndockerfile = "builtin:claud"\n',
+    message: `${P}: bottles.dev.dockerfile: "builtin:claud" is not a built-in Dockerfile (did ` +
+      'you mean "builtin:claude"?); the built-in ones are builtin:shell, builtin:claude, ' +
+      "builtin:codex",
+  },
+  {
+    name: "a dockerfile that is a URL",
+    toml: '[bottles.dev]\ndockerfile = "https://example.com/Dockerfile"\n',
+    message: `${P}: bottles.dev.dockerfile: "https://example.com/Dockerfile" starts with ` +
+      '"https:", which bot-bottle does not fetch or guess at; expected the path of a Dockerfile ' +
+      "(relative to this manifest's directory, or absolute) or builtin:<name> (shell, claude, " +
+      'codex) (a file whose name has a colon: write "./https://example.com/Dockerfile")',
+  },
+  {
+    name: "a dockerfile under ~",
+    toml: '[bottles.dev]\ndockerfile = "~/Dockerfile"\n',
+    message: `${P}: bottles.dev.dockerfile: "~/Dockerfile": "~" is not expanded here; write ` +
+      "the path relative to this manifest's directory, or absolute",
+  },
+  {
+    name: "a dockerfile that is a directory",
+    toml: '[bottles.dev]\ndockerfile = "agents/"\n',
+    message: `${P}: bottles.dev.dockerfile: "agents/" names a directory; expected the ` +
+      "Dockerfile itself",
   },
   {
     name: "image that looks like an option",
@@ -271,7 +317,7 @@ const PARSE_CASES: ParseCase[] = [
   {
     name: "git remote missing keys",
     toml: '[bottles.dev]\nimage = "a"\ngit = [{ name = "app" }]\n',
-    message: `${P}: bottles.dev.git[0]: missing required key upstream`,
+    message: `${P}: bottles.dev.git[0]: missing required keys upstream, identity, host_key`,
   },
   {
     name: "git upstream over https",
@@ -508,6 +554,17 @@ const LOAD_CASES: LoadCase[] = [
       '[agents.a]\nbottle = "dev"\ncommand = ["x"]\n',
     message: `${U}: bottles.dev: TOKEN is set in env (by bottle "dev") and in secrets (by bottle ` +
       '"base") along the extends chain base -> dev; a guest variable must come from one place',
+  },
+  {
+    name: "problems across bottles and agents, all at once, a cycle once",
+    user: '[bottles.a]\nextends = "b"\nimage = "x"\n[bottles.b]\nextends = "a"\n' +
+      '[bottles.c]\nextends = "nope"\n' +
+      '[agents.x]\nbottle = "zz"\ncommand = ["x"]\n[agents.y]\nbottle = "yy"\ncommand = ["y"]\n',
+    message: "the manifests have 4 problems:\n" +
+      `  ${U}: bottles.b.extends: extends cycle a -> b -> a\n` +
+      `  ${U}: bottles.c.extends: bottle "nope" is not defined\n` +
+      `  ${U}: agents.x.bottle: bottle "zz" is not defined (bottles are defined in ${U})\n` +
+      `  ${U}: agents.y.bottle: bottle "yy" is not defined (bottles are defined in ${U})`,
   },
   {
     name: "explicit manifest that does not exist",

@@ -30,4 +30,6 @@ Deno.test("didYouMean picks the closest candidate within 2 edits", () => {
   assert.equal(didYouMean("x".repeat(1000), keys), undefined);
   assert.equal(didYouMeanSuffix("cpu", keys), ' (did you mean "cpus"?)');
   assert.equal(didYouMeanSuffix("zzzzzz", keys), "");
+  assert.equal(didYouMean("zz", ["a", "b"]), undefined, "as many edits as letters is no near miss");
+  assert.equal(didYouMean("dve", ["dev"]), "dev");
 });

@@ -45,7 +45,12 @@ Deno.test("loadManifest merges user bottles and agents with project agents", asy
 
 Deno.test("loadManifest: no files at all is an empty manifest", async () => {
   const { read, reads } = reader({});
-  assert.deepEqual(await loadManifest(SOURCES, read), { files: [], bottles: {}, agents: {} });
+  assert.deepEqual(await loadManifest(SOURCES, read), {
+    files: [],
+    searched: [U, J],
+    bottles: {},
+    agents: {},
+  });
   assert.deepEqual(reads, [U, J]);
 });
 

@@ -190,6 +190,13 @@ const MERGE_CASES: MergeCase[] = [
     absent: ["image"],
   },
   {
+    name: "a built-in Dockerfile stays builtin:<name>, not a path",
+    toml: '[bottles.a]\ndockerfile = "builtin:codex"\n',
+    bottle: "a",
+    expect: { dockerfile: "builtin:codex" },
+    absent: ["image"],
+  },
+  {
     name: "three levels fold root first",
     toml: '[bottles.c]\nextends = "b"\nenv = { L = "c" }\n' +
       '[bottles.b]\nextends = "a"\nenv = { L = "b", M = "b" }\n' +

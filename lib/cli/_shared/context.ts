@@ -17,13 +17,14 @@ export interface CliContext {
   probe: HostProbe;
   hostRoutes(): Promise<HostRoutes>;
   readFile(path: string): Promise<string | null>;
-  /** Machine output (`--json`). */
+  /** What a command produces: help, tables, plans, `--json` (see output.ts). */
   stdout(text: string): void;
-  /** Human output. */
+  /** Progress, prompts and diagnostics. */
   stderr(text: string): void;
   /** One line from stdin (without the newline); null at end of input. */
   readLine(): Promise<string | null>;
   stdinIsTerminal: boolean;
+  stdoutIsTerminal: boolean;
   stderrIsTerminal: boolean;
   now(): Date;
   randomSuffix(): string;
@@ -51,6 +52,7 @@ export function realContext(): CliContext {
     stderr: (text) => writeAll(Deno.stderr, text),
     readLine: readStdinLine,
     stdinIsTerminal: Deno.stdin.isTerminal(),
+    stdoutIsTerminal: Deno.stdout.isTerminal(),
     stderrIsTerminal: Deno.stderr.isTerminal(),
     now: () => new Date(),
     randomSuffix,

@@ -1,0 +1,169 @@
+/**
+ * The presets `bot-bottle init` writes into a new user manifest (SPEC §14):
+ * `shell`, `claude` (Claude Code) and `codex` (OpenAI Codex CLI), each a
+ * bottle and an agent of that name, built from a Dockerfile that ships in
+ * bot-bottle (`builtin:<name>`), so the file works wherever it lives.
+ */
+import { VERSION } from "../version.ts";
+import { BUILTIN_PREFIX } from "./builtin_dockerfiles.ts";
+
+/** A credential a preset reads from the host at launch (never written down). */
+export interface PresetSecret {
+  /** The variable the agent's CLI reads. */
+  guest: string;
+  /** The host variable holding it. */
+  hostVar: string;
+  /** The hosts that need it (where injected secrets will swap it in, SPEC §12). */
+  inject: string[];
+  /** How to get one, for the comment above it. */
+  howTo: string;
+}
+
+/** One preset: a bottle and the agent that runs in it, both called `name`. */
+export interface Preset {
+  name: string;
+  /** One line for the comment above it. */
+  summary: string;
+  /** Built-in Dockerfile name. */
+  dockerfile: string;
+  cpus: number;
+  memory: number;
+  env: Record<string, string>;
+  egress: string[];
+  secrets: PresetSecret[];
+  command: string[];
+  /** Extra comment lines (what to try, what to add). */
+  notes: string[];
+}
+
+/** The presets, in the order the file lists them. */
+export const PRESETS: readonly Preset[] = [
+  {
+    name: "shell",
+    summary: "a Debian shell (curl, git) whose only way out is deb.debian.org",
+    dockerfile: "shell",
+    cpus: 1,
+    memory: 1024,
+    env: { TERM: "xterm-256color" },
+    egress: ["deb.debian.org"],
+    secrets: [],
+    command: ["bash", "-l"],
+    notes: [
+      "Try `curl -sI https://deb.debian.org` (allowed) and `curl -sI https://example.com`",
+      "(refused: the bundle answers CONNECT with a 403 naming the host and the reason).",
+    ],
+  },
+  {
+    name: "claude",
+    summary: "Claude Code (Anthropic), with permission prompts off inside the bottle",
+    dockerfile: "claude",
+    cpus: 2,
+    memory: 4096,
+    env: { CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1", DISABLE_AUTOUPDATER: "1" },
+    egress: ["api.anthropic.com"],
+    secrets: [{
+      guest: "CLAUDE_CODE_OAUTH_TOKEN",
+      hostVar: "BOT_BOTTLE_CLAUDE_TOKEN",
+      inject: ["api.anthropic.com"],
+      howTo: "`claude setup-token` on your machine prints one",
+    }],
+    command: ["claude", "--dangerously-skip-permissions"],
+    notes: [
+      "Non-essential traffic (telemetry, error reports, update checks) is turned off, so only",
+      "the API is allowed; add the hosts your work needs (registry.npmjs.org, github.com, ...).",
+    ],
+  },
+  {
+    name: "codex",
+    summary: "OpenAI Codex CLI, with approvals and its own sandbox off inside the bottle",
+    dockerfile: "codex",
+    cpus: 2,
+    memory: 4096,
+    env: {},
+    egress: ["api.openai.com"],
+    secrets: [{
+      guest: "OPENAI_API_KEY",
+      hostVar: "BOT_BOTTLE_OPENAI_KEY",
+      inject: ["api.openai.com"],
+      howTo: "an API key from platform.openai.com",
+    }],
+    command: ["codex", "--dangerously-bypass-approvals-and-sandbox"],
+    notes: [
+      "The bottle is the sandbox: Codex's own would need privileges the bottle does not give.",
+      "Add the hosts your work needs (registry.npmjs.org, github.com, ...).",
+    ],
+  },
+];
+
+/** A TOML basic string (JSON's escapes are a subset of TOML's). */
+function str(value: string): string {
+  return JSON.stringify(value);
+}
+
+function inlineTable(entries: Record<string, string>): string {
+  return `{ ${Object.entries(entries).map(([k, v]) => `${k} = ${str(v)}`).join(", ")} }`;
+}
+
+// ---------------------------------------------------------------------------
+// PRESET SECRETS: the one place the presets' credentials are written.
+//
+// Today they use the string form `secrets = { NAME = "HOSTVAR" }`: the value is
+// read from the host at launch and the agent holds it. When injected secrets
+// land (SPEC §12), switch this function to the injected form, for which every
+// preset already lists its hosts (PresetSecret.inject):
+//
+//   [bottles.<name>.secrets.<NAME>]
+//   from = "<HOSTVAR>"
+//   inject = ["<host>", ...]
+//
+// and the agent will only ever see a placeholder.
+// ---------------------------------------------------------------------------
+/** The TOML lines (inside `[bottles.<name>]`) that declare `preset`'s secrets. */
+export function presetSecretLines(preset: Preset): string[] {
+  if (preset.secrets.length === 0) return [];
+  const lines = preset.secrets.flatMap((s) => [
+    `# ${s.guest}: read from $${s.hostVar} at launch, never written down`,
+    `# (${s.howTo}).`,
+  ]);
+  const pairs = Object.fromEntries(preset.secrets.map((s) => [s.guest, s.hostVar]));
+  return [...lines, `secrets = ${inlineTable(pairs)}`];
+}
+
+/** The TOML of one preset: its bottle and its agent. */
+export function presetToml(preset: Preset): string {
+  const lines = [
+    `# ${preset.name}: ${preset.summary}.`,
+    ...preset.notes.map((n) => `# ${n}`),
+    `[bottles.${preset.name}]`,
+    `dockerfile = ${str(BUILTIN_PREFIX + preset.dockerfile)}`,
+    `cpus = ${preset.cpus}`,
+    `memory = ${preset.memory}`,
+  ];
+  if (Object.keys(preset.env).length > 0) lines.push(`env = ${inlineTable(preset.env)}`);
+  lines.push(...presetSecretLines(preset));
+  lines.push(`egress.allow = [${preset.egress.map(str).join(", ")}]`);
+  lines.push(
+    "",
+    `[agents.${preset.name}]`,
+    `bottle = ${str(preset.name)}`,
+    `command = [${preset.command.map(str).join(", ")}]`,
+  );
+  return `${lines.join("\n")}\n`;
+}
+
+/** The whole user manifest `init` writes. */
+export function userManifestToml(presets: readonly Preset[] = PRESETS): string {
+  const head = [
+    `# bot-bottle user manifest, written by \`bot-bottle init\` (bot-bottle ${VERSION}).`,
+    "#",
+    "# Bottles say what an agent may reach (egress.allow) and hold (secrets); they are",
+    "# read only from this file. A repository's ./bot-bottle.toml may add [agents.*]",
+    "# that run in these bottles, never bottles of its own. Every key: README, Manifest.",
+    "#",
+    "# Each preset is a bottle and an agent of the same name; `bot-bottle start <name>`.",
+    '# dockerfile = "builtin:<name>" builds an image from a Dockerfile that ships in',
+    '# bot-bottle (on first use); set image = "..." or dockerfile = "path" for your own.',
+    "",
+  ].join("\n");
+  return `${head}\n${presets.map(presetToml).join("\n")}`;
+}
