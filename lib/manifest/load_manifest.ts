@@ -14,6 +14,7 @@ import {
 } from "./parse_manifest.ts";
 import { bottleChain, MAX_EXTENDS_DEPTH, resolveBottle } from "./resolve_bottle.ts";
 import type { AgentDef, Manifest } from "./types.ts";
+import { readCaCerts } from "./ca_certs.ts";
 
 /**
  * Read a manifest file as UTF-8 text; `null` when it does not exist.
@@ -143,7 +144,30 @@ export async function loadManifest(
     agents[name] = agent;
   }
   const searched = [...new Set([sources.userPath, sources.projectPath])];
-  const manifest: Manifest = { files, searched, bottles: { ...user.bottles }, agents };
+  // Every ca_certs file, read and checked now: a bad one is an error at load, not at launch.
+  const certificates: Record<string, string> = {};
+  for (const bottle of Object.values(user.bottles)) {
+    for (const [i, path] of (bottle.caCerts ?? []).entries()) {
+      if (Object.hasOwn(certificates, path)) continue;
+      const got = await readCaCerts(path);
+      if ("problem" in got) {
+        problems.push(
+          `${bottle.source}: ${formatKeyPath(["bottles", bottle.name, "ca_certs", i])}: ${path} ` +
+            `${got.problem}`,
+        );
+        certificates[path] = ""; // reported here; the load fails, so it is never used
+      } else {
+        certificates[path] = got.pem;
+      }
+    }
+  }
+  const manifest: Manifest = {
+    files,
+    searched,
+    bottles: { ...user.bottles },
+    agents,
+    certificates,
+  };
   // Every bottle's extends chain; one broken chain is reported once, not by every bottle on it.
   const broken = new Set<string>();
   for (const name of Object.keys(manifest.bottles)) {

@@ -21,9 +21,12 @@ import {
   type AgentDef,
   type BottleDef,
   type BundleDef,
+  type EgressRule,
   type GitRemote,
+  type InjectedSecret,
   type ManifestScope,
   RESERVED_GUEST_VARS,
+  TRUST_GUEST_VARS,
 } from "./types.ts";
 
 /** Largest manifest file accepted, in bytes (1 MiB). */
@@ -44,6 +47,7 @@ export const BOTTLE_KEYS = [
   "workdir",
   "env",
   "secrets",
+  "ca_certs",
   "egress",
   "git",
   "supervise",
@@ -51,7 +55,15 @@ export const BOTTLE_KEYS = [
   "runtime",
 ] as const;
 /** Keys of a bottle's `egress` table. */
-export const EGRESS_KEYS = ["allow", "on_block", "ask_timeout"] as const;
+export const EGRESS_KEYS = ["allow", "on_block", "ask_timeout", "inspect", "rules"] as const;
+/** Keys of one entry of `egress.rules`. */
+export const RULE_KEYS = ["host", "methods", "paths"] as const;
+/** Keys of an injected secret's table (`[bottles.<name>.secrets.<NAME>]`). */
+export const INJECTED_SECRET_KEYS = ["from", "inject"] as const;
+/** `egress.inspect` values. */
+export const INSPECT_MODES = ["credentials", "all"] as const;
+/** Largest `ca_certs` file read, in bytes (1 MiB). */
+export const MAX_CA_CERTS_BYTES = 1024 * 1024;
 /** Keys of a bottle's `bundle` table (the sidecar's own limits). */
 export const BUNDLE_KEYS = ["memory", "cpus", "pids", "max_push_mib"] as const;
 /** Container runtimes the docker backend can run the agent under. */
@@ -343,11 +355,16 @@ class Validator {
       if (has("env")) def.env = this.env([...at, "env"], value.env);
     });
     this.attempt(() => {
-      if (has("secrets")) def.secrets = this.secrets([...at, "secrets"], value.secrets);
+      if (!has("secrets")) return;
+      const { plain, injected } = this.secrets([...at, "secrets"], value.secrets);
+      if (Object.keys(plain).length > 0) def.secrets = plain;
+      if (Object.keys(injected).length > 0) def.injected = injected;
     });
-    if (def.env && def.secrets) {
+    if (def.env && (def.secrets || def.injected)) {
       for (const key of Object.keys(def.env)) {
-        if (!Object.hasOwn(def.secrets, key)) continue;
+        if (!Object.hasOwn(def.secrets ?? {}, key) && !Object.hasOwn(def.injected ?? {}, key)) {
+          continue;
+        }
         this.attempt(() =>
           this.fail(
             at,
@@ -363,6 +380,11 @@ class Validator {
       if (egress.allow !== undefined) def.egressAllow = egress.allow;
       if (egress.onBlock !== undefined) def.egressOnBlock = egress.onBlock;
       if (egress.askTimeout !== undefined) def.egressAskTimeout = egress.askTimeout;
+      if (egress.inspect !== undefined) def.egressInspect = egress.inspect;
+      if (egress.rules !== undefined) def.egressRules = egress.rules;
+    });
+    this.attempt(() => {
+      if (has("ca_certs")) def.caCerts = this.caCerts([...at, "ca_certs"], value.ca_certs);
     });
     this.attempt(() => {
       if (has("bundle")) def.bundle = this.bundle([...at, "bundle"], value.bundle);
@@ -449,6 +471,14 @@ class Validator {
         } is not a valid environment variable name (expected ^[A-Za-z_][A-Za-z0-9_]*$)`,
       );
     }
+    if (TRUST_GUEST_VARS.includes(key)) {
+      this.fail(
+        parts,
+        `${key} is set by bot-bottle itself when the guest trusts extra CAs (the bundle's CA for ` +
+          `TLS interception, ca_certs), so a bottle may not set it in ${section}; list your CA ` +
+          `files in ca_certs instead (reserved: ${TRUST_GUEST_VARS.join(", ")})`,
+      );
+    }
     if (RESERVED_GUEST_VARS.includes(key)) {
       this.fail(
         parts,
@@ -470,37 +500,191 @@ class Validator {
     return Object.fromEntries(entries);
   }
 
-  secrets(at: KeyPart[], v: unknown): Record<string, string> {
-    if (!isTable(v)) this.typeError(at, 'a table of GUEST_VAR = "HOST_VAR"', v);
-    const entries: [string, string][] = [];
+  /**
+   * `secrets`: each entry is either the string form `NAME = "HOSTVAR"` (the agent holds the
+   * value) or a table `{ from = "HOSTVAR", inject = ["host", ...] }` (the agent holds a
+   * placeholder; the bundle swaps the value in for those hosts only).
+   */
+  secrets(
+    at: KeyPart[],
+    v: unknown,
+  ): { plain: Record<string, string>; injected: Record<string, InjectedSecret> } {
+    if (!isTable(v)) {
+      this.typeError(
+        at,
+        'a table of GUEST_VAR = "HOST_VAR" or [secrets.GUEST_VAR] tables with from and inject',
+        v,
+      );
+    }
+    const plain: [string, string][] = [];
+    const injected: [string, InjectedSecret][] = [];
     for (const key of Object.keys(v)) {
       this.attempt(() => {
         this.guestVar([...at, key], key, "secrets");
-        const host = v[key];
-        if (typeof host !== "string") {
-          this.typeError([...at, key], "the name of a host environment variable", host);
+        const entry = v[key];
+        if (isTable(entry)) {
+          const secret = this.injectedSecret([...at, key], entry);
+          if (secret) injected.push([key, secret]);
+          return;
         }
-        if (!VAR_NAME_PATTERN.test(host)) {
-          // Never echo the value: a user may have pasted the secret itself here.
-          this.fail(
+        if (typeof entry !== "string") {
+          this.typeError(
             [...at, key],
-            "expected the name of a host environment variable (^[A-Za-z_][A-Za-z0-9_]*$), found a " +
-              "string that is not one (not shown: it may be a secret value)",
+            "the name of a host environment variable, or a table { from, inject }",
+            entry,
           );
         }
-        entries.push([key, host]);
+        plain.push([key, this.hostVar([...at, key], entry)]);
       });
     }
-    return Object.fromEntries(entries);
+    return { plain: Object.fromEntries(plain), injected: Object.fromEntries(injected) };
   }
 
-  egress(
-    at: KeyPart[],
-    v: unknown,
-  ): { allow?: string[]; onBlock?: "refuse" | "ask"; askTimeout?: number } {
+  /** A host variable's name; never echoes what was written (it may be a pasted secret). */
+  hostVar(parts: KeyPart[], host: string): string {
+    if (!VAR_NAME_PATTERN.test(host)) {
+      this.fail(
+        parts,
+        "expected the name of a host environment variable (^[A-Za-z_][A-Za-z0-9_]*$), found a " +
+          "string that is not one (not shown: it may be a secret value)",
+      );
+    }
+    return host;
+  }
+
+  injectedSecret(at: KeyPart[], entry: Table): InjectedSecret | undefined {
+    this.checkKeys(entry, INJECTED_SECRET_KEYS, at);
+    const missing = INJECTED_SECRET_KEYS.filter((key) => !Object.hasOwn(entry, key));
+    if (missing.length > 0) {
+      this.fail(
+        at,
+        `missing required key${missing.length > 1 ? "s" : ""} ${missing.join(", ")} (an injected ` +
+          'secret is { from = "HOST_VAR", inject = ["api.example.com"] }; for a value the agent ' +
+          'may hold, write NAME = "HOST_VAR")',
+      );
+    }
+    const from = this.attempt(() => {
+      if (typeof entry.from !== "string") {
+        this.typeError([...at, "from"], "the name of a host environment variable", entry.from);
+      }
+      return this.hostVar([...at, "from"], entry.from);
+    });
+    const inject = this.attempt(() => this.hostPatterns([...at, "inject"], entry.inject, "inject"));
+    if (from === undefined || inject === undefined) return undefined;
+    return { from, inject };
+  }
+
+  /**
+   * A non-empty array of host patterns (`egress.allow` entries without a port) for `inject`:
+   * exact names, `*.suffix` or IPv4 literals, each once.
+   */
+  hostPatterns(at: KeyPart[], v: unknown, what: string): string[] {
+    const expected = 'a non-empty array of host names, such as ["api.example.com"]';
+    if (!Array.isArray(v) || v.length === 0) {
+      if (Array.isArray(v)) {
+        this.fail(
+          at,
+          `is empty: an injected secret needs at least one host to be ${what}ed into (for a value ` +
+            'the agent may hold, write NAME = "HOST_VAR" instead)',
+        );
+      }
+      this.typeError(at, expected, v);
+    }
+    const out: string[] = [];
+    v.forEach((item, i) =>
+      this.attempt(() => {
+        const host = this.hostPattern([...at, i], item);
+        if (!out.includes(host)) out.push(host);
+      })
+    );
+    return out;
+  }
+
+  /** One host pattern: an `egress.allow` entry without a port. */
+  hostPattern(parts: KeyPart[], v: unknown): string {
+    const s = this.string(parts, v, "a host name string");
+    const parsed = parseEgressEntry(s);
+    if ("problem" in parsed) this.fail(parts, `${quote(s)} ${parsed.problem}`);
+    if (parsed.entry.port !== null) {
+      this.fail(
+        parts,
+        `${quote(s)} names a port; write the host only (it applies on every port egress.allow ` +
+          "opens for that host)",
+      );
+    }
+    return s;
+  }
+
+  /**
+   * `ca_certs`: PEM files the bundle (upstream TLS), the guest and bot-bottle's image builds
+   * trust; paths relative to this manifest's directory or absolute (read and checked at load).
+   */
+  caCerts(at: KeyPart[], v: unknown): string[] {
+    const expected = 'an array of PEM file paths, such as ["corp-ca.pem"]';
+    if (!Array.isArray(v)) this.typeError(at, expected, v);
+    const out: string[] = [];
+    v.forEach((item, i) =>
+      this.attempt(() => {
+        const parts = [...at, i];
+        const file = this.string(parts, item, "the path of a PEM file");
+        if (file === "" || /\p{Cc}/u.test(file)) {
+          this.typeError(parts, "the path of a PEM file", file);
+        }
+        if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(file)) {
+          this.fail(
+            parts,
+            `${quote(file)} looks like a URL; bot-bottle fetches nothing: give the path of a PEM ` +
+              "file on this machine",
+          );
+        }
+        if (file.startsWith("~")) {
+          this.fail(
+            parts,
+            `${quote(file)}: "~" is not expanded here; write the path relative to this ` +
+              "manifest's directory, or absolute",
+          );
+        }
+        const path = resolve(dirname(this.path), file);
+        if (!out.includes(path)) {
+          out.push(path);
+        }
+      })
+    );
+    return out;
+  }
+
+  egress(at: KeyPart[], v: unknown): {
+    allow?: string[];
+    onBlock?: "refuse" | "ask";
+    askTimeout?: number;
+    inspect?: "credentials" | "all";
+    rules?: EgressRule[];
+  } {
     if (!isTable(v)) this.typeError(at, 'a table with an allow list (egress.allow = ["host"])', v);
     this.checkKeys(v, EGRESS_KEYS, at);
-    const out: { allow?: string[]; onBlock?: "refuse" | "ask"; askTimeout?: number } = {};
+    const out: {
+      allow?: string[];
+      onBlock?: "refuse" | "ask";
+      askTimeout?: number;
+      inspect?: "credentials" | "all";
+      rules?: EgressRule[];
+    } = {};
+    this.attempt(() => {
+      if (!Object.hasOwn(v, "inspect")) return;
+      const mode = this.string([...at, "inspect"], v.inspect, '"credentials" or "all"');
+      if (!(INSPECT_MODES as readonly string[]).includes(mode)) {
+        this.typeError(
+          [...at, "inspect"],
+          '"credentials" (the default: TLS is terminated only for hosts with injected secrets ' +
+            'or egress.rules) or "all" (every allowed HTTPS host)',
+          mode,
+        );
+      }
+      out.inspect = mode as typeof INSPECT_MODES[number];
+    });
+    this.attempt(() => {
+      if (Object.hasOwn(v, "rules")) out.rules = this.rules([...at, "rules"], v.rules);
+    });
     this.attempt(() => {
       if (!Object.hasOwn(v, "ask_timeout")) return;
       out.askTimeout = this.integer([...at, "ask_timeout"], v.ask_timeout, 1n, 3600n, " (seconds)");
@@ -530,6 +714,109 @@ class Validator {
       })
     );
     out.allow = entries;
+    return out;
+  }
+
+  /** `egress.rules = [{ host, methods, paths }]`. */
+  rules(at: KeyPart[], v: unknown): EgressRule[] {
+    const expected =
+      'an array of tables, such as [{ host = "api.example.com", methods = ["GET"] }]';
+    if (!Array.isArray(v)) this.typeError(at, expected, v);
+    const rules: EgressRule[] = [];
+    v.forEach((entry, i) => {
+      const rule = this.attempt(() => this.rule([...at, i], entry));
+      if (rule) rules.push(rule);
+    });
+    return rules;
+  }
+
+  rule(here: KeyPart[], entry: unknown): EgressRule | undefined {
+    if (!isTable(entry)) this.typeError(here, "a table { host, methods, paths }", entry);
+    this.checkKeys(entry, RULE_KEYS, here);
+    if (!Object.hasOwn(entry, "host")) this.fail(here, "missing required key host");
+    if (!Object.hasOwn(entry, "methods") && !Object.hasOwn(entry, "paths")) {
+      this.fail(
+        here,
+        "a rule needs methods, paths or both (a rule with neither would allow everything)",
+      );
+    }
+    const before = this.problems.length;
+    const host = this.attempt(() => this.hostPattern([...here, "host"], entry.host));
+    const methods = !Object.hasOwn(entry, "methods")
+      ? undefined
+      : this.attempt(() => this.methods([...here, "methods"], entry.methods));
+    const paths = !Object.hasOwn(entry, "paths")
+      ? undefined
+      : this.attempt(() => this.paths([...here, "paths"], entry.paths));
+    if (this.problems.length > before) return undefined;
+    const rule: EgressRule = { host: host!, where: formatKeyPath(here), source: this.path };
+    if (methods) rule.methods = methods;
+    if (paths) rule.paths = paths;
+    return rule;
+  }
+
+  methods(at: KeyPart[], v: unknown): string[] {
+    const expected = 'a non-empty array of HTTP methods, such as ["GET", "HEAD"]';
+    if (!Array.isArray(v) || v.length === 0) this.typeError(at, expected, v);
+    const out: string[] = [];
+    v.forEach((item, i) =>
+      this.attempt(() => {
+        const m = this.string([...at, i], item, 'an HTTP method such as "GET"');
+        if (/^[a-z]+$/.test(m)) {
+          this.fail(
+            [...at, i],
+            `${quote(m)}: write methods in uppercase (${quote(m.toUpperCase())})`,
+          );
+        }
+        if (!/^[A-Z]{1,20}$/.test(m)) {
+          this.typeError([...at, i], 'an HTTP method such as "GET" (uppercase letters)', m);
+        }
+        if (m === "CONNECT") {
+          this.fail(
+            [...at, i],
+            '"CONNECT" opens the tunnel, which egress.allow decides; a rule names the methods ' +
+              "of the requests inside it",
+          );
+        }
+        if (!out.includes(m)) out.push(m);
+      })
+    );
+    return out;
+  }
+
+  paths(at: KeyPart[], v: unknown): string[] {
+    const expected = 'a non-empty array of path globs, such as ["/v1/*", "/repos/me/**"]';
+    if (!Array.isArray(v) || v.length === 0) this.typeError(at, expected, v);
+    const out: string[] = [];
+    v.forEach((item, i) =>
+      this.attempt(() => {
+        const glob = this.string([...at, i], item, 'a path glob such as "/v1/*"');
+        if (!glob.startsWith("/")) {
+          this.fail([...at, i], `${quote(glob)} must start with "/" (it matches the request path)`);
+        }
+        if (/[\s\p{Cc}?#]/u.test(glob)) {
+          this.fail(
+            [...at, i],
+            `${quote(glob)} has whitespace, a control character, "?" or "#"; a glob matches ` +
+              'the path only (no query or fragment), with "*" within a segment and "**" across',
+          );
+        }
+        if (/\*\*\*/.test(glob) || /[^/]\*\*|\*\*[^/]/.test(glob)) {
+          this.fail(
+            [...at, i],
+            `${quote(glob)}: "**" must be a whole segment ("/a/**" or "/a/**/b"); "*" matches ` +
+              "within one segment",
+          );
+        }
+        if (/(^|\/)\.\.?(\/|$)/.test(glob)) {
+          this.fail(
+            [...at, i],
+            `${quote(glob)} has a "." or ".." segment, which no request path may`,
+          );
+        }
+        if (!out.includes(glob)) out.push(glob);
+      })
+    );
     return out;
   }
 

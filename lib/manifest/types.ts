@@ -30,9 +30,17 @@ export interface BottleDef {
   memory?: number;
   workdir?: string;
   env?: Record<string, string>;
-  /** Guest variable name -> host variable name. */
+  /** Guest variable name -> host variable name (the string form: the agent holds the value). */
   secrets?: Record<string, string>;
+  /** Injected secrets (`[bottles.X.secrets.NAME] from/inject`): the agent holds a placeholder. */
+  injected?: Record<string, InjectedSecret>;
+  /** `ca_certs`: absolute paths of PEM files (resolved against the defining file's directory). */
+  caCerts?: string[];
   egressAllow?: string[];
+  /** `egress.inspect`: which allowed HTTPS hosts the bundle terminates TLS for. */
+  egressInspect?: "credentials" | "all";
+  /** `egress.rules`: per host, the methods and path globs allowed. */
+  egressRules?: EgressRule[];
   /** `egress.on_block`. */
   egressOnBlock?: "refuse" | "ask";
   /** `egress.ask_timeout`: how long `ask` holds a request (seconds). */
@@ -43,6 +51,28 @@ export interface BottleDef {
   bundle?: BundleDef;
   /** The docker backend's runtime for the agent (`runsc`: gVisor). */
   runtime?: "runc" | "runsc";
+}
+
+/** An injected secret: read from host variable `from`, swapped in by the bundle for `inject`. */
+export interface InjectedSecret {
+  /** The host variable holding the value. */
+  from: string;
+  /** `egress.allow`-style host patterns (exact names or `*.suffix`, no port), at least one. */
+  inject: string[];
+}
+
+/** One `egress.rules` entry. */
+export interface EgressRule {
+  /** An `egress.allow`-style host pattern (no port). */
+  host: string;
+  /** Allowed methods (uppercase); absent = any. */
+  methods?: string[];
+  /** Allowed path globs (`*` within a segment, `**` across); absent = any. */
+  paths?: string[];
+  /** Its key path, for messages: `bottles.dev.egress.rules[0]`. */
+  where: string;
+  /** The file that defined it. */
+  source: string;
 }
 
 /** A `bundle` table: the sidecar's limits, each optional. */
@@ -74,6 +104,8 @@ export interface Manifest {
   searched?: string[];
   bottles: Record<string, BottleDef>;
   agents: Record<string, AgentDef>;
+  /** The `ca_certs` files read at load: absolute path -> PEM text (certificates only). */
+  certificates?: Record<string, string>;
 }
 
 /** A bottle with its `extends` chain folded in (root first). */
@@ -93,8 +125,16 @@ export interface ResolvedBottle {
   workdir?: string;
   env: Record<string, string>;
   secrets: Record<string, string>;
+  /** Injected secrets, by guest name (child wins along the chain). */
+  injected: Record<string, InjectedSecret>;
+  /** `ca_certs` over the chain (first-seen order), each with its PEM text (read at load). */
+  caCerts: { path: string; pem: string }[];
   /** Union over the chain, in first-seen order, without duplicates. */
   egressAllow: string[];
+  /** `egress.inspect` (default "credentials"). */
+  egressInspect: "credentials" | "all";
+  /** `egress.rules` over the chain, root first. */
+  egressRules: EgressRule[];
   egressOnBlock: "refuse" | "ask";
   /** Seconds `ask` holds a request (default 60). */
   egressAskTimeout: number;
@@ -128,4 +168,17 @@ export const RESERVED_GUEST_VARS: readonly string[] = [
   "no_proxy",
   "GIT_GATE_URL",
   "MCP_SUPERVISE_URL",
+];
+
+/**
+ * Trust variables bot-bottle sets when a bottle's guest trusts extra CAs (the bundle's CA for
+ * TLS interception, `ca_certs`); a bottle may not set them itself: `ca_certs` is the way.
+ */
+export const TRUST_GUEST_VARS: readonly string[] = [
+  "SSL_CERT_FILE",
+  "NODE_EXTRA_CA_CERTS",
+  "REQUESTS_CA_BUNDLE",
+  "GIT_SSL_CAINFO",
+  "CURL_CA_BUNDLE",
+  "CODEX_CA_CERTIFICATE",
 ];

@@ -92,7 +92,7 @@ const PARSE_CASES: ParseCase[] = [
     toml: '[bottles.dev]\nnetwork = "host"\n',
     message:
       `${P}: unknown key bottles.dev.network (expected one of: extends, image, dockerfile, ` +
-      "cpus, memory, workdir, env, secrets, egress, git, supervise, bundle, runtime)",
+      "cpus, memory, workdir, env, secrets, ca_certs, egress, git, supervise, bundle, runtime)",
   },
   {
     name: "a runtime that is not runc or runsc",
@@ -299,7 +299,7 @@ const PARSE_CASES: ParseCase[] = [
     name: "egress with a key other than allow",
     toml: '[bottles.dev]\nimage = "a"\negress = { allow = [], deny = ["x"] }\n',
     message:
-      `${P}: unknown key bottles.dev.egress.deny (expected one of: allow, on_block, ask_timeout)`,
+      `${P}: unknown key bottles.dev.egress.deny (expected one of: allow, on_block, ask_timeout, inspect, rules)`,
   },
   {
     name: "egress.ask_timeout out of range",

@@ -50,6 +50,7 @@ Deno.test("loadManifest: no files at all is an empty manifest", async () => {
     searched: [U, J],
     bottles: {},
     agents: {},
+    certificates: {},
   });
   assert.deepEqual(reads, [U, J]);
 });
