@@ -82,6 +82,11 @@ export interface ExecMode {
   tty: boolean;
   /** The backend's own limit for the command, e.g. "30s". */
   timeout?: string;
+  /**
+   * Run as root instead of the agent's user (docker only: smolvm 1.9.3's exec has no user
+   * option, so it runs as the image's user whatever this says).
+   */
+  asRoot?: boolean;
 }
 
 /** A bottle, for commands that act on one after its launch (exec, stop, rm). */
@@ -115,6 +120,11 @@ export interface Backend {
   preflight(deps: PreflightDeps): Promise<PreflightCheck[]>;
   /** The backend's part of the plan. Pure. */
   planGuest(input: GuestPlanInput): GuestPlan;
+  /**
+   * Where the guest's trust files go (the bundle's CA, `ca_certs`), and whether the guest's
+   * system store can be extended too (that needs a root exec in the guest).
+   */
+  readonly guestTrust: { caDir: string; systemStore: boolean };
   /** Work before anything is created (smolmachines: the image archive). */
   prepare(launch: Launch): Promise<void>;
   /** The bottle's network(s) and its bundle, healthy. */

@@ -2,7 +2,8 @@
  * `bot-bottle exec <slug> [-i] [-t] -- CMD...` (SPEC §13): run a command in a
  * running bottle as the agent's user, with the agent's environment, and pass
  * its exit code through. Secrets the guest holds by value (the string form)
- * come, as for the agent, from this terminal's environment, by name only.
+ * come, as for the agent, from this terminal's environment, by name only;
+ * injected secrets never do (the guest has their placeholders).
  */
 import { backendFor } from "../backends/registry.ts";
 import { UsageError, UserError } from "../errors.ts";
@@ -37,6 +38,9 @@ export async function runExec(
   const env: Record<string, string> = {};
   const missing: string[] = [];
   for (const secret of bottle.meta.secrets ?? []) {
+    // An injected secret's guest variable is its placeholder, already in the guest's own
+    // environment: its value never goes into the bottle.
+    if (secret.inject) continue;
     const value = ctx.env.get(secret.host_var);
     if (value === undefined) missing.push(`${secret.guest} (host variable ${secret.host_var})`);
     else env[secret.guest] = value;

@@ -8,7 +8,7 @@ import { UserError } from "../errors.ts";
 import { lastLine } from "../host/runner.ts";
 import { stateRoot } from "../state/state_paths.ts";
 import { VERIFY_SCRIPT, verifyScriptArgs } from "../verify/isolation_script.ts";
-import { gatherVerifyArgs } from "../verify/verify_inputs.ts";
+import { gatherVerifyArgs, injectedSecretHashes } from "../verify/verify_inputs.ts";
 import { parseVerifyOutput, renderVerifyReport } from "../verify/verify_report.ts";
 import type { Command } from "./_shared/command.ts";
 import type { CliContext } from "./_shared/context.ts";
@@ -40,6 +40,12 @@ export async function runVerify(
     bottle.stateDir,
   );
   const backend = backendFor(bottle.meta.backend);
+  for (const s of injectedSecretHashes(ctx.env, bottle.meta).unchecked) {
+    ctx.stderr(
+      `bot-bottle: ${s.host_var} is not set here, so verify cannot check that the value of the ` +
+        `injected secret ${s.guest} is absent from the guest (export it and run verify again)\n`,
+    );
+  }
   if (!opts.json) {
     ctx.stderr(
       `bot-bottle: verifying bottle ${opts.slug} from inside ${backend.guestName(opts.slug)}\n`,

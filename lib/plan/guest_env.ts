@@ -14,8 +14,38 @@ export const WRITE_PROMPT_COMMAND = ["sh", "-c", `umask 077; cat > "$HOME/${PROM
 /** Ports the bundle listens on. */
 export const BUNDLE_PORTS = { proxy: 8888, gitGate: 9418, dns: 53 } as const;
 
-/** The literal variables the agent sees, sorted by name. */
-export function guestEnv(bottle: ResolvedBottle, bundleIp: string): Record<string, string> {
+/** The trust files the guest gets (SPEC §12), relative to its CA dir. */
+export const GUEST_CA_FILES = {
+  /** The guest's own system store plus {@link extra} (for variables that replace the store). */
+  bundle: "bundle.pem",
+  /** The bundle's CA and the bottle's ca_certs only (for variables that add to the store). */
+  extra: "extra.pem",
+} as const;
+
+/** The variables that point the guest's TLS clients at its trust files in `dir`. */
+export function trustEnv(dir: string): Record<string, string> {
+  const bundle = `${dir}/${GUEST_CA_FILES.bundle}`;
+  return {
+    SSL_CERT_FILE: bundle,
+    REQUESTS_CA_BUNDLE: bundle,
+    CURL_CA_BUNDLE: bundle,
+    GIT_SSL_CAINFO: bundle,
+    // OpenAI's Codex CLI reads this one before SSL_CERT_FILE.
+    CODEX_CA_CERTIFICATE: bundle,
+    NODE_EXTRA_CA_CERTS: `${dir}/${GUEST_CA_FILES.extra}`,
+  };
+}
+
+/**
+ * The literal variables the agent sees, sorted by name: the bottle's env, the proxy, the git
+ * gate, the trust variables (when the guest trusts extra CAs, in `caDir`) and the placeholders
+ * of injected secrets.
+ */
+export function guestEnv(
+  bottle: ResolvedBottle,
+  bundleIp: string,
+  extra: { caDir?: string | null; placeholders?: Record<string, string> } = {},
+): Record<string, string> {
   const proxy = `http://${bundleIp}:${BUNDLE_PORTS.proxy}`;
   const env: Record<string, string> = {
     ...bottle.env,
@@ -27,6 +57,8 @@ export function guestEnv(bottle: ResolvedBottle, bundleIp: string): Record<strin
     no_proxy: "localhost,127.0.0.1",
   };
   if (bottle.git.length > 0) env.GIT_GATE_URL = `git://${bundleIp}:${BUNDLE_PORTS.gitGate}`;
+  if (extra.caDir) Object.assign(env, trustEnv(extra.caDir));
+  Object.assign(env, extra.placeholders ?? {});
   return sortedRecord(env);
 }
 

@@ -22,8 +22,12 @@ export interface MetadataRecord {
   bridge_subnet?: string | null;
   smolvm_version: string | null;
   resources: PlannedResource[];
-  /** The guest's secrets by name (never a value): `exec` passes them from the caller's env. */
-  secrets?: { guest: string; host_var: string }[];
+  /**
+   * The guest's secrets by name (never a value). `exec` passes those the agent holds from the
+   * caller's env; an injected one (`inject: true`) is only ever a placeholder in the guest, which
+   * the guest's own environment already has.
+   */
+  secrets?: { guest: string; host_var: string; inject?: boolean }[];
   /** What the proxy does with an unlisted host (`ask`: `start` shows what is held). */
   egress_on_block?: "refuse" | "ask";
 }
@@ -46,7 +50,11 @@ export function metadataOf(plan: Plan): MetadataRecord {
     bridge_subnet: plan.bridge_subnet,
     smolvm_version: plan.smolvm_version,
     resources: plan.create,
-    secrets: plan.secrets.map((s) => ({ guest: s.guest, host_var: s.host_var })),
+    secrets: plan.secrets.map((s) => ({
+      guest: s.guest,
+      host_var: s.host_var,
+      ...(s.holder === "bundle" ? { inject: true } : {}),
+    })),
     egress_on_block: plan.egress_on_block,
   };
 }

@@ -20,12 +20,40 @@ export interface PlannedResource {
   role: "egress" | "internal" | "bundle" | "agent";
 }
 
-/** A secret the guest gets by reference: names only, never the value. */
+/** A secret, by name only, never the value. */
 export interface PlannedSecret {
   guest: string;
   host_var: string;
   /** Whether the host variable is set right now (the value itself is never read into the plan). */
   present: boolean;
+  /**
+   * Who holds the value: `agent` (the string form: the guest variable holds it) or `bundle`
+   * (injected: the guest variable holds {@link placeholder}, the bundle swaps the value in).
+   */
+  holder: "agent" | "bundle";
+  /** The hosts the bundle injects it into (host patterns); empty when the agent holds it. */
+  inject: string[];
+  /** The random per-launch value the guest holds instead (injected secrets), else null. */
+  placeholder: string | null;
+}
+
+/** What the bundle does with TLS, and what the guest trusts (SPEC §12). */
+export interface PlannedTls {
+  /** `egress.inspect`. */
+  inspect: "credentials" | "all";
+  /**
+   * Host patterns whose TLS the bundle terminates (inject hosts and rule hosts); with inspect
+   * "all", every allowed HTTPS host besides.
+   */
+  intercept: string[];
+  /** `egress.rules`, in order. */
+  rules: { host: string; methods: string[] | null; paths: string[] | null; where: string }[];
+  /** `ca_certs` files (their certificates are in the bundle config's ca_certs.pem). */
+  ca_certs: string[];
+  /** Where the guest's trust files are written (bundle.pem, extra.pem); null: none needed. */
+  guest_ca_dir: string | null;
+  /** Whether the guest's system store is extended too (docker; smolvm's exec is not root). */
+  guest_system_store: boolean;
 }
 
 /** A git remote of the bundle's git gate, as the launch needs it (no secret: the key stays on disk). */
@@ -71,9 +99,13 @@ export interface Plan {
   /** The docker backend's egress bridge /24 (its own, explicit; never Docker's default pools). */
   bridge_subnet: string | null;
   bridge_gateway: string | null;
-  /** Literal guest env (names and values); secrets are listed separately by name. */
+  /**
+   * Literal guest env (names and values), with the trust variables and the placeholders of
+   * injected secrets; secrets the agent holds are listed separately, by name.
+   */
   guest_env: Record<string, string>;
   secrets: PlannedSecret[];
+  tls: PlannedTls;
   egress_allow: string[];
   git: PlannedGitRemote[];
   /** The bundle's per-bottle config, rendered (files mounted read-only at /etc/bot-bottle). */

@@ -60,15 +60,43 @@ export function renderPlan(plan: Plan, style: Style): string {
   if (plan.approvals.denied.length > 0) {
     row("denied", `${plan.approvals.denied.join(", ")} (live denials kept from the last run)`);
   }
-  row("env", Object.keys(plan.guest_env).length === 0 ? "(none)" : "");
-  for (const [name, value] of Object.entries(plan.guest_env)) {
-    out.push(`    ${name}=${visible(value)}`);
-  }
+  const injected = new Set(plan.secrets.filter((s) => s.holder === "bundle").map((s) => s.guest));
+  const env = Object.entries(plan.guest_env).filter(([name]) => !injected.has(name));
+  row("env", env.length === 0 ? "(none)" : "");
+  for (const [name, value] of env) out.push(`    ${name}=${visible(value)}`);
   row("secrets", plan.secrets.length === 0 ? "(none)" : "");
   for (const s of plan.secrets) {
     const state = s.present ? style.green("set") : style.red("NOT SET");
-    out.push(`    ${s.guest} <- $${s.host_var} (${state}; value never shown)`);
+    if (s.holder === "agent") {
+      out.push(
+        `    ${s.guest} <- $${s.host_var} (${state}; ${
+          style.yellow("the agent holds this value")
+        }; never shown)`,
+      );
+    } else {
+      out.push(
+        `    ${s.guest} <- $${s.host_var} (${state}; injected by the bundle into requests to ` +
+          `${s.inject.join(", ")}; the agent holds only the placeholder ${s.placeholder})`,
+      );
+    }
   }
+  if (plan.tls.intercept.length > 0 || plan.tls.inspect === "all") {
+    const hosts = plan.tls.inspect === "all"
+      ? "every allowed HTTPS host"
+      : plan.tls.intercept.join(", ");
+    row(
+      "tls",
+      `terminated by the bundle (its own CA, made at start) for ${hosts}; others tunnelled`,
+    );
+  }
+  for (const r of plan.tls.rules) {
+    out.push(
+      `  ${" ".repeat(10)} rule ${r.host}: ${r.methods?.join(", ") ?? "any method"} on ${
+        r.paths?.join(", ") ?? "any path"
+      }`,
+    );
+  }
+  if (plan.tls.ca_certs.length > 0) row("ca_certs", plan.tls.ca_certs.map(visible).join(", "));
   row("git", plan.git.length === 0 ? "(none)" : "");
   for (const g of plan.git) out.push(`    ${g.name} -> ${g.upstream} (via the bundle's git gate)`);
   row("creates", "");

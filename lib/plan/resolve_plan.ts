@@ -14,7 +14,7 @@ import type { Manifest } from "../manifest/types.ts";
 import { bottleStateDir } from "../state/state_paths.ts";
 import { chooseBundleSubnet, type TakenRange } from "./bundle_subnet.ts";
 import { guestEnv } from "./guest_env.ts";
-import { type BackendName, type Plan, PLAN_SCHEMA } from "./plan_types.ts";
+import { type BackendName, type Plan, PLAN_SCHEMA, type PlannedTls } from "./plan_types.ts";
 import { bottleLabels, ownerId } from "./resource_names.ts";
 
 /** Everything the planner needs. */
@@ -49,6 +49,12 @@ export interface PlanInput {
   approvals?: { approved: string[]; denied: string[] };
   /** The audit log's rotation size (bytes); BOT_BOTTLE_AUDIT_MAX_BYTES, else 4 MiB. */
   auditMaxBytes?: number;
+  /**
+   * The placeholder an injected secret's guest variable holds (random per launch; the same
+   * name must give the same value for every resolution of one launch, see placeholder.ts).
+   * Needed only when the bottle injects secrets.
+   */
+  placeholder?: (guest: string) => string;
 }
 
 /** The audit log: rotated at 4 MiB, 3 old files kept (at most 16 MiB per bottle). */
@@ -73,8 +79,37 @@ export function resolvePlan(input: PlanInput): Plan {
   const choice = chooseBundleSubnet(input.slug, input.taken, {
     preferredOctet: input.preferredOctet,
   });
-  const env = guestEnv(bottle, choice.bundleIp);
   const backend = backendFor(input.backend);
+  const byName = ([a]: [string, unknown], [b]: [string, unknown]) => (a < b ? -1 : a > b ? 1 : 0);
+  const injected = Object.entries(bottle.injected).sort(byName).map(([guest, s]) => {
+    if (!input.placeholder) {
+      throw new Error(
+        "resolvePlan: the bottle injects secrets and no placeholder source was given",
+      );
+    }
+    return {
+      guest,
+      host_var: s.from,
+      present: input.hasHostVar(s.from),
+      holder: "bundle" as const,
+      inject: [...s.inject],
+      placeholder: input.placeholder(guest),
+    };
+  });
+  const held = Object.entries(bottle.secrets).sort(byName).map(([guest, hostVar]) => ({
+    guest,
+    host_var: hostVar,
+    present: input.hasHostVar(hostVar),
+    holder: "agent" as const,
+    inject: [],
+    placeholder: null,
+  }));
+  const secrets = [...held, ...injected].sort((a, b) => byName([a.guest, 0], [b.guest, 0]));
+  const tls = planTls(bottle, backend.guestTrust);
+  const env = guestEnv(bottle, choice.bundleIp, {
+    caDir: tls.guest_ca_dir,
+    placeholders: Object.fromEntries(injected.map((s) => [s.guest, s.placeholder])),
+  });
   // The docker backend's egress bridge gets its own /24, chosen the same way (from the slug's
   // own seed, never the bundle /24), so no network comes from Docker's default address pools.
   const bridge = backend.needsBridge
@@ -92,12 +127,18 @@ export function resolvePlan(input: PlanInput): Plan {
     workdir: bottle.workdir,
     runtime: bottle.runtime,
   });
-  const secrets = Object.entries(bottle.secrets)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([guest, hostVar]) => ({ guest, host_var: hostVar, present: input.hasHostVar(hostVar) }));
   const bundleConfig = renderBundleConfig({
     slug: input.slug,
     egressAllow: bottle.egressAllow,
+    inspect: tls.inspect,
+    intercept: tls.intercept,
+    rules: bottle.egressRules,
+    injected: injected.map((s) => ({
+      name: s.guest,
+      placeholder: s.placeholder,
+      inject: s.inject,
+    })),
+    caCertsPem: bottle.caCerts.map((c) => c.pem).join(""),
     onBlock: bottle.egressOnBlock,
     askTimeoutSeconds: bottle.egressAskTimeout,
     maxPushMib: bottle.bundle.maxPushMib,
@@ -118,6 +159,15 @@ export function resolvePlan(input: PlanInput): Plan {
     notes.push(
       `bottle "${bottle.name}" sets runtime = "runsc" (gVisor), which applies to the docker ` +
         `backend only; on ${input.backend} the agent runs in a microVM`,
+    );
+  }
+  if (tls.guest_ca_dir !== null && !tls.guest_system_store) {
+    notes.push(
+      `the guest trusts the bundle's CA${bottle.caCerts.length > 0 ? " and ca_certs" : ""} ` +
+        `through SSL_CERT_FILE, NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE, GIT_SSL_CAINFO and ` +
+        `CURL_CA_BUNDLE (files in ${tls.guest_ca_dir}); on ${input.backend} its system store is ` +
+        "not changed (smolvm runs guest commands as the image's user), so a client that reads " +
+        "only the system store does not trust it",
     );
   }
   for (const secret of secrets) {
@@ -156,6 +206,7 @@ export function resolvePlan(input: PlanInput): Plan {
     bridge_gateway: bridge?.gateway ?? null,
     guest_env: env,
     secrets,
+    tls,
     egress_allow: bottle.egressAllow,
     git: bottle.git.map((g) => ({
       name: g.name,
@@ -189,6 +240,44 @@ export function resolvePlan(input: PlanInput): Plan {
     preflight,
     ready: preflightPassed(preflight) && secrets.every((s) => s.present),
     notes,
+  };
+}
+
+/**
+ * The bottle's TLS plan: which hosts the bundle intercepts (the hosts of injected secrets and of
+ * rules; with inspect "all" every allowed HTTPS host as well), and whether the guest needs extra
+ * trust (the bundle's CA whenever anything can be intercepted, `ca_certs` always).
+ */
+export function planTls(
+  bottle: {
+    injected: Record<string, { inject: string[] }>;
+    egressRules: readonly { host: string; methods?: string[]; paths?: string[]; where: string }[];
+    egressInspect: "credentials" | "all";
+    caCerts: readonly { path: string }[];
+  },
+  trust: { caDir: string; systemStore: boolean },
+): PlannedTls {
+  const intercept: string[] = [];
+  for (const secret of Object.values(bottle.injected)) {
+    for (const host of secret.inject) if (!intercept.includes(host)) intercept.push(host);
+  }
+  for (const rule of bottle.egressRules) {
+    if (!intercept.includes(rule.host)) intercept.push(rule.host);
+  }
+  const needsTrust = intercept.length > 0 || bottle.egressInspect === "all" ||
+    bottle.caCerts.length > 0;
+  return {
+    inspect: bottle.egressInspect,
+    intercept,
+    rules: bottle.egressRules.map((r) => ({
+      host: r.host,
+      methods: r.methods ?? null,
+      paths: r.paths ?? null,
+      where: r.where,
+    })),
+    ca_certs: bottle.caCerts.map((c) => c.path),
+    guest_ca_dir: needsTrust ? trust.caDir : null,
+    guest_system_store: needsTrust && trust.systemStore,
   };
 }
 

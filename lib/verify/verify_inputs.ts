@@ -14,6 +14,7 @@ import { parseProbeTarget } from "../launch/egress_probe.ts";
 import { readMetadata } from "../state/metadata_store.ts";
 import { UserError } from "../errors.ts";
 import type { VerifyArgs } from "./isolation_script.ts";
+import { createHash } from "node:crypto";
 
 /** At most this many host addresses are tried (a host with 64 bottles has 64+ bridges). */
 const MAX_HOST_ADDRESSES = 16;
@@ -91,9 +92,32 @@ export async function gatherVerifyArgs(
     portProbe: portProbeFor(allow),
     others: await otherBundles(deps, meta),
     hostAddresses: hostAddressesFor(deps.env, deps.hostAddresses, prefix),
-    secretHashes: [],
-    heldSecrets: (meta.secrets ?? []).map((s) => s.guest),
+    secretHashes: injectedSecretHashes(deps.env, meta).hashes,
+    heldSecrets: (meta.secrets ?? []).filter((s) => !s.inject).map((s) => s.guest),
   };
+}
+
+/**
+ * `NAME:sha256hex` of each injected secret whose host variable is set in this environment (the
+ * script looks for those hashes in guest processes' environments; the value itself never goes
+ * in), and the names it cannot check because their variable is not set here.
+ */
+export function injectedSecretHashes(
+  env: VerifyInputDeps["env"],
+  meta: Pick<MetadataRecord, "secrets">,
+): { hashes: string[]; unchecked: { guest: string; host_var: string }[] } {
+  const hashes: string[] = [];
+  const unchecked: { guest: string; host_var: string }[] = [];
+  for (const s of meta.secrets ?? []) {
+    if (!s.inject) continue;
+    const value = env.get(s.host_var);
+    if (value === undefined || value === "") {
+      unchecked.push({ guest: s.guest, host_var: s.host_var });
+      continue;
+    }
+    hashes.push(`${s.guest}:${createHash("sha256").update(value).digest("hex")}`);
+  }
+  return { hashes, unchecked };
 }
 
 /** Bundle IPs of the other running bottles; a free neighbour address when there are none. */

@@ -68,6 +68,9 @@ Deno.test("start --dry-run --json prints one plan object with the contract keys"
     guest: "API_TOKEN",
     host_var: "HOST_API_TOKEN",
     present: true,
+    holder: "agent",
+    inject: [],
+    placeholder: null,
   }]);
   assert.equal(plan.guest_env.HTTPS_PROXY, `http://${seed.bundleIp}:8888`);
   assert.match(

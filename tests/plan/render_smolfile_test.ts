@@ -13,6 +13,10 @@ const bottle: ResolvedBottle = {
   workdir: "/work space",
   env: { GIT_AUTHOR_NAME: 'Ada "the" Lovelace', MULTI: "line1\nline2\\end", A: "y", A1: "x" },
   secrets: { CLAUDE_CODE_OAUTH_TOKEN: "BOT_BOTTLE_CLAUDE_TOKEN" },
+  injected: {},
+  caCerts: [],
+  egressInspect: "credentials",
+  egressRules: [],
   egressAllow: ["api.anthropic.com"],
   git: [{
     name: "app",

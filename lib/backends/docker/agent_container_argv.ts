@@ -87,12 +87,15 @@ export function agentExecArgv(opts: {
   tty: boolean;
   /** Guest names of secrets: `--env NAME`, the value comes from the docker CLI's environment. */
   secretNames?: readonly string[];
+  /** Run as root (`--user 0`), e.g. to extend the guest's system CA store. */
+  asRoot?: boolean;
 }): string[] {
   return [
     "docker",
     "exec",
     ...(opts.stdin || opts.tty ? ["--interactive"] : []),
     ...(opts.tty ? ["--tty"] : []),
+    ...(opts.asRoot ? ["--user", "0"] : []),
     ...(opts.secretNames ?? []).flatMap((name) => ["--env", name]),
     opts.name,
     ...opts.command,

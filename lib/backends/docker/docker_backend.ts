@@ -27,6 +27,9 @@ export const dockerBackend: Backend = {
 
   needsBridge: true,
 
+  // `docker exec --user 0` writes them, root-owned, and extends the image's system store.
+  guestTrust: { caDir: "/etc/bot-bottle/ca", systemStore: true },
+
   preflight: (deps) => dockerChecks(deps),
 
   planGuest: ({ slug, runtime }) => ({
@@ -132,6 +135,7 @@ export const dockerBackend: Backend = {
       stdin: mode.stdin,
       tty: mode.tty,
       secretNames: bottle.secretNames,
+      asRoot: mode.asRoot,
     }),
 
   guestName: (slug) => agentContainerName(slug),

@@ -87,6 +87,10 @@ export const smolvmBackend: Backend = {
 
   needsBridge: false,
 
+  // smolvm's `machine exec` runs as the image's user (1.9.3 has no --user), so the trust files go
+  // where any user may write, and the system store is left alone.
+  guestTrust: { caDir: "/tmp/bot-bottle-ca", systemStore: false },
+
   async preflight(deps) {
     return [...await smolmachinesChecks(deps), ...await dockerChecks(deps)];
   },
@@ -182,7 +186,12 @@ export const smolvmBackend: Backend = {
         smolfilePath,
         imageArchive: state.copy,
         dns: plan.bundle_ip,
-        secretEnv: plan.secrets.map((s) => ({ guest: s.guest, hostVar: s.host_var })),
+        // Only what the agent holds: an injected secret's guest variable is its placeholder (in
+        // the Smolfile's env), and its value goes to the bundle alone.
+        secretEnv: plan.secrets.filter((s) => s.holder === "agent").map((s) => ({
+          guest: s.guest,
+          hostVar: s.host_var,
+        })),
       }),
       "smolvm machine create",
     );

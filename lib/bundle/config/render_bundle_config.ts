@@ -11,7 +11,8 @@
  * the `~/` identity of a host without $HOME (a user error) or a bug.
  */
 import { UserError } from "../../errors.ts";
-import type { GitRemote } from "../../manifest/types.ts";
+import type { EgressRule, GitRemote } from "../../manifest/types.ts";
+import { hostPattern } from "../../policy/host_pattern.ts";
 import { parseEgressEntry } from "../../policy/egress_entry.ts";
 import { knownHostsHost, parseGitUpstream } from "../../policy/git_upstream.ts";
 import { parseHostKey } from "../../policy/host_key.ts";
@@ -40,6 +41,28 @@ export interface BundleConfigInput {
   git: readonly GitRemote[];
   /** Home directory used to expand identities written as `~/...` (the caller's `$HOME`). */
   homeDir?: string;
+  /** `egress.inspect` (default "credentials"). */
+  inspect?: "credentials" | "all";
+  /** Host patterns whose TLS the bundle terminates (inject and rule hosts). */
+  intercept?: readonly string[];
+  /** `egress.rules`. */
+  rules?: readonly EgressRule[];
+  /** Injected secrets: names, placeholders and hosts (the values reach the bundle at launch). */
+  injected?: readonly { name: string; placeholder: string; inject: readonly string[] }[];
+  /** The `ca_certs` certificates (PEM), "" for none. */
+  caCertsPem?: string;
+}
+
+/** The config file holding the bottle's `ca_certs` (the bundle trusts them upstream). */
+export const CA_CERTS_FILE = "ca_certs.pem";
+
+/** How a rule is named in a refusal: its key path and what it allows. */
+export function describeRule(rule: Pick<EgressRule, "where" | "methods" | "paths">): string {
+  const parts = [
+    rule.methods ? `methods ${rule.methods.join(", ")}` : "any method",
+    rule.paths ? `paths ${rule.paths.join(", ")}` : "any path",
+  ];
+  return `${rule.where} (${parts.join("; ")})`;
 }
 
 /** A host file to bind-mount read-only into the bundle. */
@@ -84,12 +107,28 @@ export function renderBundleConfig(input: BundleConfigInput): BundleConfig {
     allow: entries,
     on_block: input.onBlock ?? "refuse",
     ask_timeout_seconds: input.askTimeoutSeconds ?? 60,
+    tls: {
+      inspect: input.inspect ?? "credentials",
+      intercept: (input.intercept ?? []).map(hostPattern),
+    },
+    rules: (input.rules ?? []).map((r) => ({
+      host: hostPattern(r.host),
+      methods: r.methods ?? null,
+      paths: r.paths ?? null,
+      rule: describeRule(r),
+    })),
+    secrets: (input.injected ?? []).map((s) => ({
+      name: s.name,
+      placeholder: s.placeholder,
+      inject: s.inject.map(hostPattern),
+    })),
     git: {
       max_push_bytes: (input.maxPushMib ?? DEFAULT_MAX_PUSH_MIB) * 1024 * 1024,
       scan_timeout_seconds: GIT_SCAN_TIMEOUT_SECONDS,
     },
   };
   const files: Record<string, string> = { "policy.json": `${JSON.stringify(policy, null, 2)}\n` };
+  if (input.caCertsPem) files[CA_CERTS_FILE] = input.caCertsPem;
   const identityMounts: IdentityMount[] = [];
   if (input.git.length > 0) {
     const remotes: string[] = [];
