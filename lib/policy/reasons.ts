@@ -67,7 +67,65 @@ export const PROXY_REASONS = [
     summary: "does not resolve",
     page: 'the name "{host}" does not resolve from the bundle.',
   },
+  {
+    code: "host_mismatch",
+    summary: "request names another host than its tunnel",
+    page: 'the tunnel goes to "{host}:{port}", which the bundle inspects, and a request inside ' +
+      "it must name that host (Host header and request target) and no other.",
+  },
+  {
+    code: "egress_rule",
+    summary: "not allowed by egress.rules",
+    page: 'egress.rules allow only some methods and paths on "{host}", and this {method} ' +
+      "request matches none of them; it was refused before its body left. Widen the rule in " +
+      "your user manifest if the agent needs it.",
+  },
+  {
+    code: "secret_exfiltration",
+    summary: "carries an injected secret's value to another host",
+    page: 'the request to "{host}" carries the real value of an injected secret, which the ' +
+      "bundle sends only to that secret's inject hosts; it was refused and logged.",
+  },
+  {
+    code: "secrets_pending",
+    summary: "injected secrets not loaded yet",
+    page: "the bundle has not been given this bottle's injected secrets yet, so it inspects " +
+      'nothing for "{host}"; try again in a moment (bot-bottle loads them at launch).',
+  },
+  {
+    code: "body_too_large",
+    summary: "body too large to inspect",
+    page: 'the body of this {method} to "{host}" is larger than the bundle reads when it must ' +
+      "look for injected secrets' values (64 MiB).",
+  },
+  {
+    code: "upstream_tls",
+    summary: "upstream certificate not trusted",
+    page: 'the TLS connection to "{host}:{port}" failed: its certificate is checked against the ' +
+      "system store and the bottle's ca_certs (add the CA of a network that intercepts TLS, or " +
+      "of a private service, to ca_certs).",
+  },
 ] as const satisfies readonly ProxyReason[];
+
+/**
+ * Reasons of records that are not refusals: an allowed CONNECT (`tunnel`, relayed unchanged;
+ * `intercept`, TLS terminated by the bundle), an allowed request inside an intercepted tunnel
+ * (`intercept`, or `injected` when placeholders were replaced, with `secret`), a plain-http
+ * request (`http`), a response with a value replaced by its placeholder (`redacted`, decision
+ * `redact`, with `secret` and `where`), a held request approved (`approved`), and errors
+ * (`upstream_tls`, `upstream_error`, `client_tls`: the agent did not accept the bundle's
+ * certificate).
+ */
+export const PROXY_RECORD_REASONS = [
+  "tunnel",
+  "intercept",
+  "injected",
+  "http",
+  "redacted",
+  "approved",
+  "upstream_error",
+  "client_tls",
+] as const;
 
 /** A proxy reason code. */
 export type ProxyReasonCode = typeof PROXY_REASONS[number]["code"];

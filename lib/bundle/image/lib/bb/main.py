@@ -1,5 +1,5 @@
-"""The bundle daemon: the egress proxy (:8888), the DNS sink (:53) and the audit log, in one
-asyncio process started by bot-bottle-init as root.
+"""The bundle daemon: the egress proxy (:8888), the DNS sink (:53), the audit log and the intake
+of injected secrets' values, in one asyncio process started by bot-bottle-init as root.
 
 It binds :53 while it is still root, then drops to the unprivileged `bbegress` user before it
 parses anything an agent sends. mitmproxy is started with only the addons the proxy needs (its
@@ -26,10 +26,13 @@ for _name in _UNUSED_ADDONS:
 from mitmproxy import master, options  # noqa: E402
 from mitmproxy.addons import core, errorcheck, next_layer, proxyserver, termlog, tlsconfig  # noqa: E402
 
-from . import dns_sink  # noqa: E402
+from . import dns_sink, patches  # noqa: E402
 from .audit import AuditLog, AuditReceiver, now  # noqa: E402
-from .egress import Egress, load_reasons  # noqa: E402
+from .credentials import Intake, Secrets  # noqa: E402
+from .egress import MAX_INSPECTED_BODY, Egress, load_reasons  # noqa: E402
 from .policy import Policy  # noqa: E402
+
+patches.apply()
 
 CONF = "/etc/bot-bottle"
 CONTROL = "/var/lib/bot-bottle/control/approvals.json"
@@ -79,6 +82,15 @@ async def main() -> int:
               flush=True)
 
     await dns_sink.serve(udp, tcp, dns_report)
+    secrets = Secrets(policy.settings.get("secrets", []))
+    if secrets.expected:
+        def said(line: str) -> None:
+            print(f"bundle: secrets intake: {line}", flush=True)
+            log.write({"time": now(), "source": "bundle",
+                       "decision": "start" if line.startswith("ok") else "error",
+                       "reason": "secrets_loaded" if line.startswith("ok") else "secrets_refused",
+                       "detail": line})
+        await Intake(f"{RUN}/secrets/intake.sock", secrets, said).start()
     opts = options.Options()
     proxy = master.Master(opts)
     proxy.addons.add(
@@ -88,7 +100,7 @@ async def main() -> int:
         next_layer.NextLayer(),
         tlsconfig.TlsConfig(),
         errorcheck.ErrorCheck(),
-        Egress(policy, log, load_reasons(f"{LIB}/reasons.json")),
+        Egress(policy, log, load_reasons(f"{LIB}/reasons.json"), secrets),
     )
     opts.update(
         listen_host="0.0.0.0",
@@ -97,6 +109,12 @@ async def main() -> int:
         connection_strategy="lazy",
         upstream_cert=False,
         http2=False,
+        # Inside an intercepted tunnel only HTTP (and WebSocket) is relayed, never raw bytes.
+        rawtcp=False,
+        # The system store plus the bottle's ca_certs (bot-bottle-init builds it).
+        ssl_verify_upstream_trusted_ca=f"{RUN}/tls/upstream-cas.pem",
+        # A body the bundle must read (for secrets' values) is buffered up to this much.
+        body_size_limit=f"{MAX_INSPECTED_BODY >> 20}m",
         termlog_verbosity="warn",
     )
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -136,3 +136,16 @@ class Policy:
             _matches_host(e, host, is_literal) and (e.get("port") or default) == port
             for e in self.denied
         )
+
+
+def matches_pattern(pattern: Dict[str, Any], host: str) -> bool:
+    """Whether `host` (lowercase, no trailing dot) matches a host pattern of `inject`,
+    `egress.rules` or `tls.intercept` (an allowlist entry without a port)."""
+    kind = pattern.get("kind")
+    if kind == "exact":
+        return pattern.get("host") == host
+    if kind == "suffix":
+        return host.endswith("." + pattern.get("suffix", "\0"))
+    if kind == "ipv4":
+        return pattern.get("address") == host
+    return False
