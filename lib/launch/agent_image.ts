@@ -2,12 +2,14 @@
  * The agent's image: present already, built from the bottle's Dockerfile on
  * first use (tagged by the Dockerfile's hash, so an edit rebuilds; a built-in
  * Dockerfile, `builtin:<name>`, is built from the text embedded in bot-bottle),
- * or pulled.
+ * or pulled. A bottle with `ca_certs` builds with them trusted in every stage
+ * (build_trust.ts), and its tag covers them too.
  */
 import { createHash } from "node:crypto";
 import { UserError } from "../errors.ts";
 import { lastLine, type Runner } from "../host/runner.ts";
 import { builtinDockerfile, builtinName } from "../agents/builtin_dockerfiles.ts";
+import { ensureBuildCaImage, withBuildTrust } from "./build_trust.ts";
 
 /** The tag a Dockerfile-built agent image gets. */
 export function dockerfileImageTag(bottle: string, dockerfileText: string): string {
@@ -15,8 +17,16 @@ export function dockerfileImageTag(bottle: string, dockerfileText: string): stri
   return `bot-bottle/agent-${bottle}:${hash}`;
 }
 
-/** `docker build` of a bottle's Dockerfile with its directory as context. */
-export function agentBuildArgv(dockerfile: string, tag: string, baseImage?: string): string[] {
+/**
+ * `docker build` of a bottle's Dockerfile with its directory as context; with `fromStdin` the
+ * Dockerfile's text (rewritten to trust ca_certs) comes on stdin instead of from the file.
+ */
+export function agentBuildArgv(
+  dockerfile: string,
+  tag: string,
+  baseImage?: string,
+  fromStdin = false,
+): string[] {
   if (builtinName(dockerfile) !== null) {
     // A built-in Dockerfile has nothing to COPY: no context, the Dockerfile on stdin.
     return [
@@ -35,7 +45,7 @@ export function agentBuildArgv(dockerfile: string, tag: string, baseImage?: stri
     "docker",
     "build",
     "--file",
-    dockerfile,
+    fromStdin ? "-" : dockerfile,
     "--tag",
     tag,
     "--label",
@@ -65,22 +75,33 @@ export async function ensureAgentImage(
     dockerfile: string | null;
     baseImage?: string;
     progress: (line: string) => void;
+    /** The bottle's ca_certs (PEM), trusted by every build stage; with the image to build from. */
+    buildTrust?: { pem: string; fromImage: string };
   },
 ): Promise<string> {
   if (opts.dockerfile) {
     const builtin = builtinName(opts.dockerfile);
-    const text = builtin !== null
+    let text = builtin !== null
       ? builtinDockerfile(builtin)
       : await readDockerfile(opts.bottle, opts.dockerfile);
-    // A built-in image is the same for every bottle that uses it: tagged by its own name.
-    const tag = dockerfileImageTag(builtin ?? opts.bottle, text);
+    const trust = opts.buildTrust?.pem ? opts.buildTrust : undefined;
+    // A built-in image is the same for every bottle that uses it: tagged by its own name (and,
+    // built to trust ca_certs, by them).
+    const tag = dockerfileImageTag(builtin ?? opts.bottle, text + (trust ? `\0${trust.pem}` : ""));
     if ((await runner.run(["docker", "image", "inspect", "--format", "{{.Id}}", tag])).code === 0) {
       return tag;
     }
-    opts.progress(`building agent image ${tag} from ${opts.dockerfile} (first use only)`);
+    if (trust) {
+      text = withBuildTrust(text, await ensureBuildCaImage(runner, trust.pem, trust.fromImage));
+    }
+    opts.progress(
+      `building agent image ${tag} from ${opts.dockerfile} (first use only${
+        trust ? "; every stage trusts the bottle's ca_certs" : ""
+      })`,
+    );
     const r = await runner.run(
-      agentBuildArgv(opts.dockerfile, tag, opts.baseImage),
-      builtin !== null ? { input: text } : {},
+      agentBuildArgv(opts.dockerfile, tag, opts.baseImage, trust !== undefined),
+      builtin !== null || trust ? { input: text } : {},
     );
     if (r.code !== 0) {
       const tail = `${r.stdout}\n${r.stderr}`.trim().split("\n").slice(-15).join("\n");

@@ -21,6 +21,7 @@ import { removeContainer, removeNetwork } from "../bottles/teardown.ts";
 import { auditDir, controlDir, prepareBundleDirs } from "../state/approvals.ts";
 import type { Launch, SubnetRole } from "../backends/backend.ts";
 import { sleep } from "./interrupts.ts";
+import { deliverSecrets } from "./secret_delivery.ts";
 
 const OVERLAP = /overlap/i;
 const MAX_SUBNET_TRIES = 8;
@@ -143,6 +144,8 @@ export async function startBundle(
   const timeout = healthTimeoutMs(launch.env.get("BOT_BOTTLE_HEALTH_TIMEOUT"));
   await waitHealthy(launch, bundle, timeout);
   launch.progress(`bundle ${bundle} is healthy at ${plan.bundle_ip}`);
+  const delivered = await deliverSecrets(launch.runner, bundle, plan, launch.env);
+  if (delivered !== null) launch.progress(delivered);
   return bundle;
 }
 

@@ -8,6 +8,7 @@
 import type { Backend, Env, Launch, SubnetRole } from "../backends/backend.ts";
 import { teardownDocker } from "../bottles/teardown.ts";
 import { ensureBundleImage } from "../bundle/bundle_image.ts";
+import { CA_CERTS_FILE } from "../bundle/config/render_bundle_config.ts";
 import { UserError } from "../errors.ts";
 import type { HostProbe } from "../host/preflight.ts";
 import { abortable, runAttached, type Runner } from "../host/runner.ts";
@@ -18,6 +19,8 @@ import type { Plan } from "../plan/plan_types.ts";
 import { LABEL_OWNER } from "../plan/resource_names.ts";
 import { writeMetadata, writeStatus } from "../state/metadata_store.ts";
 import { ensureAgentImage } from "./agent_image.ts";
+import { installGuestTrust } from "./guest_trust.ts";
+import { injectedPayload } from "./secret_delivery.ts";
 import { parseProbeTarget } from "./egress_probe.ts";
 import { watchHeldRequests } from "./held_requests.ts";
 import { Interrupted, type Interrupts } from "./interrupts.ts";
@@ -40,10 +43,14 @@ export interface LaunchDeps {
   baseImage?: string;
 }
 
-/** The secret values the guest gets, by guest name; never in argv, only in a child's env. */
+/**
+ * The values of the secrets the agent holds (the string form), by guest name; never in argv, only
+ * in a child's env. Injected secrets are not here: their values go to the bundle only.
+ */
 export function secretValues(plan: Plan, env: Env): Record<string, string> {
   const values: Record<string, string> = {};
   for (const s of plan.secrets) {
+    if (s.holder !== "agent") continue;
     const value = env.get(s.host_var);
     if (value === undefined) {
       throw new UserError(`secret ${s.guest} needs host variable ${s.host_var}, which is not set`, {
@@ -86,6 +93,7 @@ export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps):
   try {
     const target = parseProbeTarget(deps.env.get("BOT_BOTTLE_PROBE_TARGET"));
     const secrets = secretValues(plan, deps.env);
+    injectedPayload(plan, deps.env); // every injected value checked before anything is created
     await writeMetadata(plan.state_dir, metadataOf(plan));
     await writeStatus(plan.state_dir, "starting");
     launch.images = await ensureImages(launch, deps);
@@ -95,8 +103,10 @@ export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps):
     const verified = await backend.verify(launch);
     if (verified !== null) progress(verified);
     await backend.start(launch);
+    const trusted = await installGuestTrust(launch, backend);
+    if (trusted !== null) progress(trusted);
     progress(await backend.probe(launch, target));
-    const bottle = { slug, secretNames: launch.plan.secrets.map((s) => s.guest) };
+    const bottle = { slug, secretNames: Object.keys(secrets) };
     if (launch.plan.prompt !== null) {
       // The prompt travels on stdin, never in argv.
       const wrote = await launch.runner.run(
@@ -155,17 +165,20 @@ async function ensureImages(
   deps: LaunchDeps,
 ): Promise<{ agent: string; bundle: string }> {
   const plan = launch.plan;
+  // The bundle first: a Dockerfile bottle with ca_certs builds its trust from the bundle image.
+  const bundle = await ensureBundleImage(launch.runner, {
+    baseImage: deps.baseImage,
+    workDir: `${plan.state_dir}/bundle-build`,
+    onProgress: launch.progress,
+  });
+  const pem = plan.bundle_config.files[CA_CERTS_FILE];
   const agent = await ensureAgentImage(launch.runner, {
     bottle: plan.bottles[plan.bottles.length - 1],
     image: plan.image,
     dockerfile: plan.dockerfile,
     baseImage: deps.baseImage,
     progress: launch.progress,
-  });
-  const bundle = await ensureBundleImage(launch.runner, {
-    baseImage: deps.baseImage,
-    workDir: `${plan.state_dir}/bundle-build`,
-    onProgress: launch.progress,
+    buildTrust: pem ? { pem, fromImage: bundle } : undefined,
   });
   return { agent, bundle };
 }

@@ -18,6 +18,7 @@ function octetOf(subnet: string): number {
 import { renderChecks, renderPlan } from "../plan/render_plan.ts";
 import { type PlanInput, resolvePlan } from "../plan/resolve_plan.ts";
 import { makeSlug } from "../plan/slug.ts";
+import { placeholderSource } from "../plan/placeholder.ts";
 import { readDockerSubnets } from "../host/docker_networks.ts";
 import { preflightPassed } from "../host/preflight.ts";
 import { runLaunch } from "./launch_pipeline.ts";
@@ -110,6 +111,8 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
     now: ctx.now().toISOString(),
     approvals,
     auditMaxBytes: auditMaxBytes(ctx.env.get("BOT_BOTTLE_AUDIT_MAX_BYTES")),
+    // Fresh for each launch, kept across its replans.
+    placeholder: placeholderSource(),
     notes: [docker.note, routes.note, ...(spec.notes ?? [])].filter((n): n is string =>
       n !== undefined
     ),

@@ -31,10 +31,22 @@ export function manifestToml(opts: {
   /** `egress.on_block` and `egress.ask_timeout`. */
   onBlock?: "refuse" | "ask";
   askTimeout?: number;
+  /** Injected secrets: guest name -> { from, inject } (written as `[bottles.shell.secrets.X]`). */
+  injected?: Record<string, { from: string; inject: string[] }>;
+  /** `ca_certs` paths. */
+  caCerts?: string[];
+  /** Raw TOML for the bottle's `egress.rules = [...]` value. */
+  rules?: string;
+  /** `egress.inspect`. */
+  inspect?: "credentials" | "all";
+  /** An image instead of the demo Dockerfile (e.g. the already built agent image). */
+  image?: string;
 }): string {
   const lines = [
     `[bottles.${BOTTLE}]`,
-    `dockerfile = ${tomlString(SHELL_DOCKERFILE)}`,
+    opts.image
+      ? `image = ${tomlString(opts.image)}`
+      : `dockerfile = ${tomlString(SHELL_DOCKERFILE)}`,
     `cpus = ${opts.cpus ?? 1}`,
     `memory = ${opts.memory ?? 512}`,
     `egress.allow = [${(opts.egressAllow ?? []).map(tomlString).join(", ")}]`,
@@ -47,6 +59,17 @@ export function manifestToml(opts: {
   if (opts.runtime) lines.push(`runtime = ${tomlString(opts.runtime)}`);
   if (opts.onBlock) lines.push(`egress.on_block = ${tomlString(opts.onBlock)}`);
   if (opts.askTimeout) lines.push(`egress.ask_timeout = ${opts.askTimeout}`);
+  if (opts.caCerts) lines.push(`ca_certs = [${opts.caCerts.map(tomlString).join(", ")}]`);
+  if (opts.rules) lines.push(`egress.rules = ${opts.rules}`);
+  if (opts.inspect) lines.push(`egress.inspect = ${tomlString(opts.inspect)}`);
+  for (const [name, s] of Object.entries(opts.injected ?? {})) {
+    lines.push(
+      "",
+      `[bottles.${BOTTLE}.secrets.${name}]`,
+      `from = ${tomlString(s.from)}`,
+      `inject = [${s.inject.map(tomlString).join(", ")}]`,
+    );
+  }
   for (const [name, script] of Object.entries(opts.agents)) {
     lines.push(
       "",

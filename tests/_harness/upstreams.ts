@@ -153,3 +153,161 @@ export async function startWebUpstream(
   ]);
   assert.ok(await waitListening(name, 80), "the web upstream did not start listening on 80");
 }
+
+/**
+ * An HTTPS upstream (python, :443) with a certificate from its own test CA for every name in
+ * `names`, and, for the names in `badNames`, a self-signed certificate no one trusts. Every
+ * request is logged (method, path, headers, body) to /tmp/requests.jsonl in the container, so
+ * a test checks what the upstream really received. Endpoints:
+ *
+ * - `/b64`: the base64 of the request's `x-api-key` and `authorization` headers, one per line;
+ * - `/gzip`: the echo, gzip-encoded whatever the request accepts;
+ * - `/split?v=...`: streams `v` in 3-byte chunks (chunked), to split a value across reads;
+ * - `/big?mib=N`: N MiB of `a` (Content-Length);
+ * - anything else: a JSON echo `{method, path, headers, body}` with header `x-echo-auth` set to
+ *   the request's authorization header.
+ */
+const HTTPS_UPSTREAM = String.raw`
+import base64, gzip, http.server, json, os, socketserver, ssl, sys, threading, urllib.parse
+lock = threading.Lock()
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def _body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+    def _log(self, body):
+        rec = {"method": self.command, "path": self.path, "host": self.headers.get("Host"),
+               "headers": [[k, v] for k, v in self.headers.items()],
+               "body": body.decode("utf-8", "replace")}
+        with lock, open("/tmp/requests.jsonl", "a") as f:
+            f.write(json.dumps(rec) + "\n")
+    def _send(self, code, body, ctype="application/json", extra=()):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in extra:
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+    def _handle(self):
+        body = self._body()
+        self._log(body)
+        url = urllib.parse.urlsplit(self.path)
+        q = urllib.parse.parse_qs(url.query)
+        if url.path == "/b64":
+            out = "".join(base64.b64encode((self.headers.get(h) or "").encode()).decode() + "\n"
+                          for h in ("x-api-key", "authorization"))
+            return self._send(200, out.encode(), "text/plain")
+        if url.path == "/split":
+            v = q.get("v", [""])[0].encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            data = b"before " + v + b" after\n"
+            for i in range(0, len(data), 3):
+                part = data[i:i + 3]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        if url.path == "/big":
+            n = int(q.get("mib", ["1"])[0]) << 20
+            self.send_response(200)
+            self.send_header("Content-Length", str(n))
+            self.end_headers()
+            chunk = b"a" * 65536
+            for _ in range(n // 65536):
+                self.wfile.write(chunk)
+            return
+        echo = {"method": self.command, "path": self.path,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "body": body.decode("utf-8", "replace")}
+        out = json.dumps(echo).encode() + b"\n"
+        auth = self.headers.get("authorization") or ""
+        if url.path == "/gzip":
+            return self._send(200, gzip.compress(out), extra=[("Content-Encoding", "gzip"),
+                                                              ("x-echo-auth", auth)])
+        self._send(200, out, extra=[("x-echo-auth", auth)])
+    do_GET = do_POST = do_PUT = do_DELETE = _handle
+    def log_message(self, *args):
+        pass
+good = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+good.load_cert_chain("/srv/tls/good.pem", "/srv/tls/good.key")
+bad = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+bad.load_cert_chain("/srv/tls/bad.pem", "/srv/tls/bad.key")
+bad_names = set(sys.argv[1].split(",")) if len(sys.argv) > 1 and sys.argv[1] else set()
+def pick(sock, name, ctx):
+    if name in bad_names:
+        sock.context = bad
+good.sni_callback = pick
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+srv = S(("0.0.0.0", 443), H)
+srv.socket = good.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
+`;
+
+/** The upstream's certificates, made in a throwaway container (no network). */
+function upstreamCertScript(names: string[], badNames: string[]): string {
+  const san = names.map((n) => `DNS:${n}`).join(",");
+  const badSan = badNames.map((n) => `DNS:${n}`).join(",") || "DNS:bad.invalid";
+  return `set -e
+mkdir -p /srv/tls && cd /srv/tls
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -keyout ca.key \
+  -out ca.pem -subj "/CN=bbtest upstream CA $RANDOM$RANDOM" \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout good.key -out good.csr \
+  -subj "/CN=${names[0]}" 2>/dev/null
+printf 'subjectAltName=${san}\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' >ext
+openssl x509 -req -in good.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out good.pem \
+  -extfile ext 2>/dev/null
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -keyout bad.key \
+  -out bad.pem -subj "/CN=bbtest untrusted" -addext "subjectAltName=${badSan}" 2>/dev/null
+rm -f ca.key good.csr ext
+`;
+}
+
+/**
+ * Starts the {@link HTTPS_UPSTREAM} as `name` on `network` (aliases `names` and `badNames`) and
+ * returns its CA certificate (PEM), which a bottle gets through `ca_certs`.
+ */
+export async function startHttpsUpstream(opts: {
+  name: string;
+  network: string;
+  fixture: string;
+  names: string[];
+  badNames?: string[];
+}): Promise<{ caPem: string }> {
+  const bad = opts.badNames ?? [];
+  await docker([
+    "run",
+    "-d",
+    "--name",
+    opts.name,
+    "--network",
+    opts.network,
+    ...[...opts.names, ...bad].flatMap((a) => ["--network-alias", a]),
+    opts.fixture,
+    "bash",
+    "-c",
+    `${upstreamCertScript(opts.names, bad)}\nexec python3 -c "$0" "$1"`,
+    HTTPS_UPSTREAM,
+    bad.join(","),
+  ]);
+  if (!await waitListening(opts.name, 443)) {
+    const logs = await docker(["logs", opts.name], { allowFailure: true });
+    throw new Error(`the HTTPS upstream ${opts.name} did not start: ${logs.stderr}`);
+  }
+  const ca = await exec(opts.name, "cat /srv/tls/ca.pem");
+  assert.match(ca.stdout, /BEGIN CERTIFICATE/);
+  return { caPem: ca.stdout };
+}
+
+/** What the {@link startHttpsUpstream} upstream received, one record per request. */
+export async function upstreamRequests(name: string): Promise<
+  { method: string; path: string; host: string; headers: [string, string][]; body: string }[]
+> {
+  const r = await exec(name, "cat /tmp/requests.jsonl 2>/dev/null || true");
+  return r.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l));
+}
