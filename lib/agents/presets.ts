@@ -13,10 +13,12 @@ export interface PresetSecret {
   guest: string;
   /** The host variable holding it. */
   hostVar: string;
-  /** The hosts that need it (where injected secrets will swap it in, SPEC §12). */
+  /** The hosts the bundle injects it into (SPEC §12). */
   inject: string[];
   /** How to get one, for the comment above it. */
   howTo: string;
+  /** Another way to authenticate, for a comment line. */
+  alternative?: string;
 }
 
 /** One preset: a bottle and the agent that runs in it, both called `name`. */
@@ -65,7 +67,9 @@ export const PRESETS: readonly Preset[] = [
       guest: "CLAUDE_CODE_OAUTH_TOKEN",
       hostVar: "BOT_BOTTLE_CLAUDE_TOKEN",
       inject: ["api.anthropic.com"],
-      howTo: "`claude setup-token` on your machine prints one",
+      howTo: "`claude setup-token` on your machine prints a long-lived token",
+      alternative: "With an API key instead, name this table ANTHROPIC_API_KEY and read it " +
+        "from BOT_BOTTLE_ANTHROPIC_KEY.",
     }],
     command: ["claude", "--dangerously-skip-permissions"],
     notes: [
@@ -85,7 +89,8 @@ export const PRESETS: readonly Preset[] = [
       guest: "OPENAI_API_KEY",
       hostVar: "BOT_BOTTLE_OPENAI_KEY",
       inject: ["api.openai.com"],
-      howTo: "an API key from platform.openai.com",
+      howTo: "an API key from platform.openai.com (a ChatGPT sign-in refreshes its token " +
+        "inside the guest, which injection cannot serve)",
     }],
     command: ["codex", "--dangerously-bypass-approvals-and-sandbox"],
     notes: [
@@ -107,26 +112,46 @@ function inlineTable(entries: Record<string, string>): string {
 // ---------------------------------------------------------------------------
 // PRESET SECRETS: the one place the presets' credentials are written.
 //
-// Today they use the string form `secrets = { NAME = "HOSTVAR" }`: the value is
-// read from the host at launch and the agent holds it. When injected secrets
-// land (SPEC §12), switch this function to the injected form, for which every
-// preset already lists its hosts (PresetSecret.inject):
+// They are injected (SPEC §12): the value is read from the host at launch and
+// handed to the bottle's bundle only; the agent's variable holds a random
+// placeholder, which the bundle swaps for the value in requests to the
+// preset's API hosts (PresetSecret.inject) and nowhere else:
 //
 //   [bottles.<name>.secrets.<NAME>]
 //   from = "<HOSTVAR>"
 //   inject = ["<host>", ...]
 //
-// and the agent will only ever see a placeholder.
+// A table, so these lines come last in the bottle (after egress.allow).
 // ---------------------------------------------------------------------------
-/** The TOML lines (inside `[bottles.<name>]`) that declare `preset`'s secrets. */
+/** The TOML lines (at the end of `[bottles.<name>]`) that declare `preset`'s secrets. */
 export function presetSecretLines(preset: Preset): string[] {
-  if (preset.secrets.length === 0) return [];
-  const lines = preset.secrets.flatMap((s) => [
-    `# ${s.guest}: read from $${s.hostVar} at launch, never written down`,
-    `# (${s.howTo}).`,
+  return preset.secrets.flatMap((s) => [
+    "",
+    ...commentLines(
+      `${s.guest} is read from $${s.hostVar} at launch and never written down; the agent ` +
+        "holds only a placeholder, which the bundle replaces by the value in requests to " +
+        `${s.inject.join(", ")}. Get one: ${s.howTo}.` +
+        (s.alternative ? ` ${s.alternative}` : ""),
+    ),
+    `[bottles.${preset.name}.secrets.${s.guest}]`,
+    `from = ${str(s.hostVar)}`,
+    `inject = [${s.inject.map(str).join(", ")}]`,
   ]);
-  const pairs = Object.fromEntries(preset.secrets.map((s) => [s.guest, s.hostVar]));
-  return [...lines, `secrets = ${inlineTable(pairs)}`];
+}
+
+/** `text` as `# ` comment lines of at most 88 characters. */
+function commentLines(text: string, width = 88): string[] {
+  const out: string[] = [];
+  let line = "#";
+  for (const word of text.split(" ")) {
+    if (line.length + 1 + word.length > width && line !== "#") {
+      out.push(line);
+      line = "#";
+    }
+    line += ` ${word}`;
+  }
+  out.push(line);
+  return out;
 }
 
 /** The TOML of one preset: its bottle and its agent. */
@@ -140,8 +165,8 @@ export function presetToml(preset: Preset): string {
     `memory = ${preset.memory}`,
   ];
   if (Object.keys(preset.env).length > 0) lines.push(`env = ${inlineTable(preset.env)}`);
-  lines.push(...presetSecretLines(preset));
   lines.push(`egress.allow = [${preset.egress.map(str).join(", ")}]`);
+  lines.push(...presetSecretLines(preset));
   lines.push(
     "",
     `[agents.${preset.name}]`,

@@ -164,11 +164,13 @@ export async function startWebUpstream(
  * - `/gzip`: the echo, gzip-encoded whatever the request accepts;
  * - `/split?v=...`: streams `v` in 3-byte chunks (chunked), to split a value across reads;
  * - `/big?mib=N`: N MiB of `a` (Content-Length);
+ * - `/v1/messages`, `/v1/responses`: a fake Anthropic / OpenAI API, 200 only when the bearer
+ *   token (or, for messages, `x-api-key`) hashes to `expectSha256`, else 401;
  * - anything else: a JSON echo `{method, path, headers, body}` with header `x-echo-auth` set to
  *   the request's authorization header.
  */
 const HTTPS_UPSTREAM = String.raw`
-import base64, gzip, http.server, json, os, socketserver, ssl, sys, threading, urllib.parse
+import base64, gzip, hashlib, http.server, json, os, socketserver, ssl, sys, threading, urllib.parse
 lock = threading.Lock()
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -194,6 +196,17 @@ class H(http.server.BaseHTTPRequestHandler):
         self._log(body)
         url = urllib.parse.urlsplit(self.path)
         q = urllib.parse.parse_qs(url.query)
+        if url.path in ("/v1/messages", "/v1/responses"):
+            # A fake Anthropic / OpenAI API: 200 only with the expected credential (compared by
+            # SHA-256, so the value itself is not in the container's config).
+            want = os.environ.get("EXPECT_SHA256", "")
+            sha = lambda v: hashlib.sha256(v.encode()).hexdigest()
+            bearer = (self.headers.get("authorization") or "").removeprefix("Bearer ")
+            given = [bearer] + ([self.headers.get("x-api-key") or ""]
+                                if url.path == "/v1/messages" else [])
+            if want and any(sha(g) == want for g in given if g):
+                return self._send(200, b'{"id":"ok","type":"message"}\n')
+            return self._send(401, b'{"type":"error","error":{"type":"authentication_error"}}\n')
         if url.path == "/b64":
             out = "".join(base64.b64encode((self.headers.get(h) or "").encode()).decode() + "\n"
                           for h in ("x-api-key", "authorization"))
@@ -278,6 +291,8 @@ export async function startHttpsUpstream(opts: {
   fixture: string;
   names: string[];
   badNames?: string[];
+  /** SHA-256 (hex) of the credential the fake API endpoints accept. */
+  expectSha256?: string;
 }): Promise<{ caPem: string }> {
   const bad = opts.badNames ?? [];
   await docker([
@@ -288,6 +303,7 @@ export async function startHttpsUpstream(opts: {
     "--network",
     opts.network,
     ...[...opts.names, ...bad].flatMap((a) => ["--network-alias", a]),
+    ...(opts.expectSha256 ? ["-e", `EXPECT_SHA256=${opts.expectSha256}`] : []),
     opts.fixture,
     "bash",
     "-c",

@@ -38,10 +38,14 @@ Deno.test("the presets are a valid user manifest: shell, claude, codex, built-in
     assert.equal(parsed.bottles[name].dockerfile, `builtin:${name}`);
     assert.equal(parsed.agents[name].bottle, name);
   }
-  assert.deepEqual(parsed.bottles.claude.secrets, {
-    CLAUDE_CODE_OAUTH_TOKEN: "BOT_BOTTLE_CLAUDE_TOKEN",
+  // Injected: the agents hold placeholders, the bundle swaps the values in for the API hosts.
+  assert.equal(parsed.bottles.claude.secrets, undefined);
+  assert.deepEqual(parsed.bottles.claude.injected, {
+    CLAUDE_CODE_OAUTH_TOKEN: { from: "BOT_BOTTLE_CLAUDE_TOKEN", inject: ["api.anthropic.com"] },
   });
-  assert.deepEqual(parsed.bottles.codex.secrets, { OPENAI_API_KEY: "BOT_BOTTLE_OPENAI_KEY" });
+  assert.deepEqual(parsed.bottles.codex.injected, {
+    OPENAI_API_KEY: { from: "BOT_BOTTLE_OPENAI_KEY", inject: ["api.openai.com"] },
+  });
   assert.deepEqual(parsed.bottles.claude.egressAllow, ["api.anthropic.com"]);
   assert.deepEqual(parsed.agents.codex.command, [
     "codex",
@@ -49,10 +53,11 @@ Deno.test("the presets are a valid user manifest: shell, claude, codex, built-in
   ]);
   // The one place the secrets are written, and the hosts an injected form will need.
   const claude = PRESETS.find((p) => p.name === "claude")!;
-  assert.equal(
-    presetSecretLines(claude).at(-1),
-    'secrets = { CLAUDE_CODE_OAUTH_TOKEN = "BOT_BOTTLE_CLAUDE_TOKEN" }',
-  );
+  assert.deepEqual(presetSecretLines(claude).slice(-3), [
+    "[bottles.claude.secrets.CLAUDE_CODE_OAUTH_TOKEN]",
+    'from = "BOT_BOTTLE_CLAUDE_TOKEN"',
+    'inject = ["api.anthropic.com"]',
+  ]);
   assert.deepEqual(claude.secrets[0].inject, ["api.anthropic.com"]);
 });
 

@@ -14,7 +14,7 @@
 import assert from "node:assert/strict";
 import { type Cli, PERMISSION_FLAGS } from "../_harness/cli.ts";
 import { MAIN } from "../_harness/paths.ts";
-import { docker, removeLabelled, waitForNetwork } from "../_harness/docker.ts";
+import { docker, networkIpam, removeLabelled, waitForNetwork } from "../_harness/docker.ts";
 import { filesUnder } from "../_harness/files.ts";
 import { agentImage, fixtureImage } from "../_harness/images.ts";
 import { manifestToml } from "../_harness/manifests.ts";
@@ -96,9 +96,14 @@ async function scenario(backend: "docker" | "smolmachines"): Promise<void> {
     cli = sb.start("idle", { backend, manifest });
     slug = await cli.slug();
     await waitForNetwork(`bot-bottle-${slug}`);
+    // A fixed address far from the bundle's (.2): on smolmachines this is the bundle's own
+    // network, and a dynamic address could take .2 before the bundle starts.
+    const { subnet } = await networkIpam(`bot-bottle-${slug}`);
     await docker([
       "network",
       "connect",
+      "--ip",
+      subnet.replace(/\.0\/24$/, ".200"),
       ...[...NAMES, "bad.test"].flatMap((n) => ["--alias", n]),
       `bot-bottle-${slug}`,
       upstream,
