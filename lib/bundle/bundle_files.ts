@@ -17,6 +17,7 @@ import APT_TRIXIE_SOURCES from "./image/apt/trixie.sources" with { type: "text" 
 import BIN_HEALTH from "./image/bin/bot-bottle-health" with { type: "text" };
 import BIN_INIT from "./image/bin/bot-bottle-init" with { type: "text" };
 import BIN_BB_AUDIT from "./image/bin/bb-audit" with { type: "text" };
+import BIN_BB_WORKSPACE from "./image/bin/bb-workspace" with { type: "text" };
 import LIB_BB_INIT from "./image/lib/bb/__init__.py" with { type: "text" };
 import LIB_BB_ADDRESSES from "./image/lib/bb/addresses.py" with { type: "text" };
 import LIB_BB_AUDIT from "./image/lib/bb/audit.py" with { type: "text" };
@@ -24,6 +25,7 @@ import LIB_BB_DNS_SINK from "./image/lib/bb/dns_sink.py" with { type: "text" };
 import LIB_BB_EGRESS from "./image/lib/bb/egress.py" with { type: "text" };
 import LIB_BB_MAIN from "./image/lib/bb/main.py" with { type: "text" };
 import LIB_BB_POLICY from "./image/lib/bb/policy.py" with { type: "text" };
+import LIB_BB_WORKSPACE from "./image/lib/bb/workspace.py" with { type: "text" };
 import LIB_GIT_ACCESS_HOOK from "./image/lib/git-access-hook" with { type: "text" };
 import LIB_GIT_PRE_RECEIVE from "./image/lib/git-pre-receive" with { type: "text" };
 import LIB_MK_GITLEAKS_CONFIG from "./image/lib/mk-gitleaks-config" with { type: "text" };
@@ -37,6 +39,7 @@ export const IMAGE_FILES: Readonly<Record<string, string>> = Object.freeze({
   "bin/bot-bottle-health": BIN_HEALTH,
   "bin/bot-bottle-init": BIN_INIT,
   "bin/bb-audit": BIN_BB_AUDIT,
+  "bin/bb-workspace": BIN_BB_WORKSPACE,
   "lib/bb/__init__.py": LIB_BB_INIT,
   "lib/bb/addresses.py": LIB_BB_ADDRESSES,
   "lib/bb/audit.py": LIB_BB_AUDIT,
@@ -44,6 +47,7 @@ export const IMAGE_FILES: Readonly<Record<string, string>> = Object.freeze({
   "lib/bb/egress.py": LIB_BB_EGRESS,
   "lib/bb/main.py": LIB_BB_MAIN,
   "lib/bb/policy.py": LIB_BB_POLICY,
+  "lib/bb/workspace.py": LIB_BB_WORKSPACE,
   "lib/git-access-hook": LIB_GIT_ACCESS_HOOK,
   "lib/git-pre-receive": LIB_GIT_PRE_RECEIVE,
   "lib/mk-gitleaks-config": LIB_MK_GITLEAKS_CONFIG,

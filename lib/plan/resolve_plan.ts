@@ -13,8 +13,9 @@ import { resolveBottle } from "../manifest/resolve_bottle.ts";
 import type { Manifest } from "../manifest/types.ts";
 import { bottleStateDir } from "../state/state_paths.ts";
 import { chooseBundleSubnet, type TakenRange } from "./bundle_subnet.ts";
-import { guestEnv } from "./guest_env.ts";
-import { type BackendName, type Plan, PLAN_SCHEMA } from "./plan_types.ts";
+import { guestEnv, sortedRecord } from "./guest_env.ts";
+import { type BackendName, type Plan, PLAN_SCHEMA, type PlannedWorkspace } from "./plan_types.ts";
+import { workspaceCheck } from "../workspace/workspace_check.ts";
 import { bottleLabels, ownerId } from "./resource_names.ts";
 
 /** Everything the planner needs. */
@@ -45,6 +46,8 @@ export interface PlanInput {
   now: string;
   /** Notes from the host readers (e.g. routes that could not be read). */
   notes?: string[];
+  /** With `--cwd`: what the workspace copy would be (surveyed by the caller). */
+  workspace?: PlannedWorkspace;
   /** A resumed bottle's live approvals and denials (`bot-bottle approve|deny`), as written. */
   approvals?: { approved: string[]; denied: string[] };
   /** The audit log's rotation size (bytes); BOT_BOTTLE_AUDIT_MAX_BYTES, else 4 MiB. */
@@ -73,7 +76,13 @@ export function resolvePlan(input: PlanInput): Plan {
   const choice = chooseBundleSubnet(input.slug, input.taken, {
     preferredOctet: input.preferredOctet,
   });
-  const env = guestEnv(bottle, choice.bundleIp);
+  const workspace = input.workspace ?? null;
+  const env = workspace
+    ? sortedRecord({
+      ...guestEnv(bottle, choice.bundleIp),
+      BOT_BOTTLE_WORKSPACE: workspace.guest_path,
+    })
+    : guestEnv(bottle, choice.bundleIp);
   const backend = backendFor(input.backend);
   // The docker backend's egress bridge gets its own /24, chosen the same way (from the slug's
   // own seed, never the bundle /24), so no network comes from Docker's default address pools.
@@ -89,7 +98,7 @@ export function resolvePlan(input: PlanInput): Plan {
     bundleIp: choice.bundleIp,
     cpus: bottle.cpus,
     memoryMib: bottle.memory,
-    workdir: bottle.workdir,
+    workdir: workspace ? workspace.guest_path : bottle.workdir,
     runtime: bottle.runtime,
   });
   const secrets = Object.entries(bottle.secrets)
@@ -107,6 +116,7 @@ export function resolvePlan(input: PlanInput): Plan {
   const notes = [...(input.notes ?? [])];
   const preflight = [...input.preflight];
   if (guest.runtime === "runsc") preflight.push(runtimeCheck(input.preflight));
+  if (workspace) preflight.push(workspaceCheck(workspace));
   if (agent.scope === "project") {
     notes.push(
       `agent "${input.agent}" and its command come from the project manifest ${agent.source}, ` +
@@ -142,6 +152,7 @@ export function resolvePlan(input: PlanInput): Plan {
     prompt: agent.prompt ?? null,
     cwd: input.cwd ?? null,
     copy_cwd: input.cwd !== undefined,
+    workspace,
     started_at: input.now,
     subnet: choice.subnet,
     gateway: choice.gateway,
@@ -180,7 +191,7 @@ export function resolvePlan(input: PlanInput): Plan {
     },
     runtime: guest.runtime,
     resources: { cpus: bottle.cpus, memory_mib: bottle.memory },
-    workdir: bottle.workdir ?? null,
+    workdir: workspace ? workspace.guest_path : bottle.workdir ?? null,
     smolfile: guest.smolfile,
     smolvm_version: input.smolvmVersion,
     labels: bottleLabels(input.slug, input.backend, ownerId(input.stateRoot)),
