@@ -415,6 +415,7 @@ Deno.test("contract: SMOLVM_DATA_DIR (even empty) replaces HOME and drops XDG; e
     const base = { PATH: sb.env.PATH, DENO_DIR: sb.env.DENO_DIR };
     const xdg = { XDG_DATA_HOME: "/x/data", XDG_CACHE_HOME: "/x/cache" };
     const pw = passwdHome();
+    const root = `${sb.home}/data-root`; // smolvm creates it (0755)
     const table: [string, Record<string, string>, string, string][] = [
       ["HOME", { HOME: "/h" }, "/h/.local/share", "/h/.cache"],
       ["XDG absolute", { HOME: "/h", ...xdg }, "/x/data", "/x/cache"],
@@ -426,9 +427,9 @@ Deno.test("contract: SMOLVM_DATA_DIR (even empty) replaces HOME and drops XDG; e
       ],
       [
         "SMOLVM_DATA_DIR",
-        { HOME: "/h", SMOLVM_DATA_DIR: "/nonexistent/d", ...xdg },
-        "/nonexistent/d/.local/share",
-        "/nonexistent/d/.cache",
+        { HOME: "/h", SMOLVM_DATA_DIR: root, ...xdg },
+        `${root}/.local/share`,
+        `${root}/.cache`,
       ],
       [
         "SMOLVM_DATA_DIR empty",
@@ -448,6 +449,7 @@ Deno.test("contract: SMOLVM_DATA_DIR (even empty) replaces HOME and drops XDG; e
       assert.equal(product.dbPath, got.db, `${label}: product DB path`);
       assert.equal(product.cacheDir, got.cache, `${label}: product cache`);
     }
+    assert.equal((await Deno.stat(root)).mode! & 0o777, 0o755, "SMOLVM_DATA_DIR is created 0755");
   } finally {
     await sb.cleanup();
   }
