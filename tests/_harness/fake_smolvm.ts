@@ -1,7 +1,9 @@
 /**
  * The fake smolvm (tests/fixtures/bin/smolvm → tests/fixtures/fake_smolvm/main.ts) as the
  * tests see it: its call log (`FAKE_SMOLVM_LOG`, argv and env NAMES), its state DB, its live
- * processes, and running it directly in a bare sandbox (the contract tests).
+ * processes, its guest containers (`fake-smolvm-<machine>`, labelled with the state DB they
+ * belong to), the archives and Smolfiles handed to it, and running it directly in a bare
+ * sandbox (the contract tests).
  */
 import { DatabaseSync } from "node:sqlite";
 import { renderSmolfile } from "../../lib/plan/render_smolfile.ts";
