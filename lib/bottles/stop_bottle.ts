@@ -6,6 +6,7 @@ import { collectInventory } from "./inventory.ts";
 import { teardownBottle } from "./teardown_bottle.ts";
 import { UserError } from "../errors.ts";
 import { readMetadata, writeStatus } from "../state/metadata_store.ts";
+import { ownerAlive } from "../state/owner_lock.ts";
 import { backendFor } from "../backends/registry.ts";
 import { ensureBundleImage } from "../bundle/bundle_image.ts";
 import { bottleLabels, LABEL_ROLE } from "../plan/resource_names.ts";
@@ -85,7 +86,7 @@ export async function stopBottle(
     });
   }
   if (bottle.state_dir) {
-    if (opts.remove) await Deno.remove(bottle.state_dir, { recursive: true });
+    if (opts.remove) await removeStateDir(bottle.state_dir);
     else await writeStatus(bottle.state_dir, "stopped");
   }
   const what = opts.remove
@@ -95,4 +96,34 @@ export async function stopBottle(
     : "stopped (it had no state to resume)";
   ctx.stderr(`bot-bottle: ${opts.slug} ${what}\n`);
   return 0;
+}
+
+/** How long `rm` waits for a bottle's own launch to finish after its guest was torn down. */
+export const OWNER_EXIT_WAIT_MS = 30_000;
+const REMOVE_TRIES = 20;
+const PAUSE_MS = 100;
+
+/**
+ * Delete a bottle's state dir. Tearing a running bottle down ends its agent, and its own
+ * `start`/`resume` process then runs its teardown, writing into this dir as it exits: wait
+ * (bounded) until it has let go of the owner lock, then remove, trying again while something
+ * is still being written there ("Directory not empty").
+ */
+async function removeStateDir(dir: string): Promise<void> {
+  const deadline = Date.now() + OWNER_EXIT_WAIT_MS;
+  while (Date.now() < deadline && await ownerAlive(dir)) {
+    await new Promise((resolve) => setTimeout(resolve, PAUSE_MS));
+  }
+  for (let attempt = 1;; attempt++) {
+    try {
+      await Deno.remove(dir, { recursive: true });
+      return;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return;
+      const busy = (error as { code?: string }).code === "ENOTEMPTY" ||
+        /directory not empty/i.test((error as Error).message);
+      if (!busy || attempt >= REMOVE_TRIES) throw error;
+      await new Promise((resolve) => setTimeout(resolve, PAUSE_MS));
+    }
+  }
 }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import {
   AllowlistError,
@@ -7,6 +8,7 @@ import {
 } from "../../../lib/backends/smolvm/verify_allowlist.ts";
 import { smolvmPaths } from "../../../lib/backends/smolvm/smolvm_paths.ts";
 import { UserError } from "../../../lib/errors.ts";
+import { IDLE_ENTRYPOINT } from "../../../lib/plan/render_smolfile.ts";
 import {
   confinedSmolfile,
   fakeSmolvmSandbox,
@@ -117,7 +119,12 @@ Deno.test("verifyAllowlist passes a record the fake smolvm wrote for a confined 
   try {
     await createMachine(sb, "bb-good");
     assert.equal(productDbPath(sb), sb.dbPath);
-    const record = verifyAllowlist(productDbPath(sb), "bb-good", { bundleIp: IP });
+    const empty = createHash("sha256").update(new Uint8Array()).digest("hex");
+    const record = verifyAllowlist(productDbPath(sb), "bb-good", {
+      bundleIp: IP,
+      workload: IDLE_ENTRYPOINT,
+      image: `local:${empty}`,
+    });
     assert.deepEqual(record.allowed_cidrs, [`${IP}/32`]);
   } finally {
     await sb.cleanup();
@@ -136,13 +143,28 @@ Deno.test("verifyAllowlist reports each fake misbehaviour as its own problem", a
     ["no-row", "row", /no such row/],
     ["corrupt-data", "data", /parsable JSON/],
     ["no-db", "db", /no such file/],
+    ["network-name", "network_name", /network_name: expected absent, found "fabric0"/],
+    ["ports", "ports", /ports: expected \[\], found \[\[8080,80\]\]/],
+    ["mounts", "mounts", /mounts: expected \[\], found \[\["\/","\/host",false\]\]/],
+    ["ssh-agent", "ssh_agent", /ssh_agent: expected false, found true/],
+    ["docker-socket", "docker_socket", /docker_socket: expected false, found true/],
+    [
+      "published-sockets",
+      "published_sockets",
+      /published_sockets: expected \[\], found .*docker\.sock/,
+    ],
+    ["unknown-field", "future_escape", /future_escape: expected absent or a default .*found true/],
+    ["workload-image", "entrypoint", /found \[\] \+\+ \[\]/],
+    ["image-other", "image", /image: expected "local:[0-9a-f]{64}", found "local:0{63}1"/],
   ];
+  const empty = createHash("sha256").update(new Uint8Array()).digest("hex");
+  const full = { bundleIp: IP, workload: IDLE_ENTRYPOINT, image: `local:${empty}` };
   for (const [mode, field, pattern] of table) {
     const sb = await fakeSmolvmSandbox();
     try {
       await createMachine(sb, "bb-bad", { FAKE_SMOLVM_RECORD: mode });
       const dbPath = productDbPath(sb);
-      const error = problemsOf(() => verifyAllowlist(dbPath, "bb-bad", { bundleIp: IP }));
+      const error = problemsOf(() => verifyAllowlist(dbPath, "bb-bad", full));
       assert.deepEqual(error.problems.map((p) => p.field), [field], mode);
       assert.match(error.message, pattern, mode);
       assert.ok(error.message.includes(dbPath), `${mode}: names the DB`);
@@ -164,7 +186,13 @@ Deno.test("verifyAllowlist reports a DB without the vms table and a started mach
     assert.deepEqual(error.problems.map((p) => p.field), ["vms"]);
 
     await createMachine(sb, "bb-run");
-    assert.equal((await runFake(sb, ["machine", "start", "--name", "bb-run"])).code, 0);
+    // What `machine start` writes (tests/integration/fake_smolvm_guest_test.ts starts one).
+    const writer = new DatabaseSync(sb.dbPath);
+    writer.prepare(
+      "UPDATE vms SET data = CAST(json_set(CAST(data AS TEXT), '$.state', 'running') AS BLOB) " +
+        "WHERE name = ?",
+    ).run("bb-run");
+    writer.close();
     const started = problemsOf(() => verifyAllowlist(sb.dbPath, "bb-run", { bundleIp: IP }));
     assert.deepEqual(started.problems.map((p) => p.field), ["state"]);
   } finally {
