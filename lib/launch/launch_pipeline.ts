@@ -26,7 +26,7 @@ import { captureWorkspace } from "../workspace/capture_workspace.ts";
 import type { HelperContext } from "../workspace/survey_workspace.ts";
 import { ensureWorkspaceImage } from "../workspace/workspace_image.ts";
 import { formatSize } from "../workspace/workspace_size.ts";
-import { writeWorkspaceRecord } from "../workspace/workspace_state.ts";
+import { workspaceDir, writeWorkspaceRecord } from "../workspace/workspace_state.ts";
 import { Interrupted, type Interrupts } from "./interrupts.ts";
 import { TeardownStack } from "./teardown_stack.ts";
 
@@ -189,7 +189,10 @@ async function copyWorkspaceIn(launch: Launch, backend: Backend, deps: LaunchDep
       ? `restoring the workspace the bottle left into ${w.guest_path}`
       : `copying ${w.source} into ${w.guest_path} (${formatSize(w.bytes)})`,
   );
+  const streamDir = workspaceDir(plan.state_dir);
+  await Deno.mkdir(streamDir, { recursive: true, mode: 0o700 });
   const copied = await copyIn({
+    streamDir,
     runner: launch.runner,
     backend,
     slug: plan.slug,

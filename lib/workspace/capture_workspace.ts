@@ -26,6 +26,9 @@ import {
   writeCapture,
 } from "./workspace_state.ts";
 
+/** Up to this size the helper unpacks the workspace into a tmpfs. */
+const TMPFS_MAX = 512 * 2 ** 20;
+
 /** The guest side: the whole workspace as a tar stream, read as the agent. */
 export const GUEST_TAR = ["tar", "-c", "-f", "-", "-C", GUEST_WORKSPACE, "."];
 
@@ -95,6 +98,10 @@ export async function captureWorkspace(opts: {
           { source: work, target: "/out", readonly: false },
         ],
         args: ["capture", opts.slug, record.base ?? "", record.kind],
+        // A small workspace is unpacked in memory (much faster than the container's disk).
+        tmpfsMib: piped.bytes <= TMPFS_MAX
+          ? Math.ceil((piped.bytes * 2.5) / 2 ** 20) + 64
+          : undefined,
       }));
       const base = {
         schema: 1 as const,

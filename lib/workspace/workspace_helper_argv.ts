@@ -34,7 +34,10 @@ export function workspaceHelperArgv(opts: {
   args: string[];
   labels: Record<string, string>;
   stdin?: boolean;
+  /** A tmpfs at /tmp of this many MiB (its work dir), counted in a raised memory limit. */
+  tmpfsMib?: number;
 }): string[] {
+  const memory = opts.tmpfsMib ? `${1024 + opts.tmpfsMib}m` : "1g";
   return [
     "docker",
     "run",
@@ -49,7 +52,8 @@ export function workspaceHelperArgv(opts: {
     "--user",
     `${opts.uid}:${opts.gid}`,
     "--memory",
-    "1g",
+    memory,
+    ...(opts.tmpfsMib ? ["--tmpfs", `/tmp:rw,nosuid,nodev,size=${opts.tmpfsMib}m`] : []),
     "--pids-limit",
     "256",
     ...labelFlags(opts.labels),

@@ -344,3 +344,75 @@ Deno.test("docker: a plain directory works the same; an over-limit workspace is 
     await sb.cleanup();
   }
 });
+
+Deno.test("docker: a workspace the agent emptied is said plainly; diff/export without --cwd refuse", async () => {
+  const sb = await Sandbox.create({ network: true });
+  const slugs: string[] = [];
+  try {
+    const repo = `${sb.cwd}/repo`;
+    await Deno.mkdir(repo);
+    await git(repo, "init", "-q", "-b", "main");
+    await Deno.writeTextFile(`${repo}/a.txt`, "a\n");
+    // A name that is not UTF-8 (Latin-1 "café") goes in as it is.
+    const touched = await new Deno.Command("bash", {
+      args: ["-c", "touch $'caf\\xe9.bin'"],
+      cwd: repo,
+    })
+      .output();
+    assert.equal(touched.code, 0);
+    await git(repo, "add", "-A");
+    await git(repo, "commit", "-qm", "init");
+    const manifest = await sb.writeManifest(manifestToml({
+      agents: {
+        wipe: String
+          .raw`ls /workspace | od -c | head -3 | sed 's/^/NAMES /'; rm -rf /workspace/* /workspace/.git; ls -A /workspace | wc -l | sed 's/^/LEFT /'`,
+        plain: "true",
+      },
+    }));
+    const wipe = new Cli(
+      [
+        "start",
+        "wipe",
+        "--backend",
+        "docker",
+        "--cwd",
+        "--yes",
+        "--manifest",
+        manifest,
+        "--label",
+        sb.prefix,
+      ],
+      { env: sb.env, cwd: repo },
+    );
+    const slug = await wipe.slug();
+    slugs.push(slug);
+    const r = await wipe.wait(240_000);
+    assert.equal(r.code, 0, wipe.transcript);
+    assert.deepEqual(tagged(r.stdout, "LEFT"), ["0"]);
+    assert.match(
+      tagged(r.stdout, "NAMES").join(" "),
+      /c +a +f +351 +\. +b +i +n/,
+      "the Latin-1 name arrived as it is",
+    );
+    assert.match(
+      r.stderr,
+      /workspace kept for resume \([^)]*\), but not as commits: the workspace has no \.git directory \(the agent removed it\)/,
+    );
+    const diff = await sb.run(["diff", slug]);
+    assert.equal(diff.code, 1);
+    assert.match(diff.stderr, /could not make commits of it: the workspace has no \.git directory/);
+
+    const plain = await sb.run(sb.startArgs("plain", { backend: "docker", manifest }));
+    assert.equal(plain.code, 0, plain.stderr);
+    const other = (await sb.list()).bottles.map((b) => b.slug).find((s) => s !== slug)!;
+    slugs.push(other);
+    for (const cmd of ["diff", "export"]) {
+      const refused = await sb.run([cmd, other]);
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, /was started without --cwd, so it has no workspace/);
+    }
+  } finally {
+    for (const slug of slugs) await removeLabelled(slug);
+    await sb.cleanup();
+  }
+});

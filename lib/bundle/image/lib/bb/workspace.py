@@ -3,9 +3,10 @@ throwaway container of the bundle image (no network, no capabilities, the host u
 the binary itself may spawn only docker and smolvm.
 
     bb-workspace survey KIND     /src (read-only): what would be copied, as one JSON object
-    bb-workspace snapshot KIND [NAME]
-                                 /src (read-only): the copy, as a tar stream on stdout (NAME:
-                                 the host directory's name, for a plain directory's base commit)
+    bb-workspace snapshot KIND [NAME [FIFO]]
+                                 /src (read-only): the copy, as a tar stream on stdout, or into
+                                 a FIFO made at FIFO (NAME: the host directory's name, for a
+                                 plain directory's base commit)
     bb-workspace capture SLUG BASE KIND
                                  /in/guest.tar (read-only), /out: the agent's work as commits,
                                  a git bundle, a diff and the secret scan; a JSON summary
@@ -63,6 +64,10 @@ class Failure(Exception):
     """A problem to report to bot-bottle (exit 3, the message on stderr)."""
 
 
+# Directories that could not be listed (the survey reports them; the launch is then refused).
+UNLISTABLE: List[bytes] = []
+
+
 def _walk(root: bytes, rel: bytes = b"") -> Iterator[bytes]:
     """Every entry under root/rel (rel itself first when it is not empty), without following
     symlinks."""
@@ -71,8 +76,9 @@ def _walk(root: bytes, rel: bytes = b"") -> Iterator[bytes]:
     path = os.path.join(root, rel) if rel else root
     try:
         names = sorted(os.listdir(path))
-    except OSError as error:
-        raise Failure(f"cannot read the directory {os.fsdecode(path)}: {error.strerror}")
+    except OSError:
+        UNLISTABLE.append(rel)
+        return
     for name in names:
         child = os.path.join(rel, name) if rel else name
         full = os.path.join(root, child)
@@ -143,7 +149,7 @@ def _measure(root: bytes, entries: List[bytes]) -> Dict[str, object]:
         except UnicodeDecodeError:
             non_utf8 += 1
         if stat.S_ISDIR(st.st_mode):
-            if not os.access(full, os.R_OK | os.X_OK):
+            if not os.access(full, os.R_OK | os.X_OK) or rel in UNLISTABLE:
                 unreadable.append(os.fsdecode(rel))
             continue
         files += 1
@@ -175,7 +181,7 @@ def survey(kind: str) -> Dict[str, object]:
             "submodules": [], **_measure(SRC, entries)}
 
 
-def snapshot(kind: str, name: str = "") -> int:
+def snapshot(kind: str, name: str = "", to: str = "") -> int:
     """The copy on stdout (GNU tar). For a plain directory, a base commit of all of it is made
     in /tmp and its .git goes along, so the agent's work can come back as commits."""
     extra: List[str] = []
@@ -197,13 +203,24 @@ def snapshot(kind: str, name: str = "") -> int:
         base = git(["rev-parse", "HEAD"], SRC, env=env).stdout.decode().strip()
     # The commit the copy starts from, for bot-bottle's record (stderr: stdout is the tar).
     print(f"bb-workspace: base {base or '-'}", file=sys.stderr, flush=True)
+    if UNLISTABLE:
+        raise Failure("cannot read " + ", ".join(os.fsdecode(p) for p in UNLISTABLE[:EXAMPLES]))
+    # With `to`: a FIFO bot-bottle reads on the host (a container's stdout crosses the Docker
+    # daemon's attach stream, several times slower than a pipe).
+    out = None
+    if to:
+        os.mkfifo(to, 0o600)
+        out = open(to, "wb")
     tar = subprocess.Popen(["tar", "-c", "-f", "-", "--format=gnu", "--null", "--no-recursion",
-                            "-C", "/src", "-T", "-", *extra], stdin=subprocess.PIPE)
+                            "-C", "/src", "-T", "-", *extra], stdin=subprocess.PIPE, stdout=out)
     assert tar.stdin is not None
     for rel in entries:
         tar.stdin.write(rel + b"\0")
     tar.stdin.close()
-    return tar.wait()
+    rc = tar.wait()
+    if out is not None:
+        out.close()
+    return rc
 
 
 def _sanitize(repo: bytes) -> None:
@@ -290,8 +307,8 @@ def main(argv: List[str]) -> int:
         if argv[:1] == ["survey"] and len(argv) == 2:
             print(json.dumps(survey(argv[1])))
             return 0
-        if argv[:1] == ["snapshot"] and len(argv) in (2, 3):
-            return snapshot(argv[1], argv[2] if len(argv) == 3 else "")
+        if argv[:1] == ["snapshot"] and 2 <= len(argv) <= 4:
+            return snapshot(argv[1], *argv[2:])
         if argv[:1] == ["capture"] and len(argv) == 4:
             print(json.dumps(capture(argv[1], argv[2], argv[3])))
             return 0
