@@ -131,6 +131,58 @@ Deno.test("verifyAllowlist passes a record the fake smolvm wrote for a confined 
   }
 });
 
+Deno.test("verifyAllowlist waits out a writer holding the DB (busy timeout), as smolvm does", async () => {
+  const dir = await Deno.makeTempDir();
+  const dbPath = `${dir}/smolvm.db`;
+  try {
+    // A rollback-journal DB (no WAL): a writer's exclusive lock blocks every reader.
+    const setup = new DatabaseSync(dbPath);
+    setup.exec("PRAGMA journal_mode = DELETE");
+    setup.exec("CREATE TABLE vms (name TEXT PRIMARY KEY NOT NULL, data BLOB NOT NULL)");
+    setup.prepare("INSERT INTO vms VALUES (?, ?)").run(
+      "m",
+      new TextEncoder().encode(JSON.stringify(GOOD)),
+    );
+    setup.close();
+    // Another process takes the exclusive lock and holds it for 1.5 s.
+    const holder = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `import { DatabaseSync } from "node:sqlite";
+         const db = new DatabaseSync(${JSON.stringify(dbPath)});
+         db.exec("BEGIN EXCLUSIVE");
+         const data = JSON.parse(new TextDecoder().decode(db.prepare("SELECT data FROM vms").get().data));
+         db.prepare("UPDATE vms SET data = ?").run(
+           new TextEncoder().encode(JSON.stringify({ ...data, env: [["A", "busy-writer-committed"]] })),
+         );
+         console.log("locked");
+         await new Promise((r) => setTimeout(r, 1500));
+         db.exec("COMMIT");`,
+      ],
+      stdout: "piped",
+    }).spawn();
+    const reader = holder.stdout.getReader();
+    const first = await reader.read();
+    assert.match(new TextDecoder().decode(first.value), /locked/);
+    reader.releaseLock();
+    // The read waits for the writer (instead of failing the launch with SQLITE_BUSY) and then
+    // sees the committed record.
+    const t0 = performance.now();
+    const record = verifyAllowlist(dbPath, "m", { bundleIp: IP });
+    assert.deepEqual(record.allowed_cidrs, [`${IP}/32`]);
+    assert.deepEqual(
+      record.env,
+      [["A", "busy-writer-committed"]],
+      "the read did not wait for the commit",
+    );
+    assert.ok(performance.now() - t0 > 200, "the read did not wait for the lock");
+    await holder.stdout.cancel().catch(() => {});
+    assert.equal((await holder.status).code, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("verifyAllowlist reports each fake misbehaviour as its own problem", async () => {
   const table: [string, string, RegExp][] = [
     ["cidrs-null", "allowed_cidrs", /found null \(null means UNRESTRICTED/],
