@@ -22,7 +22,7 @@ import {
 } from "../../lib/backends/smolvm/smolvm_version.ts";
 import { docker, removeAll, uniquePrefix } from "../_harness/docker.ts";
 import { fileContains, filesUnder } from "../_harness/files.ts";
-import { type Cli } from "../_harness/cli.ts";
+import type { Cli } from "../_harness/cli.ts";
 import { ensureImages, entrypointImage } from "../_harness/images.ts";
 import { SECRET_GUEST_VAR, smolvmManifest, smolvmSandbox } from "../_harness/manifests.ts";
 import { ENTRYPOINT_DOCKERFILE, ROOT } from "../_harness/paths.ts";
