@@ -18,6 +18,7 @@ import BIN_HEALTH from "./image/bin/bot-bottle-health" with { type: "text" };
 import BIN_INIT from "./image/bin/bot-bottle-init" with { type: "text" };
 import BIN_BB_AUDIT from "./image/bin/bb-audit" with { type: "text" };
 import BIN_BB_SECRETS from "./image/bin/bb-secrets" with { type: "text" };
+import BIN_BB_WORKSPACE from "./image/bin/bb-workspace" with { type: "text" };
 import LIB_BB_INIT from "./image/lib/bb/__init__.py" with { type: "text" };
 import LIB_BB_ADDRESSES from "./image/lib/bb/addresses.py" with { type: "text" };
 import LIB_BB_AUDIT from "./image/lib/bb/audit.py" with { type: "text" };
@@ -28,6 +29,7 @@ import LIB_BB_MAIN from "./image/lib/bb/main.py" with { type: "text" };
 import LIB_BB_PATCHES from "./image/lib/bb/patches.py" with { type: "text" };
 import LIB_BB_POLICY from "./image/lib/bb/policy.py" with { type: "text" };
 import LIB_BB_RULES from "./image/lib/bb/rules.py" with { type: "text" };
+import LIB_BB_WORKSPACE from "./image/lib/bb/workspace.py" with { type: "text" };
 import LIB_GIT_ACCESS_HOOK from "./image/lib/git-access-hook" with { type: "text" };
 import LIB_GIT_PRE_RECEIVE from "./image/lib/git-pre-receive" with { type: "text" };
 import LIB_MK_GITLEAKS_CONFIG from "./image/lib/mk-gitleaks-config" with { type: "text" };
@@ -42,6 +44,7 @@ export const IMAGE_FILES: Readonly<Record<string, string>> = Object.freeze({
   "bin/bot-bottle-init": BIN_INIT,
   "bin/bb-audit": BIN_BB_AUDIT,
   "bin/bb-secrets": BIN_BB_SECRETS,
+  "bin/bb-workspace": BIN_BB_WORKSPACE,
   "lib/bb/__init__.py": LIB_BB_INIT,
   "lib/bb/addresses.py": LIB_BB_ADDRESSES,
   "lib/bb/audit.py": LIB_BB_AUDIT,
@@ -52,6 +55,7 @@ export const IMAGE_FILES: Readonly<Record<string, string>> = Object.freeze({
   "lib/bb/patches.py": LIB_BB_PATCHES,
   "lib/bb/policy.py": LIB_BB_POLICY,
   "lib/bb/rules.py": LIB_BB_RULES,
+  "lib/bb/workspace.py": LIB_BB_WORKSPACE,
   "lib/git-access-hook": LIB_GIT_ACCESS_HOOK,
   "lib/git-pre-receive": LIB_GIT_PRE_RECEIVE,
   "lib/mk-gitleaks-config": LIB_MK_GITLEAKS_CONFIG,

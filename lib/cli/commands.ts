@@ -6,6 +6,8 @@ import { VERSION } from "../version.ts";
 import { command as agents } from "./agents.ts";
 import { command as approve } from "./approve.ts";
 import { command as deny } from "./deny.ts";
+import { command as diff } from "./diff.ts";
+import { command as exportCommand } from "./export.ts";
 import { command as exec } from "./exec.ts";
 import { command as logs } from "./logs.ts";
 import { command as verify } from "./verify.ts";
@@ -31,6 +33,8 @@ export const COMMANDS: readonly Command[] = [
   approve,
   deny,
   verify,
+  diff,
+  exportCommand,
   stop,
   rm,
   cleanup,

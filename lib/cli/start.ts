@@ -11,6 +11,7 @@ import type { CliContext } from "./_shared/context.ts";
 import { findAgent } from "./_shared/find_agent.ts";
 import { loadManifestForCli } from "./_shared/load_manifest_for_cli.ts";
 import { planAndLaunch } from "../launch/plan_and_launch.ts";
+import { parseSize } from "../workspace/workspace_size.ts";
 
 /** Parsed `start` options. */
 export interface StartOptions {
@@ -18,6 +19,8 @@ export interface StartOptions {
   backend?: string;
   label?: string;
   cwd: boolean;
+  /** `--max-workspace SIZE`, parsed. */
+  maxWorkspace?: number;
   yes: boolean;
   dryRun: boolean;
   json: boolean;
@@ -61,12 +64,8 @@ export async function runStart(ctx: CliContext, opts: StartOptions): Promise<num
   if (opts.json && !opts.dryRun) {
     throw new UsageError("--json needs --dry-run", "Run `bot-bottle start --help` for usage.");
   }
-  if (opts.cwd && !opts.dryRun) {
-    throw new UserError(
-      "--cwd (copying the working directory into the bottle) is not implemented yet; nothing was " +
-        "created",
-      { hint: "leave out --cwd; the plan shows what it would record: --cwd --dry-run" },
-    );
+  if (opts.maxWorkspace !== undefined && !opts.cwd) {
+    throw new UsageError("--max-workspace needs --cwd", "Run `bot-bottle start --help` for usage.");
   }
   const manifest = await loadManifestForCli(ctx, opts.manifest);
   findAgent(manifest, opts.agent);
@@ -77,6 +76,7 @@ export async function runStart(ctx: CliContext, opts: StartOptions): Promise<num
     slugBase: opts.label ?? opts.agent,
     label: opts.label,
     cwd: opts.cwd ? ctx.cwd : undefined,
+    maxWorkspace: opts.maxWorkspace,
     agentArgs: opts.agentArgs,
     dryRun: opts.dryRun,
     json: opts.json,
@@ -108,8 +108,12 @@ tear everything down when it exits, and exit with the agent's exit code.`,
     },
     cwd: {
       type: "boolean",
-      help: "with --dry-run: plan to copy the working directory in (a launch with --cwd is " +
-        "refused: copying is not implemented yet)",
+      help: "copy the git work tree holding this directory (or the directory) to /workspace",
+    },
+    "max-workspace": {
+      type: "string",
+      value: "SIZE",
+      help: "with --cwd: the largest workspace to copy (default 4GiB)",
     },
     yes: {
       type: "boolean",
@@ -125,6 +129,9 @@ tear everything down when it exits, and exit with the agent's exit code.`,
       backend: values.backend as string | undefined,
       label: values.label as string | undefined,
       cwd: values.cwd === true,
+      maxWorkspace: typeof values["max-workspace"] === "string"
+        ? parseSize(values["max-workspace"], "--max-workspace")
+        : undefined,
       yes: values.yes === true,
       dryRun: values["dry-run"] === true,
       json: values.json === true,

@@ -62,6 +62,7 @@ export function realHostProbe(env: { get(name: string): string | undefined }): H
     which: (command) => whichIn(command, env.get("PATH") ?? ""),
     kvm: probeDevice,
     uid,
+    gid: () => Deno.gid(),
     passwdHome: async () => {
       const id = uid();
       if (id === null) return null;

@@ -22,7 +22,8 @@ export interface PreflightCheck {
     | "docker-daemon"
     | "smolvm-platform"
     | "smolvm-root"
-    | "docker-runtime";
+    | "docker-runtime"
+    | "workspace";
   backends: BackendName[];
   status: CheckStatus;
   /** One line: what was found. */
@@ -54,6 +55,8 @@ export interface HostProbe {
   kvmPath: string;
   /** This process's uid (null where there is none, e.g. Windows). */
   uid(): number | null;
+  /** This process's gid (null where there is none). */
+  gid(): number | null;
   /** This user's home directory in the passwd database, or null. */
   passwdHome(): Promise<string | null>;
 }

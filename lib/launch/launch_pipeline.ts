@@ -23,6 +23,13 @@ import { installGuestTrust } from "./guest_trust.ts";
 import { injectedPayload } from "./secret_delivery.ts";
 import { parseProbeTarget } from "./egress_probe.ts";
 import { watchHeldRequests } from "./held_requests.ts";
+import { roleLabels } from "./bundle_up.ts";
+import { copyIn } from "../workspace/copy_in.ts";
+import { captureWorkspace } from "../workspace/capture_workspace.ts";
+import type { HelperContext } from "../workspace/survey_workspace.ts";
+import { ensureWorkspaceImage } from "../workspace/workspace_image.ts";
+import { formatSize } from "../workspace/workspace_size.ts";
+import { workspaceDir, writeWorkspaceRecord } from "../workspace/workspace_state.ts";
 import { Interrupted, type Interrupts } from "./interrupts.ts";
 import { TeardownStack } from "./teardown_stack.ts";
 
@@ -41,6 +48,10 @@ export interface LaunchDeps {
   imageCacheDir: string;
   /** Base image for bundle and Dockerfile builds (CI uses a locally built one). */
   baseImage?: string;
+  /** Whether stderr is a terminal (progress lines are then rewritten in place). */
+  stderrIsTerminal?: boolean;
+  /** A progress line rewritten in place (`\r`), on a terminal. */
+  progressLine?: (line: string) => void;
 }
 
 /**
@@ -90,6 +101,8 @@ export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps):
     }, plan.labels[LABEL_OWNER]);
     return failures.length === 0 ? null : failures.map((f) => `${f.name}: ${f.reason}`).join("; ");
   });
+  // Set once the workspace is in the guest: from then on its capture runs before teardown.
+  let workspaceIn = false;
   try {
     const target = parseProbeTarget(deps.env.get("BOT_BOTTLE_PROBE_TARGET"));
     const secrets = secretValues(plan, deps.env);
@@ -106,6 +119,11 @@ export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps):
     const trusted = await installGuestTrust(launch, backend);
     if (trusted !== null) progress(trusted);
     progress(await backend.probe(launch, target));
+    if (launch.plan.workspace) {
+      await copyWorkspaceIn(launch, backend, deps);
+      workspaceIn = true;
+    }
+    // Only the secrets the agent holds: an injected one's guest variable is its placeholder.
     const bottle = { slug, secretNames: Object.keys(secrets) };
     if (launch.plan.prompt !== null) {
       // The prompt travels on stdin, never in argv.
@@ -145,6 +163,7 @@ export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps):
   } catch (error) {
     throw asInterruption(error, interrupts);
   } finally {
+    if (workspaceIn) await captureBeforeTeardown(launch, backend, deps);
     progress(`tearing down bottle ${slug}`);
     const failures = await teardown.dispose();
     for (const f of failures) progress(`could not remove ${f.name}: ${f.reason}`);
@@ -156,6 +175,83 @@ export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps):
       );
     }
     await writeStatus(launch.plan.state_dir, "stopped").catch(() => {});
+  }
+}
+
+/** Bound on a capture before teardown (the guest archive and the helper's git work). */
+const CAPTURE_LIMIT_MS = 10 * 60_000;
+
+function workspaceHelperOf(launch: Launch, deps: LaunchDeps, runner: Runner): HelperContext {
+  return {
+    runner,
+    image: launch.images.bundle,
+    uid: deps.probe.uid() ?? 0,
+    gid: deps.probe.gid() ?? 0,
+    labels: roleLabels(launch.plan, "workspace"),
+  };
+}
+
+/** The workspace into the guest, and its record in the state dir. */
+async function copyWorkspaceIn(launch: Launch, backend: Backend, deps: LaunchDeps): Promise<void> {
+  const plan = launch.plan;
+  const w = plan.workspace!;
+  launch.progress(
+    w.mode === "restore"
+      ? `restoring the workspace the bottle left into ${w.guest_path}`
+      : `copying ${w.source} into ${w.guest_path} (${formatSize(w.bytes)})`,
+  );
+  const streamDir = workspaceDir(plan.state_dir);
+  await Deno.mkdir(streamDir, { recursive: true, mode: 0o700 });
+  const copied = await copyIn({
+    streamDir,
+    runner: launch.runner,
+    backend,
+    slug: plan.slug,
+    helper: workspaceHelperOf(launch, deps, launch.runner),
+    source: w.mode === "restore"
+      ? { kind: "archive", path: w.source }
+      : { kind: "snapshot", root: w.source, tree: w.kind },
+    expectBytes: w.bytes,
+    onProgress: deps.stderrIsTerminal ? (line) => deps.progressLine?.(line) : null,
+  });
+  if (deps.stderrIsTerminal) deps.progressLine?.("");
+  if (w.mode === "snapshot") {
+    await writeWorkspaceRecord(plan.state_dir, {
+      schema: 1,
+      root: w.source,
+      kind: w.kind,
+      base: copied.base ?? w.base,
+      branch: w.branch,
+      copied_at: new Date().toISOString(),
+    });
+  }
+  launch.progress(
+    `workspace in ${w.guest_path}: ${formatSize(copied.bytes)} in ${
+      (copied.ms / 1000).toFixed(1)
+    } s`,
+  );
+}
+
+/** Capture the workspace before teardown, whatever ended the agent (bounded; never throws). */
+async function captureBeforeTeardown(
+  launch: Launch,
+  backend: Backend,
+  deps: LaunchDeps,
+): Promise<void> {
+  const runner = abortable(deps.runner, AbortSignal.timeout(CAPTURE_LIMIT_MS));
+  try {
+    await captureWorkspace({
+      runner,
+      backend,
+      slug: launch.plan.slug,
+      stateDir: launch.plan.state_dir,
+      run: launch.plan.started_at,
+      by: deps.interrupts.signal.aborted ? "interrupt" : "exit",
+      helper: workspaceHelperOf(launch, deps, runner),
+      say: launch.progress,
+    });
+  } catch (error) {
+    launch.progress(`workspace not captured: ${(error as Error).message}`);
   }
 }
 
@@ -180,7 +276,11 @@ async function ensureImages(
     progress: launch.progress,
     buildTrust: pem ? { pem, fromImage: bundle } : undefined,
   });
-  return { agent, bundle };
+  // With a workspace: the same image plus an empty /workspace owned by its user.
+  const guest = plan.workspace
+    ? await ensureWorkspaceImage(launch.runner, agent, launch.progress)
+    : agent;
+  return { agent: guest, bundle };
 }
 
 /** An error raised while a signal aborted the launch is reported as the interruption. */

@@ -26,6 +26,13 @@ import { reserveStateDir } from "../state/metadata_store.ts";
 import { type OwnerLock, takeOwnerLock } from "../state/owner_lock.ts";
 import { bottleStateDir, stateRoot } from "../state/state_paths.ts";
 import { approvalTexts, readApprovals } from "../state/approvals.ts";
+import type { PlannedWorkspace } from "../plan/plan_types.ts";
+import { bottleLabels, LABEL_ROLE, ownerId } from "../plan/resource_names.ts";
+import {
+  planNewWorkspace,
+  planResumedWorkspace,
+  type WorkspacePlanDeps,
+} from "../workspace/plan_workspace.ts";
 import { makeStyle } from "../ui/style.ts";
 import type { CliContext } from "../cli/_shared/context.ts";
 import { printJson, stdoutStyle } from "../cli/_shared/output.ts";
@@ -41,6 +48,8 @@ export interface LaunchSpec {
   resume?: { slug: string; octet?: number; bridgeOctet?: number };
   label?: string;
   cwd?: string;
+  /** `--max-workspace`: the workspace copy's size limit (bytes). */
+  maxWorkspace?: number;
   agentArgs: string[];
   dryRun: boolean;
   json: boolean;
@@ -64,6 +73,35 @@ export function auditMaxBytes(value: string | undefined): number | undefined {
     );
   }
   return n;
+}
+
+/** The workspace of the plan: surveyed for a new bottle, the kept archive for a resumed one. */
+async function planWorkspace(
+  ctx: CliContext,
+  spec: LaunchSpec,
+  root: string,
+  slug: string,
+  style: ReturnType<typeof makeStyle>,
+): Promise<PlannedWorkspace | undefined> {
+  const deps: WorkspacePlanDeps = {
+    runner: ctx.runner,
+    home: ctx.env.get("HOME"),
+    uid: ctx.probe.uid() ?? 0,
+    gid: ctx.probe.gid() ?? 0,
+    buildDir: () => `${root}/bundle-build-${crypto.randomUUID().slice(0, 8)}`,
+    baseImage: ctx.env.get("BOT_BOTTLE_BASE_IMAGE") || undefined,
+    progress: (line) => ctx.stderr(`${style.dim(`bot-bottle: ${line}`)}\n`),
+    labels: { ...bottleLabels(slug, spec.backend, ownerId(root)), [LABEL_ROLE]: "workspace" },
+  };
+  if (spec.resume) {
+    return (await planResumedWorkspace(
+      deps,
+      bottleStateDir(root, spec.resume.slug),
+      spec.cwd ?? null,
+      spec.maxWorkspace,
+    )) ?? undefined;
+  }
+  return await planNewWorkspace(deps, spec.cwd!, spec.maxWorkspace);
 }
 
 /** Plan, print, confirm and launch. Returns the exit code. */
@@ -92,12 +130,19 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
   const approvals = spec.resume
     ? approvalTexts(await readApprovals(bottleStateDir(root, spec.resume.slug)))
     : undefined;
+  const slug = spec.resume?.slug ?? makeSlug(spec.slugBase ?? spec.agent, ctx.randomSuffix());
+  const workspace = spec.cwd === undefined
+    ? undefined
+    : dockerOk
+    ? await planWorkspace(ctx, spec, root, slug, style)
+    : undefined;
   const input: PlanInput = {
     manifest: spec.manifest,
     agent: spec.agent,
     backend,
-    slug: spec.resume?.slug ?? makeSlug(spec.slugBase ?? spec.agent, ctx.randomSuffix()),
+    slug,
     label: spec.label,
+    workspace,
     cwd: spec.cwd,
     agentArgs: spec.agentArgs,
     taken: [...docker.ranges, ...routes.ranges],
@@ -113,9 +158,14 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
     auditMaxBytes: auditMaxBytes(ctx.env.get("BOT_BOTTLE_AUDIT_MAX_BYTES")),
     // Fresh for each launch, kept across its replans.
     placeholder: placeholderSource(),
-    notes: [docker.note, routes.note, ...(spec.notes ?? [])].filter((n): n is string =>
-      n !== undefined
-    ),
+    notes: [
+      docker.note,
+      routes.note,
+      spec.cwd !== undefined && !dockerOk
+        ? "the workspace was not surveyed: its helper runs in Docker, which is not reachable"
+        : undefined,
+      ...(spec.notes ?? []),
+    ].filter((n): n is string => n !== undefined),
   };
   let plan = resolvePlan(input);
   if (spec.dryRun) {
@@ -198,6 +248,10 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
       probe: ctx.probe,
       imageCacheDir: `${root}/images`,
       baseImage: ctx.env.get("BOT_BOTTLE_BASE_IMAGE") || undefined,
+      stderrIsTerminal: ctx.stderrIsTerminal,
+      // Rewritten in place; the next progress line starts on a fresh one.
+      progressLine: (line: string) =>
+        ctx.stderr(line === "" ? "\r\x1b[K" : `\r${style.dim(`bot-bottle: ${line}`)}\x1b[K`),
     });
     ctx.stderr(
       `${

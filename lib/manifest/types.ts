@@ -168,6 +168,7 @@ export const RESERVED_GUEST_VARS: readonly string[] = [
   "no_proxy",
   "GIT_GATE_URL",
   "MCP_SUPERVISE_URL",
+  "BOT_BOTTLE_WORKSPACE",
 ];
 
 /**

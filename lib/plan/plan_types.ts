@@ -65,6 +65,33 @@ export interface PlannedGitRemote {
   host_key: string;
 }
 
+/** What `start --cwd` copies into the guest's /workspace (SPEC §11). */
+export interface PlannedWorkspace {
+  /** `snapshot`: the host tree at `source`; `restore`: the archive a resumed bottle left. */
+  mode: "snapshot" | "restore";
+  /** The host directory copied (its work tree's root), or the archive restored. */
+  source: string;
+  kind: "git" | "dir";
+  /** Entries (files, links) to copy; null when not counted (a restore). */
+  files: number | null;
+  bytes: number;
+  /** Above this a launch is refused (`--max-workspace` raises it). */
+  limit_bytes: number;
+  /** The host's HEAD (git) the agent's work starts from; null for a plain directory. */
+  base: string | null;
+  branch: string | null;
+  /** The tree has changes not yet committed on the host (they are copied, and show in `diff`). */
+  dirty: boolean;
+  /** Where it lands in the guest. */
+  guest_path: string;
+  /** What deserves a word: symlinks out of the tree, submodules, odd names. */
+  notes: string[];
+  /** Paths the helper could not read (the launch is refused while there are any). */
+  unreadable: { count: number; examples: string[] };
+  /** A merge, rebase, ... in progress in the repository (refused), or null. */
+  in_progress: string | null;
+}
+
 /** The plan's schema version. */
 export const PLAN_SCHEMA = 1;
 
@@ -87,6 +114,8 @@ export interface Plan {
   /** Host directory to copy in (`--cwd`), or null. */
   cwd: string | null;
   copy_cwd: boolean;
+  /** The workspace copied into the guest, or null without `--cwd`. */
+  workspace: PlannedWorkspace | null;
   /** When the plan was made (UTC ISO-8601); recorded as the bottle's start. */
   started_at: string;
   subnet: string;

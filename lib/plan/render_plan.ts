@@ -7,6 +7,7 @@ import type { PreflightCheck } from "../host/preflight.ts";
 import type { Style } from "../ui/style.ts";
 import type { Plan } from "./plan_types.ts";
 import { PROMPT_FILE } from "./guest_env.ts";
+import { formatSize } from "../workspace/workspace_size.ts";
 
 /** Render the plan as text (ends with a newline). */
 export function renderPlan(plan: Plan, style: Style): string {
@@ -28,6 +29,18 @@ export function renderPlan(plan: Plan, style: Style): string {
   }
   if (plan.agent_source.scope === "project") {
     row("from", style.yellow(`project manifest ${plan.agent_source.file}`));
+  }
+  if (plan.workspace) {
+    const w = plan.workspace;
+    row(
+      "workspace",
+      w.mode === "restore"
+        ? `restored from ${visible(w.source)} to ${w.guest_path}`
+        : `${visible(w.source)} (${
+          w.kind === "git" ? `git${w.branch ? `, ${visible(w.branch)}` : ""}` : "not git"
+        }) -> ${w.guest_path}: ${w.files} entries, ${formatSize(w.bytes)}`,
+    );
+    for (const note of w.notes) out.push(`  ${" ".repeat(10)} ${style.dim(visible(note))}`);
   }
   row("resources", `${plan.resources.cpus} cpus, ${plan.resources.memory_mib} MiB`);
   row("subnet", `${plan.subnet} (gateway ${plan.gateway}, bundle ${plan.bundle_ip})`);

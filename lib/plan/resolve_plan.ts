@@ -13,8 +13,15 @@ import { resolveBottle } from "../manifest/resolve_bottle.ts";
 import type { Manifest } from "../manifest/types.ts";
 import { bottleStateDir } from "../state/state_paths.ts";
 import { chooseBundleSubnet, type TakenRange } from "./bundle_subnet.ts";
-import { guestEnv } from "./guest_env.ts";
-import { type BackendName, type Plan, PLAN_SCHEMA, type PlannedTls } from "./plan_types.ts";
+import { guestEnv, sortedRecord } from "./guest_env.ts";
+import {
+  type BackendName,
+  type Plan,
+  PLAN_SCHEMA,
+  type PlannedTls,
+  type PlannedWorkspace,
+} from "./plan_types.ts";
+import { workspaceCheck } from "../workspace/workspace_check.ts";
 import { bottleLabels, ownerId } from "./resource_names.ts";
 
 /** Everything the planner needs. */
@@ -45,6 +52,8 @@ export interface PlanInput {
   now: string;
   /** Notes from the host readers (e.g. routes that could not be read). */
   notes?: string[];
+  /** With `--cwd`: what the workspace copy would be (surveyed by the caller). */
+  workspace?: PlannedWorkspace;
   /** A resumed bottle's live approvals and denials (`bot-bottle approve|deny`), as written. */
   approvals?: { approved: string[]; denied: string[] };
   /** The audit log's rotation size (bytes); BOT_BOTTLE_AUDIT_MAX_BYTES, else 4 MiB. */
@@ -79,6 +88,7 @@ export function resolvePlan(input: PlanInput): Plan {
   const choice = chooseBundleSubnet(input.slug, input.taken, {
     preferredOctet: input.preferredOctet,
   });
+  const workspace = input.workspace ?? null;
   const backend = backendFor(input.backend);
   const byName = ([a]: [string, unknown], [b]: [string, unknown]) => (a < b ? -1 : a > b ? 1 : 0);
   const injected = Object.entries(bottle.injected).sort(byName).map(([guest, s]) => {
@@ -106,10 +116,13 @@ export function resolvePlan(input: PlanInput): Plan {
   }));
   const secrets = [...held, ...injected].sort((a, b) => byName([a.guest, 0], [b.guest, 0]));
   const tls = planTls(bottle, backend.guestTrust);
-  const env = guestEnv(bottle, choice.bundleIp, {
+  const baseEnv = guestEnv(bottle, choice.bundleIp, {
     caDir: tls.guest_ca_dir,
     placeholders: Object.fromEntries(injected.map((s) => [s.guest, s.placeholder])),
   });
+  const env = workspace
+    ? sortedRecord({ ...baseEnv, BOT_BOTTLE_WORKSPACE: workspace.guest_path })
+    : baseEnv;
   // The docker backend's egress bridge gets its own /24, chosen the same way (from the slug's
   // own seed, never the bundle /24), so no network comes from Docker's default address pools.
   const bridge = backend.needsBridge
@@ -124,7 +137,7 @@ export function resolvePlan(input: PlanInput): Plan {
     bundleIp: choice.bundleIp,
     cpus: bottle.cpus,
     memoryMib: bottle.memory,
-    workdir: bottle.workdir,
+    workdir: workspace ? workspace.guest_path : bottle.workdir,
     runtime: bottle.runtime,
   });
   const bundleConfig = renderBundleConfig({
@@ -148,6 +161,7 @@ export function resolvePlan(input: PlanInput): Plan {
   const notes = [...(input.notes ?? [])];
   const preflight = [...input.preflight];
   if (guest.runtime === "runsc") preflight.push(runtimeCheck(input.preflight));
+  if (workspace) preflight.push(workspaceCheck(workspace));
   if (agent.scope === "project") {
     notes.push(
       `agent "${input.agent}" and its command come from the project manifest ${agent.source}, ` +
@@ -192,6 +206,7 @@ export function resolvePlan(input: PlanInput): Plan {
     prompt: agent.prompt ?? null,
     cwd: input.cwd ?? null,
     copy_cwd: input.cwd !== undefined,
+    workspace,
     started_at: input.now,
     subnet: choice.subnet,
     gateway: choice.gateway,
@@ -231,7 +246,7 @@ export function resolvePlan(input: PlanInput): Plan {
     },
     runtime: guest.runtime,
     resources: { cpus: bottle.cpus, memory_mib: bottle.memory },
-    workdir: bottle.workdir ?? null,
+    workdir: workspace ? workspace.guest_path : bottle.workdir ?? null,
     smolfile: guest.smolfile,
     smolvm_version: input.smolvmVersion,
     labels: bottleLabels(input.slug, input.backend, ownerId(input.stateRoot)),

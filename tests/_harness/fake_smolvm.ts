@@ -1,11 +1,19 @@
 /**
  * The fake smolvm (tests/fixtures/bin/smolvm → tests/fixtures/fake_smolvm/main.ts) as the
  * tests see it: its call log (`FAKE_SMOLVM_LOG`, argv and env NAMES), its state DB, its live
- * processes, and running it directly in a bare sandbox (the contract tests).
+ * processes, its guest containers (`fake-smolvm-<machine>`, labelled with the state DB they
+ * belong to), the archives and Smolfiles handed to it, and running it directly in a bare
+ * sandbox (the contract tests).
  */
 import { DatabaseSync } from "node:sqlite";
+import { renderSmolfile } from "../../lib/plan/render_smolfile.ts";
+import { guestName, LABEL_DB, LABEL_MACHINE } from "../fixtures/fake_smolvm/guest.ts";
+import { docker, lines } from "./docker.ts";
+import { tarBytes } from "./files.ts";
 import { cmdline, environ, pids } from "./procs.ts";
 import { Sandbox } from "./sandbox.ts";
+
+export { guestName };
 
 /** One line of FAKE_SMOLVM_LOG. */
 export interface SmolvmCall {
@@ -113,14 +121,72 @@ export async function writeSmolfile(
   return path;
 }
 
-/** Write an (empty) stand-in for a `docker save` archive and return its path. */
-export async function writeArchive(sandbox: Sandbox): Promise<string> {
-  const path = `${sandbox.home}/image.tar`;
-  await Deno.writeFile(path, new Uint8Array());
+/**
+ * Write a stand-in for a `docker save` archive (any bytes: staging only hashes them) and
+ * return its path. Enough for everything but `machine start`.
+ */
+export async function writeArchive(
+  sandbox: Sandbox,
+  bytes: Uint8Array = new Uint8Array(),
+  file = "image.tar",
+): Promise<string> {
+  const path = `${sandbox.home}/${file}`;
+  await Deno.writeFile(path, bytes);
   return path;
 }
 
-/** The Smolfile bot-bottle renders for a bundle at `ip`. */
-export function confinedSmolfile(ip: string): string {
-  return `env = ["AGENT_MODE=test"]\n\n[network]\nallow_cidrs = ["${ip}/32"]\n`;
+/**
+ * A `docker save`-shaped archive of a local image that holds only its `manifest.json` (all the
+ * fake reads: it boots the image the host's Docker already has). Returns its path.
+ */
+export async function writeImageArchive(
+  sandbox: Sandbox,
+  image = "debian:bookworm-slim",
+  file = "image.tar",
+): Promise<string> {
+  const id = (await docker(["image", "inspect", "--format", "{{.Id}}", image])).stdout.trim();
+  const manifest = [{
+    Config: `${id.replace(/^sha256:/, "")}.json`,
+    RepoTags: [image],
+    Layers: [],
+  }];
+  return await writeArchive(
+    sandbox,
+    tarBytes([{ name: "manifest.json", data: JSON.stringify(manifest) }]),
+    file,
+  );
+}
+
+/** The Smolfile bot-bottle renders (its own renderer) for a bundle at `ip`. */
+export function confinedSmolfile(ip: string, env: Record<string, string> = {}): string {
+  return renderSmolfile({
+    env: { AGENT_MODE: "test", ...env },
+    bundleIp: ip,
+    cpus: 1,
+    memory: 512,
+    workdir: "/tmp",
+  });
+}
+
+/** The fake's guest containers whose state DB lives under `dir` (a sandbox's). */
+export async function guestsUnder(dir: string): Promise<string[]> {
+  const r = await docker([
+    "ps",
+    "-a",
+    "--filter",
+    `label=${LABEL_MACHINE}`,
+    "--format",
+    `{{.Names}}\t{{.Label "${LABEL_DB}"}}`,
+  ], { allowFailure: true });
+  if (r.code !== 0) return [];
+  return lines(r.stdout).map((l) => l.split("\t")).filter(([, db]) => db?.startsWith(`${dir}/`))
+    .map(([name]) => name);
+}
+
+/** `docker exec` in the guest of `machine` (test instrumentation, not smolvm). */
+export function guestExec(
+  machine: string,
+  argv: string[],
+): ReturnType<typeof docker> {
+  return docker(["exec", guestName(machine), ...argv], { allowFailure: true });
 }

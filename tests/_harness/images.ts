@@ -14,7 +14,7 @@ import { ensureImageArchive } from "../../lib/backends/smolvm/image_archive.ts";
 import { ensureBundleImage } from "../../lib/bundle/bundle_image.ts";
 import { ensureAgentImage } from "../../lib/launch/agent_image.ts";
 import { docker, runner } from "./docker.ts";
-import { SHELL_DOCKERFILE } from "./paths.ts";
+import { ENTRYPOINT_DOCKERFILE, SHELL_DOCKERFILE } from "./paths.ts";
 
 /** The bottle name every test manifest uses, so the agent image (tagged per bottle) is built once. */
 export const BOTTLE = "shell";
@@ -92,4 +92,20 @@ export async function saveAgentArchive(cacheDir: string): Promise<string> {
     cacheDir,
     progress: () => {},
   })).path;
+}
+
+let entrypointReady: Promise<string> | undefined;
+/**
+ * The image of tests/fixtures/entrypoint_agent.Dockerfile (its ENTRYPOINT writes its env to
+ * /tmp/bbtest-entrypoint-ran), built by the product's own image build for bottle `ep`.
+ */
+export function entrypointImage(): Promise<string> {
+  entrypointReady ??= ensureAgentImage(runner, {
+    bottle: "ep",
+    image: null,
+    dockerfile: ENTRYPOINT_DOCKERFILE,
+    baseImage: baseImage(),
+    progress: (line) => console.log(line),
+  });
+  return entrypointReady;
 }

@@ -83,10 +83,9 @@ export function manifestToml(opts: {
 
 /**
  * The lifecycle tests' agent that holds a bottle open: it waits (bounded, 90 s) for
- * `$HOME/release-<bundle ip>`. Under docker that file never exists in the container, so only
- * `stop`/`rm`/`cleanup` (removing the container) end it; under the fake smolvm the agent runs
- * on the host, where a stopped machine does not end an exec session, so the test creates the
- * file after a stop ({@link release}: what a real VM's death does to its exec session).
+ * `$HOME/release-<bundle ip>`, a file that never exists in the guest, so only `stop`/`rm`/
+ * `cleanup` end it: they remove the docker backend's container, or the fake smolvm's guest
+ * container (what a real VM's death does to its exec session).
  */
 export const HOLD_SCRIPT = 'ip=${HTTPS_PROXY#http://}; ip=${ip%:*}; f="$HOME/release-$ip"; ' +
   'for i in $(seq 900); do [ -e "$f" ] && exit 0; sleep 0.1; done; exit 3';
@@ -97,16 +96,6 @@ export function lifecycleManifest(): string {
     egressAllow: ["deb.debian.org"],
     agents: { hold: HOLD_SCRIPT, quick: "exit 0" },
   });
-}
-
-/** Let the fake-smolvm {@link HOLD_SCRIPT} agent of the bottle whose bundle is at `ip` finish. */
-export async function release(sb: Sandbox, ip: string): Promise<void> {
-  await Deno.writeTextFile(`${sb.env.HOME}/release-${ip}`, "");
-}
-
-/** Undo {@link release} (before resuming that bottle). */
-export async function unrelease(sb: Sandbox, ip: string): Promise<void> {
-  await Deno.remove(`${sb.env.HOME}/release-${ip}`).catch(() => {});
 }
 
 /** The smolmachines tests' host variable holding the secret, and the guest variable it becomes. */
@@ -135,6 +124,8 @@ export function expectedSmolfile(ip: string): string {
   return `# Rendered by bot-bottle. The guest may reach only its bundle.
 cpus = 1
 memory = 1024
+entrypoint = ["/bin/sh", "-c", "exec sleep infinity"]
+cmd = []
 env = [
   "BBTEST_MODE=smolvm",
   "HTTPS_PROXY=${proxy}",

@@ -12,6 +12,8 @@ export const MAIN = `${ROOT}main.ts`;
 export const FAKE_BIN = `${ROOT}tests/fixtures/bin`;
 /** The demo agent's Dockerfile (absolute): every test bottle is built from it. */
 export const SHELL_DOCKERFILE = `${ROOT}examples/agents/shell.Dockerfile`;
+/** A test agent whose own ENTRYPOINT writes its environment to /tmp/bbtest-entrypoint-ran. */
+export const ENTRYPOINT_DOCKERFILE = `${ROOT}tests/fixtures/entrypoint_agent.Dockerfile`;
 
 let denoDirCache: string | undefined;
 

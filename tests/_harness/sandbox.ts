@@ -9,9 +9,10 @@
  * bottles it starts, so what they create is named `bot-bottle-<prefix>-...` and found by that.
  *
  * Network rule: the egress probe's direct target is either a closed port on 127.0.0.1 (the
- * default: the agent's own loopback on docker; the host's loopback under the fake smolvm, which
- * runs the probe on the host) or, with `network`, a container of the sandbox's own on its own
- * `--internal` test network. Nothing else is dialled.
+ * default: the guest's own loopback, on docker and in the fake smolvm's guest container) or,
+ * with `network`, a container of the sandbox's own on its own `--internal` test network (under
+ * the fake smolvm the guest is given a route to it, FAKE_SMOLVM_EXTRA_NETWORKS, so only the
+ * emulated allowlist stands between them). Nothing else is dialled.
  */
 import assert from "node:assert/strict";
 import { ownerId } from "../../lib/plan/resource_names.ts";
@@ -25,7 +26,7 @@ import {
   removeAll,
   uniquePrefix,
 } from "./docker.ts";
-import { machineRows } from "./fake_smolvm.ts";
+import { guestsUnder, machineRows } from "./fake_smolvm.ts";
 import { ensureImages, fixtureImage, saveAgentArchive } from "./images.ts";
 import { FAKE_BIN, hostDenoDir } from "./paths.ts";
 import { startProbeTarget } from "./upstreams.ts";
@@ -145,6 +146,7 @@ export class Sandbox {
         const target = `${prefix}-target`;
         sb.containers.push(target);
         env.BOT_BOTTLE_PROBE_TARGET = await startProbeTarget(target, sb.network, fixture);
+        if (opts.fakeSmolvm) env.FAKE_SMOLVM_EXTRA_NETWORKS = sb.network;
       }
       if (opts.agentArchive) {
         // Fill the product's own `docker save` cache once, so parallel launches do not each save.
@@ -310,9 +312,15 @@ export class Sandbox {
     return owned(this.owner);
   }
 
+  /** The fake smolvm's guest containers of machines in this sandbox's state DBs. */
+  guests(): Promise<string[]> {
+    return guestsUnder(this.dir);
+  }
+
   /**
    * Everything that carries this sandbox's prefix: containers, networks (by name and by the
-   * slug label of its one bottle) and fake-smolvm machine rows. Empty = nothing left behind.
+   * slug label of its one bottle), fake-smolvm machine rows and their guest containers. Empty
+   * = nothing left behind.
    */
   async leftovers(): Promise<string[]> {
     const named = `bot-bottle-${this.prefix}-`;
@@ -320,6 +328,7 @@ export class Sandbox {
       ...(await containersNamed(named)).map((n) => `container ${n}`),
       ...(await networksNamed(named)).map((n) => `network ${n}`),
       ...machineRows(this.dbPath, named).map((n) => `machine ${n}`),
+      ...(await this.guests()).map((n) => `guest container ${n}`),
     ];
     const slug = await this.recordedSlug();
     if (slug) {
@@ -336,6 +345,9 @@ export class Sandbox {
    * dir.
    */
   async cleanup(): Promise<void> {
+    // The fake smolvm's guests first: they sit on the bottles' networks.
+    const guests = await this.guests().catch(() => []);
+    if (guests.length > 0) await removeAll(guests, []).catch(() => {});
     if (!this.bare) {
       const named = `bot-bottle-${this.prefix}-`;
       const mine = await this.owned().catch(() => ({ containers: [], networks: [] }));

@@ -12,7 +12,7 @@ import {
 } from "../../lib/bottles/inventory.ts";
 import { ownerId } from "../../lib/plan/resource_names.ts";
 import { lsJsonArgv } from "../../lib/backends/smolvm/smolvm_argv.ts";
-import { readStatus } from "../../lib/state/metadata_store.ts";
+import { readStatus, writeStatus } from "../../lib/state/metadata_store.ts";
 import { takeOwnerLock } from "../../lib/state/owner_lock.ts";
 import { writeFakeBottle } from "../fixtures/bottle_state.ts";
 import { type Handler, ok, on } from "../fixtures/recording_runner.ts";
@@ -161,6 +161,44 @@ Deno.test("stop keeps the state as stopped; rm deletes it", async () => {
 
     const rm = ctx(xdg, { handlers: [...inventory(), on(["docker"], ok(""))] });
     assert.equal(await main(["rm", "demo-aaaaa"], rm), 0, rm.stderrText);
+    await assert.rejects(Deno.stat(dir), Deno.errors.NotFound);
+    assert.match(rm.stderrText, /demo-aaaaa removed, state deleted/);
+  });
+});
+
+Deno.test("rm of a running bottle lets its own launch finish writing its state, then deletes it", async () => {
+  await withState(async (xdg, root) => {
+    const me = ownerId(root);
+    const dir = await writeFakeBottle(root, { slug: "demo-aaaaa", status: "running" });
+    // The bottle's `start` process: holds the owner lock; once its agent's container is
+    // removed, it tears down and records its last status in the state dir, then exits.
+    const lock = (await takeOwnerLock(dir))!;
+    let launchWrote: Promise<string> | undefined;
+    const launchTeardown = () =>
+      launchWrote ??= new Promise<void>((r) => setTimeout(r, 300)).then(async () => {
+        try {
+          await writeStatus(dir, "stopped");
+          return "wrote";
+        } catch (error) {
+          return `failed: ${(error as Error).message}`;
+        } finally {
+          lock.release();
+        }
+      });
+    const handlers: Handler[] = [
+      ...inventory(
+        [`bot-bottle-demo-aaaaa-agent\trunning\tdemo-aaaaa\tagent\tdocker\t${me}`],
+        [`bot-bottle-demo-aaaaa\tdemo-aaaaa\tdocker\t${me}`],
+      ),
+      (argv) => {
+        if (argv[0] === "docker" && argv[1] === "rm") void launchTeardown();
+        return undefined;
+      },
+      on(["docker"], ok("")),
+    ];
+    const rm = ctx(xdg, { handlers });
+    assert.equal(await main(["rm", "demo-aaaaa"], rm), 0, rm.stderrText);
+    assert.equal(await launchWrote, "wrote", "the launch's own teardown was not cut short");
     await assert.rejects(Deno.stat(dir), Deno.errors.NotFound);
     assert.match(rm.stderrText, /demo-aaaaa removed, state deleted/);
   });

@@ -326,19 +326,103 @@ Deno.test("an unset secret host variable stops a launch before any side effect",
   assertNoSideEffects(c.runner.argvs);
 });
 
-Deno.test("--cwd is planned but a launch with it is refused, since copying is not built", async () => {
-  const dry = ctx();
-  assert.equal(await main(["start", "demo", "--dry-run", "--json", "--cwd"], dry), 0);
-  const plan = JSON.parse(dry.stdoutText);
-  assert.equal(plan.cwd, "/home/u/project");
-  assert.equal(plan.copy_cwd, true);
-  const c = ctx();
-  assert.equal(await main(["start", "demo", "--yes", "--cwd"], c), 1);
-  assert.match(
-    c.stderrText,
-    /--cwd \(copying the working directory into the bottle\) is not implemented yet/,
+const SURVEY = {
+  kind: "dir",
+  base: null,
+  branch: null,
+  dirty: false,
+  in_progress: null,
+  submodules: [],
+  files: 12,
+  bytes: 3 * 1024 * 1024,
+  non_utf8_names: 0,
+  symlinks_outside: { count: 1, examples: ["link"] },
+  unreadable: { count: 0, examples: [] },
+};
+
+/** The host, plus the bundle image and a workspace helper that answers `survey`. */
+function withHelper(survey: object = SURVEY) {
+  return [
+    ...HEALTHY_HOST,
+    on(["docker", "image", "inspect"], ok("sha256:abc\n")),
+    on(
+      ["docker", "run"],
+      (argv) =>
+        argv.includes("bb-workspace") && argv.includes("survey")
+          ? ok(`${JSON.stringify(survey)}\n`)
+          : { code: 125, stdout: "", stderr: "unexpected docker run" },
+    ),
+  ];
+}
+
+Deno.test("--cwd: the helper surveys the tree (read-only, no network); the plan shows it", async () => {
+  const dry = ctx({ handlers: withHelper() });
+  assert.equal(
+    await main(["start", "demo", "--dry-run", "--json", "--cwd"], dry),
+    0,
+    dry.stderrText,
   );
-  assert.deepEqual(c.runner.calls, []);
+  const plan = JSON.parse(dry.stdoutText);
+  assert.equal(plan.copy_cwd, true);
+  assert.equal(plan.workspace.source, "/home/u/project");
+  assert.equal(plan.workspace.kind, "dir");
+  assert.equal(plan.workspace.files, 12);
+  assert.equal(plan.workspace.limit_bytes, 4 * 1024 ** 3);
+  assert.equal(plan.workdir, "/workspace");
+  assert.equal(plan.guest_env.BOT_BOTTLE_WORKSPACE, "/workspace");
+  assert.ok(
+    plan.preflight.some((c: { id: string; status: string }) =>
+      c.id === "workspace" && c.status === "ok"
+    ),
+  );
+  const run = dry.runner.argvs.find((a) => a.includes("survey"))!;
+  for (const flag of ["--network", "none", "--cap-drop", "ALL", "--user", "1000:1000"]) {
+    assert.ok(run.includes(flag), `${flag} in ${run.join(" ")}`);
+  }
+  assert.ok(run.includes("type=bind,source=/home/u/project,target=/src,readonly"), run.join(" "));
+  const text = ctx({ handlers: withHelper() });
+  assert.equal(await main(["start", "demo", "--dry-run", "--cwd"], text), 0);
+  assert.match(
+    text.stdoutText,
+    /workspace +\/home\/u\/project \(not git\) -> \/workspace: 12 entries, 3\.0 MiB/,
+  );
+  assert.match(text.stdoutText, /1 symlink\(s\) point outside the tree \(link\): copied as links/);
+});
+
+Deno.test("--cwd: over the limit, unreadable, or mid-merge is refused before anything is created", async () => {
+  for (
+    const [survey, args, why] of [
+      [
+        { ...SURVEY, bytes: 5 * 1024 ** 3 },
+        [],
+        /the workspace is 5\.0 GiB, over the 4\.0 GiB limit/,
+      ],
+      [SURVEY, ["--max-workspace", "1MiB"], /over the 1\.0 MiB limit/],
+      [
+        { ...SURVEY, unreadable: { count: 1, examples: ["secret.key"] } },
+        [],
+        /cannot be read.*secret\.key/,
+      ],
+      [{ ...SURVEY, kind: "git", in_progress: "merge" }, [], /in the middle of a merge/],
+    ] as const
+  ) {
+    const c = ctx({ handlers: withHelper(survey) });
+    assert.equal(await main(["start", "demo", "--yes", "--cwd", ...args], c), 1, c.stderrText);
+    assert.match(c.stderrText, why);
+    assert.match(c.stderrText, /nothing was created/);
+    // Only reads: the image lookup and the read-only survey.
+    assertNoSideEffects(
+      c.runner.argvs.filter((a) =>
+        !(a[1] === "image" && a[2] === "inspect") && !(a[1] === "run" && a.includes("survey"))
+      ),
+    );
+  }
+  const c = ctx({ handlers: withHelper() });
+  assert.equal(await main(["start", "demo", "--yes", "--max-workspace", "1GiB"], c), 2);
+  assert.match(c.stderrText, /--max-workspace needs --cwd/);
+  const bad = ctx({ handlers: withHelper() });
+  assert.equal(await main(["start", "demo", "--yes", "--cwd", "--max-workspace", "lots"], bad), 2);
+  assert.match(bad.stderrText, /--max-workspace "lots" is not a size/);
 });
 
 Deno.test("an agent from the project manifest is flagged in the plan", async () => {

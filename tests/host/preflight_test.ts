@@ -25,6 +25,7 @@ function probe(
     which: (cmd) => Promise.resolve(have.includes(cmd) ? `/usr/bin/${cmd}` : null),
     kvm: () => Promise.resolve(opts.kvm ?? { state: "ok" }),
     uid: () => opts.uid ?? 1000,
+    gid: () => 1000,
     passwdHome: () => Promise.resolve("/home/u"),
   };
 }

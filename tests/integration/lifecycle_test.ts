@@ -20,7 +20,7 @@ import type {
 } from "../../lib/host/runner.ts";
 import type { Cli } from "../_harness/cli.ts";
 import { docker, labelled, runner } from "../_harness/docker.ts";
-import { lifecycleManifest, release, unrelease } from "../_harness/manifests.ts";
+import { lifecycleManifest } from "../_harness/manifests.ts";
 import { alive, childPids, cmdline, descendants } from "../_harness/procs.ts";
 import { type ListDoc, Sandbox } from "../_harness/sandbox.ts";
 import { sleep, waitFor } from "../_harness/wait.ts";
@@ -30,11 +30,6 @@ type Entry = ListDoc["bottles"][number];
 /** A sandbox with the fake smolvm first on PATH and the lifecycle manifest. */
 function lifecycleSandbox(opts: { agentArchive?: boolean } = {}): Promise<Sandbox> {
   return Sandbox.create({ fakeSmolvm: true, manifest: lifecycleManifest(), ...opts });
-}
-
-/** The bundle IP of a /24 (`.2`). */
-function bundleIp(subnet: string): string {
-  return subnet.replace(/\.0\/24$/, ".2");
 }
 
 /** The subnet Docker actually gave `network`. */
@@ -116,8 +111,8 @@ async function killDuringLaunch(cli: Cli): Promise<void> {
 }
 
 /**
- * End every CLI still running (after a failure), and what it started: an agent the fake
- * smolvm runs on the host would otherwise hold the CLI's output pipes open for its 90 s.
+ * End every CLI still running (after a failure), and what it started: a `smolvm machine exec`
+ * or `docker exec` left attached would otherwise hold the CLI's output pipes open.
  */
 async function reap(clis: Cli[]): Promise<void> {
   for (const cli of clis) {
@@ -204,8 +199,8 @@ Deno.test({
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stderr, new RegExp(`${slugs[i]} stopped; resume it with`));
       }
-      // The fake's exec session outlives its machine: end it as the VM's death would.
-      for (const s of slugs.slice(2)) await release(sb, bundleIp(subnets.get(s)!));
+      // Stopping a machine removes the fake's guest container, which ends its exec session,
+      // as a real VM's death does.
       const exits = await Promise.all(launches.map((l) => l.cli.wait(60_000)));
       for (const [i, r] of exits.entries()) {
         assert.match(r.stderr, /agent exited with \d+; state kept for `bot-bottle resume /);
@@ -224,7 +219,6 @@ Deno.test({
 
       // resume one of each: same slug, same /24, running again.
       const resumed = [slugs[0], slugs[2]];
-      for (const s of resumed) await unrelease(sb, bundleIp(subnets.get(s)!));
       const again = resumed.map((s) => sb.spawn(["resume", s, "--yes", "--manifest", sb.manifest]));
       clis.push(...again);
       await Promise.all(again.map((c) => c.waitFor("stderr", /^bot-bottle: running /m)));
@@ -246,7 +240,6 @@ Deno.test({
       // Tidy up with rm: running ones are torn down, every state dir goes.
       const rms = await Promise.all(slugs.map((s) => sb.run(["rm", s])));
       for (const r of rms) assert.equal(r.code, 0, r.stderr);
-      await release(sb, bundleIp(subnets.get(slugs[2])!));
       await Promise.all(again.map((c) => c.wait(60_000)));
       const empty = await sb.list();
       assert.deepEqual(empty.bottles, []);
@@ -309,24 +302,28 @@ Deno.test({
       });
       clis.push(d, k, s);
       const healthy = /^bot-bottle: bundle \S+ is healthy at /m;
+      // Each launch is killed as soon as it reaches its step (a docker launch left running
+      // while the smolmachines one is still staging its image would go on to "running").
       await Promise.all([
-        d.waitFor("stderr", healthy),
-        k.waitFor("stderr", healthy),
-        s.waitFor("stderr", /: verified$/m),
+        d.waitFor("stderr", healthy).then(() => killDuringLaunch(d)),
+        k.waitFor("stderr", healthy).then(() => killDuringLaunch(k)),
+        (async () => {
+          await s.waitFor("stderr", /: verified$/m);
+          // The fake's `machine start` hangs: wait until the CLI is blocked in it.
+          await waitFor(
+            "the hanging `smolvm machine start`",
+            () =>
+              Promise.resolve(
+                childPids(s.pid).some((pid) =>
+                  (cmdline(pid) ?? []).join(" ").includes("machine start")
+                ),
+              ),
+            30_000,
+            50,
+          );
+          await killDuringLaunch(s);
+        })(),
       ]);
-      // The fake's `machine start` hangs: wait until the CLI is blocked in it.
-      await waitFor(
-        "the hanging `smolvm machine start`",
-        () =>
-          Promise.resolve(
-            childPids(s.pid).some((pid) =>
-              (cmdline(pid) ?? []).join(" ").includes("machine start")
-            ),
-          ),
-        30_000,
-        50,
-      );
-      await Promise.all([d, k, s].map(killDuringLaunch));
       const [dSlug, kSlug, sSlug] = [d, k, s].map(slugOf);
 
       const orphans = await sb.list();

@@ -1,7 +1,7 @@
 /**
  * The agent's `prompt` is written into the guest ($HOME/.bot-bottle-prompt.txt,
- * mode 0600) before the agent runs, on both backends (the fake smolvm's exec
- * runs on the host with the test's HOME; on docker it is the agent's HOME).
+ * mode 0600) before the agent runs, on both backends (the agent's HOME: in the
+ * docker backend's container, in the fake smolvm's guest container).
  * The probe target is a closed loopback port (the bottle's own loopback).
  */
 import assert from "node:assert/strict";

@@ -1,7 +1,7 @@
 /**
  * SIGINT at each step of a smolmachines launch (SPEC §6.7): the CLI exits 130,
- * tears down what it created (machine, bundle, network) and leaves no fake
- * smolvm process behind. The step is detected from Docker, the fake's DB or its
+ * tears down what it created (machine and its guest container, bundle, network) and
+ * leaves no fake smolvm process behind. The step is detected from Docker, the fake's DB or its
  * call log before the signal is sent; every wait is bounded.
  */
 import assert from "node:assert/strict";
@@ -9,16 +9,17 @@ import { containerHealth as healthOf, containersNamed } from "../_harness/docker
 import { callsOf, fakeSmolvmProcesses, machineRows, readCalls } from "../_harness/fake_smolvm.ts";
 import { ensureImages, saveAgentArchive } from "../_harness/images.ts";
 import { smolvmSandbox } from "../_harness/manifests.ts";
+import type { Cli } from "../_harness/cli.ts";
 import type { Sandbox } from "../_harness/sandbox.ts";
 import { pool, waitFor } from "../_harness/wait.ts";
 
 interface Step {
   name: string;
   env: Record<string, string>;
-  /** The agent's `bash -c` script ($1 = the sandbox's out dir). */
+  /** The agent's `bash -c` script. */
   agent: string;
   /** Resolves once the launch is in this step. */
-  reached(sb: Sandbox): Promise<unknown>;
+  reached(sb: Sandbox, cli: Cli): Promise<unknown>;
   /** `machine <sub>` calls expected before teardown (teardown adds stop + delete). */
   before: string[];
 }
@@ -78,15 +79,9 @@ const STEPS: Step[] = [
   {
     name: "agent running",
     env: {},
-    agent: 'echo $$ > "$1/agent.pid"; exec sleep 30',
-    reached: (sb) =>
-      waitFor("the agent's pid file", async () => {
-        try {
-          return (await Deno.readTextFile(`${sb.out}/agent.pid`)).trim() || undefined;
-        } catch {
-          return undefined;
-        }
-      }),
+    // In the fake's guest container; its output streams to the CLI's stdout.
+    agent: "echo agent-started; exec sleep 30",
+    reached: (_sb, cli) => cli.waitFor("stdout", /^agent-started$/m),
     before: ["ls", "create", "start", "exec", "exec"],
   },
 ];
@@ -102,19 +97,15 @@ Deno.test({
       const archive = await saveAgentArchive(cache);
       const results = await pool(STEPS, STEPS.length, async (step) => {
         const sb = await smolvmSandbox(step.env);
-        let agentPid: number | undefined;
         await sb.seedArchive(archive);
-        const cli = sb.start("demo", { args: [step.agent, "agent", sb.out] });
+        const cli = sb.start("demo", { args: [step.agent, "agent"] });
         try {
           await Promise.race([
-            step.reached(sb),
+            step.reached(sb, cli),
             cli.done.then((r) => {
               throw new Error(`[${step.name}] the launch ended first:\n${r.stderr}`);
             }),
           ]);
-          if (step.name === "agent running") {
-            agentPid = Number(await Deno.readTextFile(`${sb.out}/agent.pid`));
-          }
           const t0 = performance.now();
           cli.child.kill("SIGINT");
           const timer = setTimeout(() => cli.child.kill("SIGKILL"), 60_000);
@@ -124,7 +115,7 @@ Deno.test({
             r,
             afterSignalMs: performance.now() - t0,
             calls: await readCalls(sb),
-            left: await sb.leftovers(),
+            left: await sb.leftovers(), // the fake's guest container included
             fakes: await fakeSmolvmProcesses(sb),
           };
         } finally {
@@ -143,13 +134,6 @@ Deno.test({
               } catch { /* already exited */ }
             }, 60_000);
             await cli.done.catch(() => {}).finally(() => clearTimeout(timer));
-          }
-          // The fake runs exec on the host, where `machine stop` cannot reach
-          // the agent as a real VM stop would: end it here.
-          if (agentPid) {
-            try {
-              Deno.kill(agentPid, "SIGKILL");
-            } catch { /* gone */ }
           }
           await sb.cleanup();
         }

@@ -1,42 +1,69 @@
 /**
- * The smolmachines backend end to end, against the FAKE smolvm (tests/fixtures/bin)
- * and the real Docker engine, through the CLI as a subprocess with exactly the
- * product's permissions (SPEC §6, §9):
+ * The smolmachines backend end to end, against the FAKE smolvm (tests/fixtures/bin; its guest
+ * is a Docker container confined to the bundle by an emulated allowlist) and the real Docker
+ * engine, through the CLI as a subprocess with exactly the product's permissions (SPEC §6, §9,
+ * §16):
  *
- * 1. a launch runs the agent to completion, passes its exit code through, drives
- *    smolvm with exactly the expected argv in the expected order, writes the
- *    plan's Smolfile, hands the secret to the agent by reference only, and the
- *    secret's value lands nowhere on disk, in argv, in output or in the bundle;
- * 2. every smolvm misbehaviour stops the launch before the machine (or the agent)
- *    starts, with its own message, and leaves nothing behind;
- * 3. preflight refusals through the real CLI happen before any side effect.
+ * 1. a launch runs the agent in the guest to completion, passes its exit code through, drives
+ *    smolvm with exactly the expected argv in the expected order, writes the plan's Smolfile,
+ *    hands the secret to the agent by reference only, stages the image archive and removes it
+ *    at teardown, and the secret's value lands nowhere on disk, in argv, in output or in the
+ *    bundle;
+ * 2. every smolvm misbehaviour (allowlist fields, every escape field, an unknown field, the
+ *    image's own workload, another image) stops the launch before the machine (or the agent)
+ *    starts, with its own message naming field, expected and found, and leaves nothing behind;
+ *    an unconfined guest makes the probe fail with LEAK;
+ * 3. with the confinement, a direct connection from the guest to a reachable address that is
+ *    not the bundle is refused fast, and the probe's verdict says so;
+ * 4. an image whose own ENTRYPOINT would run with the secrets does not run at start;
+ * 5. without a terminal the agent's output streams as it is printed;
+ * 6. preflight refusals through the real CLI happen before any side effect.
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { IDLE_ENTRYPOINT } from "../../lib/plan/render_smolfile.ts";
 import { PROBE_SCRIPT } from "../../lib/launch/egress_probe.ts";
-import { containersNamed, networksNamed } from "../_harness/docker.ts";
-import { callsOf, machineRows, readCalls } from "../_harness/fake_smolvm.ts";
+import { tagged } from "../_harness/cli.ts";
+import { containersNamed, docker, networksNamed } from "../_harness/docker.ts";
+import { callsOf, guestExec, machineRows, readCalls } from "../_harness/fake_smolvm.ts";
 import { fileContains, filesUnder } from "../_harness/files.ts";
-import { ensureImages, saveAgentArchive } from "../_harness/images.ts";
+import { ensureImages, entrypointImage, saveAgentArchive } from "../_harness/images.ts";
 import {
   expectedSmolfile,
   SECRET_GUEST_VAR,
   SECRET_HOST_VAR,
+  smolvmManifest,
   smolvmSandbox,
 } from "../_harness/manifests.ts";
-import type { Sandbox } from "../_harness/sandbox.ts";
+import { ENTRYPOINT_DOCKERFILE } from "../_harness/paths.ts";
+import { Sandbox } from "../_harness/sandbox.ts";
 import { pool } from "../_harness/wait.ts";
 
-/** The agent: records what it sees (the secret only as a hash), captures the bundle, exits 7. */
+/**
+ * The agent, in the guest: says what it sees (the secret only as a hash), waits (bounded) for
+ * the test to look at the running bottle and release it, exits 7.
+ */
 const AGENT_SCRIPT = `set -eu
-out=$1 root=$2
-printf '%s' "$${SECRET_GUEST_VAR}" | sha256sum | cut -d' ' -f1 > "$out/secret.sha256"
-printf '%s\\n' "$HTTPS_PROXY" "$BBTEST_MODE" > "$out/env"
-slug=$(ls "$root/bottles")
-docker logs "bot-bottle-$slug-bundle" > "$out/bundle.log" 2>&1
-docker inspect "bot-bottle-$slug-bundle" > "$out/bundle.inspect" 2>&1
+echo "seen secret $(printf '%s' "$${SECRET_GUEST_VAR}" | sha256sum | cut -d' ' -f1)"
+echo "seen env $HTTPS_PROXY $BBTEST_MODE"
+echo "seen user $(id -un) $HOME $(pwd)"
+[ -d /.fake-smolvm ] && echo "seen guest fake-smolvm"
+echo "seen ready"
+for i in $(seq 600); do [ -e /tmp/bbtest-release ] && break; sleep 0.1; done
 echo agent-done
 exit 7`;
+
+/** The staged archive dirs under the sandbox's smolvm cache (bot-bottle removes them). */
+function stagedArchives(sb: Sandbox): string[] {
+  const dir = `${sb.home}/.cache/smolvm-image-archives`;
+  try {
+    return [...Deno.readDirSync(dir)].filter((e) => /^[0-9a-f]{64}$/.test(e.name)).map((e) =>
+      e.name
+    );
+  } catch {
+    return [];
+  }
+}
 
 async function metadataOf(sb: Sandbox, slug: string): Promise<Record<string, unknown>> {
   return JSON.parse(
@@ -54,18 +81,38 @@ Deno.test({
     const sb = await smolvmSandbox();
     try {
       const root = sb.stateRoot;
-      const r = await sb.run(sb.startArgs("demo", { args: [AGENT_SCRIPT, "agent", sb.out, root] }));
+      const cli = sb.start("demo", { args: [AGENT_SCRIPT, "agent"] });
+      await cli.waitFor("stdout", /^seen ready$/m);
+      const slug = await sb.recordedSlug();
+      assert.ok(slug?.startsWith(`${sb.prefix}-`), `slug ${slug}`);
+      const stateDir = `${root}/bottles/${slug}`;
+      const machine = `bot-bottle-${slug}`;
+      // While it runs: the bundle's logs and config (scanned for the secret below), and the
+      // archive smolvm staged, a hard link to the private copy bot-bottle handed it.
+      const bundle = `${machine}-bundle`;
+      const logs = await docker(["logs", bundle], { allowFailure: true });
+      await Deno.writeTextFile(`${sb.out}/bundle.log`, logs.stdout + logs.stderr);
+      await Deno.writeTextFile(
+        `${sb.out}/bundle.inspect`,
+        (await docker(["inspect", bundle])).stdout,
+      );
+      const staged = stagedArchives(sb);
+      assert.equal(staged.length, 1, "one archive staged");
+      const stagedTar = `${sb.home}/.cache/smolvm-image-archives/${staged[0]}/archive.tar`;
+      assert.equal(
+        (await Deno.stat(stagedTar)).ino,
+        (await Deno.stat(`${stateDir}/image.tar`)).ino,
+        "smolvm hard-linked the private copy",
+      );
+      await guestExec(machine, ["touch", "/tmp/bbtest-release"]);
+      const r = await cli.wait(120_000);
       assert.equal(r.code, 7, `exit code passed through\n${r.stderr}`);
       assert.match(r.stdout, /agent-done/);
       assert.match(r.stderr, /bot-bottle: agent exited with 7; state kept/);
 
-      const slug = await sb.recordedSlug();
-      assert.ok(slug?.startsWith(`${sb.prefix}-`), `slug ${slug}`);
-      const stateDir = `${root}/bottles/${slug}`;
       const meta = await metadataOf(sb, slug!);
       const ip = meta.bundle_ip as string;
       assert.match(ip, /^192\.168\.\d+\.2$/);
-      const machine = `bot-bottle-${slug}`;
       const hex = images.agentId.replace(/^sha256:/, "");
       const archive = `${root}/images/${hex}.tar`;
       const probeTarget = sb.env.BOT_BOTTLE_PROBE_TARGET.split(":");
@@ -86,7 +133,7 @@ Deno.test({
           "-s",
           `${stateDir}/Smolfile`,
           "-I",
-          archive,
+          `${stateDir}/image.tar`,
           "--dns",
           ip,
           "--secret-env",
@@ -116,15 +163,15 @@ Deno.test({
           "exec",
           "--name",
           machine,
-          // stdin is forwarded (a headless agent can be fed through a pipe); no TTY here.
+          // stdin is forwarded (a headless agent can be fed through a pipe); no TTY, so the
+          // output is streamed rather than held until the agent exits.
           "-i",
+          "--stream",
           "--",
           "bash",
           "-c",
           AGENT_SCRIPT,
           "agent",
-          sb.out,
-          root,
         ],
         ["smolvm", "machine", "stop", "--name", machine],
         ["smolvm", "machine", "delete", "--name", machine, "-f"],
@@ -135,23 +182,31 @@ Deno.test({
         assert.ok(call.env_keys.includes(SECRET_HOST_VAR), call.argv.slice(0, 3).join(" "));
       }
 
-      // The image was handed over as a real `docker save` archive, cached by image ID.
+      // The image was handed over as a real `docker save` archive, cached by image ID, and a
+      // private copy of it given to smolvm; the staged copy is gone after teardown.
       const tar = await Deno.readFile(archive);
       assert.equal(new TextDecoder().decode(tar.subarray(257, 262)), "ustar");
+      assert.deepEqual(stagedArchives(sb), [], "the staged archive is removed");
+      await assert.rejects(Deno.stat(`${stateDir}/image.tar`), Deno.errors.NotFound);
 
       // The Smolfile is the plan's, byte for byte.
       assert.equal(await Deno.readTextFile(`${stateDir}/Smolfile`), expectedSmolfile(ip));
       assert.equal(meta.slug, slug);
       assert.equal(meta.backend, "smolmachines");
 
-      // The agent saw the secret (by hash), the proxy and the literal env.
+      // The agent ran in the guest, as the image's user, and saw the secret (by hash), the
+      // proxy and the literal env.
+      const seen = tagged(r.stdout, "seen");
       const want = createHash("sha256").update(sb.needle).digest("hex");
-      assert.equal((await Deno.readTextFile(`${sb.out}/secret.sha256`)).trim(), want);
-      assert.equal(
-        await Deno.readTextFile(`${sb.out}/env`),
-        `http://${ip}:8888\nsmolvm\n`,
-      );
+      assert.deepEqual(seen, [
+        `secret ${want}`,
+        `env http://${ip}:8888 smolvm`,
+        "user agent /home/agent /home/agent",
+        "guest fake-smolvm",
+        "ready",
+      ]);
       assert.match(await Deno.readTextFile(`${sb.out}/bundle.inspect`), /"Name": "\/bot-bottle-/);
+      assert.match(r.stderr, /probe ok: the proxy refused an unlisted host with 403; direct /);
 
       // The value is nowhere: argv (call log), Smolfile, the fake's DB (+ -wal),
       // metadata.json, the bundle's config and logs, any file of the run, output.
@@ -176,7 +231,7 @@ Deno.test({
       assert.ok(!r.stdout.includes(sb.needle) && !r.stderr.includes(sb.needle), "CLI output");
       assert.ok(!JSON.stringify(calls).includes(sb.needle), "smolvm argv");
 
-      // Torn down: no machine row, no container, no network; state kept.
+      // Torn down: no machine row, no guest, no container, no network; state kept.
       assert.deepEqual(await sb.leftovers(), []);
       assert.deepEqual(machineRows(sb.dbPath, "bot-bottle-"), []);
     } finally {
@@ -195,48 +250,60 @@ interface Misbehaviour {
   started?: boolean;
   /** The probe exec was called (and the agent exec was not). */
   probed?: boolean;
-  /** Start a listener and aim the probe at it (a leak). */
-  leak?: boolean;
+  /** A probe target container on a test network the guest has a route to. */
+  network?: boolean;
+}
+
+/** A record mode whose message is `<field>: expected <expected>, found <found>`. */
+function recordMode(mode: string, text: (ip: string) => string): Misbehaviour {
+  return { name: mode, env: { FAKE_SMOLVM_RECORD: mode }, says: text };
 }
 
 const MISBEHAVIOURS: Misbehaviour[] = [
-  {
-    name: "cidrs-null",
-    env: { FAKE_SMOLVM_RECORD: "cidrs-null" },
-    says: (ip) =>
-      `allowed_cidrs: expected ["${ip}/32"], found null (null means UNRESTRICTED egress)`,
-  },
-  {
-    name: "cidrs-other",
-    env: { FAKE_SMOLVM_RECORD: "cidrs-other" },
-    says: (ip) => `allowed_cidrs: expected ["${ip}/32"], found ["203.0.113.7/32"]`,
-  },
-  {
-    name: "cidrs-extra",
-    env: { FAKE_SMOLVM_RECORD: "cidrs-extra" },
-    says: (ip) => `allowed_cidrs: expected ["${ip}/32"], found ["${ip}/32","0.0.0.0/0"]`,
-  },
-  {
-    name: "network-false",
-    env: { FAKE_SMOLVM_RECORD: "network-false" },
-    says: () => "network: expected true, found false",
-  },
-  {
-    name: "backend-tsi",
-    env: { FAKE_SMOLVM_RECORD: "backend-tsi" },
-    says: () =>
-      'network_backend: expected absent or "virtio-net", found "tsi" (TSI does not enforce',
-  },
-  {
-    name: "no-dns",
-    env: { FAKE_SMOLVM_RECORD: "no-dns" },
-    says: (ip) => `dns: expected "${ip}", found absent`,
-  },
-  {
-    name: "dns-filter-hosts",
-    env: { FAKE_SMOLVM_RECORD: "dns-filter-hosts" },
-    says: () => 'dns_filter_hosts: expected absent, found ["allowed.invalid"]',
-  },
+  recordMode(
+    "cidrs-null",
+    (ip) => `allowed_cidrs: expected ["${ip}/32"], found null (null means UNRESTRICTED egress)`,
+  ),
+  recordMode(
+    "cidrs-other",
+    (ip) => `allowed_cidrs: expected ["${ip}/32"], found ["203.0.113.7/32"]`,
+  ),
+  recordMode(
+    "cidrs-extra",
+    (ip) => `allowed_cidrs: expected ["${ip}/32"], found ["${ip}/32","0.0.0.0/0"]`,
+  ),
+  recordMode("network-false", () => "network: expected true, found false"),
+  recordMode(
+    "backend-tsi",
+    () => 'network_backend: expected absent or "virtio-net", found "tsi" (TSI does not enforce',
+  ),
+  recordMode("no-dns", (ip) => `dns: expected "${ip}", found absent`),
+  recordMode(
+    "dns-filter-hosts",
+    () => 'dns_filter_hosts: expected absent, found ["allowed.invalid"]',
+  ),
+  // Every field that opens a way out the IP allowlist does not govern (SPEC §16).
+  recordMode("network-name", () => 'network_name: expected absent, found "fabric0"'),
+  recordMode("ports", () => "ports: expected [], found [[8080,80]]"),
+  recordMode("mounts", () => 'mounts: expected [], found [["/","/host",false]]'),
+  recordMode("ssh-agent", () => "ssh_agent: expected false, found true"),
+  recordMode("docker-socket", () => "docker_socket: expected false, found true"),
+  recordMode(
+    "published-sockets",
+    () =>
+      'published_sockets: expected [], found [{"direction":"mount","guest_path":"/run/host.sock",' +
+      '"host_path":"/run/docker.sock"}]',
+  ),
+  recordMode(
+    "unknown-field",
+    () => 'future_escape: expected absent or a default (null, false, 0, "", [], {}), found true',
+  ),
+  recordMode(
+    "workload-image",
+    () =>
+      `entrypoint: expected entrypoint ++ cmd = ${JSON.stringify(IDLE_ENTRYPOINT)}, found [] ++ []`,
+  ),
+  recordMode("image-other", () => `, found "local:${"0".repeat(63)}1" (smolvm did not store`),
   {
     name: "no-row",
     env: { FAKE_SMOLVM_RECORD: "no-row" },
@@ -264,12 +331,13 @@ const MISBEHAVIOURS: Misbehaviour[] = [
     started: true,
   },
   {
-    name: "probe-leak",
-    env: {},
-    leak: true,
+    // A guest the allowlist does not confine: the probe's direct connection gets through.
+    name: "unconfined",
+    env: { FAKE_SMOLVM_UNCONFINED: "1" },
+    network: true,
     says: () =>
       "the egress probe inside the machine failed, so the agent was not started: " +
-      "probe: LEAK: a direct connection to 127.0.0.1:",
+      "probe: LEAK: a direct connection to 10.213.",
     started: true,
     probed: true,
   },
@@ -285,16 +353,16 @@ Deno.test({
     try {
       const archive = await saveAgentArchive(cache);
       const results = await pool(MISBEHAVIOURS, 5, async (m) => {
-        const sb = await smolvmSandbox(m.env);
-        const listener = m.leak ? Deno.listen({ hostname: "127.0.0.1", port: 0 }) : undefined;
-        if (listener) {
-          sb.env.BOT_BOTTLE_PROBE_TARGET = `127.0.0.1:${(listener.addr as Deno.NetAddr).port}`;
-        }
+        const sb = await Sandbox.create({
+          fakeSmolvm: true,
+          manifest: smolvmManifest(),
+          secretVar: SECRET_HOST_VAR,
+          network: m.network,
+          env: m.env,
+        });
         try {
           await sb.seedArchive(archive);
-          const r = await sb.run(
-            sb.startArgs("demo", { args: ['touch "$1/agent-ran"', "agent", sb.out] }),
-          );
+          const r = await sb.run(sb.startArgs("demo", { args: ["echo AGENT-RAN"] }));
           const slug = await sb.recordedSlug();
           const meta = slug ? await metadataOf(sb, slug) : {};
           return {
@@ -305,11 +373,10 @@ Deno.test({
             ip: meta.bundle_ip as string,
             calls: await readCalls(sb),
             left: await sb.leftovers(),
-            agentRan: await Deno.stat(`${sb.out}/agent-ran`).then(() => true, () => false),
+            staged: stagedArchives(sb),
             dbExists: await Deno.stat(sb.dbPath).then(() => true, () => false),
           };
         } finally {
-          listener?.close();
           await sb.cleanup();
         }
       });
@@ -319,7 +386,7 @@ Deno.test({
         assert.equal(x.r.code, 1, tag);
         assert.ok(x.slug, tag);
         const machine = `bot-bottle-${x.slug}`;
-        // Its own message, naming the field and the value found...
+        // Its own message, naming the field, what was expected and the value found...
         assert.ok(x.r.stderr.includes(x.m.says(x.ip, machine)), tag);
         // ...and no other case's.
         for (const other of MISBEHAVIOURS) {
@@ -335,10 +402,12 @@ Deno.test({
         assert.equal(subs.includes("machine start"), x.m.started === true, tag);
         assert.equal(callsOf(x.calls, "exec").length, x.m.probed ? 1 : 0, tag);
         if (x.m.probed) assert.ok(callsOf(x.calls, "exec")[0].argv.includes(PROBE_SCRIPT), tag);
-        assert.equal(x.agentRan, false, `${tag}\nthe agent ran`);
-        // Teardown ran: the machine is stopped and deleted, docker is clean.
+        assert.ok(!x.r.stdout.includes("AGENT-RAN"), `${tag}\nthe agent ran`);
+        // Teardown ran: the machine is stopped and deleted, docker is clean, the staged
+        // archive is removed.
         assert.deepEqual(subs.slice(-2), ["machine stop", "machine delete"], tag);
         assert.ok(!x.r.stderr.includes(x.sb.needle), tag);
+        assert.deepEqual(x.staged, [], `${tag}\nstaged archive left`);
         if (x.m.name === "no-db") {
           assert.equal(x.dbExists, false, "bot-bottle must never create smolvm's DB");
         }
@@ -356,6 +425,104 @@ Deno.test({
       }
     } finally {
       await Deno.remove(cache, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "smolmachines: a direct connection from the guest to anything but the bundle is refused fast",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await ensureImages();
+    // A probe target of the test's own on an --internal network the guest has a route to:
+    // only the emulated allowlist stands between them.
+    const sb = await Sandbox.create({
+      fakeSmolvm: true,
+      manifest: smolvmManifest(),
+      secretVar: SECRET_HOST_VAR,
+      network: true,
+    });
+    try {
+      const target = sb.probeTarget;
+      assert.match(target, /^10\.213\.\d+\.\d+:443$/);
+      const r = await sb.run(
+        sb.startArgs("demo", {
+          args: [
+            `(exec 3<>/dev/tcp/${target.replace(":", "/")}) 2>&1 || echo "agent: refused too"`,
+          ],
+        }),
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const verdict = new RegExp(
+        `probe ok: the proxy refused an unlisted host with 403; direct ${
+          target.replaceAll(".", "\\.")
+        } refused in (\\d+) ms \\(Connection refused\\)`,
+      ).exec(r.stderr);
+      assert.ok(verdict, r.stderr);
+      assert.ok(Number(verdict[1]) < 3000, `refused in ${verdict[1]} ms`);
+      // The agent meets the same wall.
+      assert.match(r.stdout, /Connection refused\nagent: refused too\n/);
+      assert.deepEqual(await sb.leftovers(), []);
+    } finally {
+      await sb.cleanup();
+    }
+  },
+});
+
+Deno.test({
+  name: "smolmachines: an image whose own ENTRYPOINT would get the secrets does not run at start",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await ensureImages();
+    const image = await entrypointImage();
+    const config = JSON.parse(
+      (await docker(["image", "inspect", "--format", "{{json .Config.Entrypoint}}", image])).stdout,
+    );
+    assert.match(config.join(" "), /env > \/tmp\/bbtest-entrypoint-ran/, "the image's own program");
+    const sb = await smolvmSandbox();
+    try {
+      const manifest = await sb.writeManifest(
+        `[bottles.ep]\ndockerfile = "${ENTRYPOINT_DOCKERFILE}"\ncpus = 1\nmemory = 512\n` +
+          `secrets = { ${SECRET_GUEST_VAR} = "${SECRET_HOST_VAR}" }\n\n[agents.check]\n` +
+          `bottle = "ep"\ncommand = ["sh", "-c", 'sleep 1; if [ -e /tmp/bbtest-entrypoint-ran ]; ` +
+          `then echo "ENTRYPOINT RAN"; cat /tmp/bbtest-entrypoint-ran; else echo "entrypoint ` +
+          `idle"; fi; [ -n "$${SECRET_GUEST_VAR}" ] && echo "agent has the secret"']\n`,
+        "ep.toml",
+      );
+      const r = await sb.run(sb.startArgs("check", { manifest }));
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, "entrypoint idle\nagent has the secret\n");
+      assert.ok(!r.stdout.includes(sb.needle));
+      assert.deepEqual(await sb.leftovers(), []);
+    } finally {
+      await sb.cleanup();
+    }
+  },
+});
+
+Deno.test({
+  name: "smolmachines: without a terminal the agent's output streams as it is printed",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await ensureImages();
+    const sb = await smolvmSandbox();
+    try {
+      const cli = sb.start("demo", { args: ["echo first-line; sleep 3; echo last-line"] });
+      await cli.waitFor("stdout", /^first-line$/m, 180_000);
+      const seenAt = performance.now();
+      assert.ok(!cli.exited, "the line came while the agent still ran");
+      assert.ok(!cli.stdout.includes("last-line"));
+      const r = await cli.wait(60_000);
+      assert.equal(r.code, 0, r.stderr);
+      const exitedAt = cli.startedAt + r.ms;
+      assert.ok(exitedAt - seenAt >= 2000, `the line came ${exitedAt - seenAt} ms before the exit`);
+      assert.equal(r.stdout, "first-line\nlast-line\n");
+    } finally {
+      await sb.cleanup();
     }
   },
 });

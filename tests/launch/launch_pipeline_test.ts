@@ -148,6 +148,7 @@ async function launch(w: World, handlers: Handler[]) {
         which: () => Promise.resolve(null),
         kvm: () => Promise.resolve({ state: "ok" }),
         uid: () => 1000,
+        gid: () => 1000,
         passwdHome: () => Promise.resolve(null),
       },
       imageCacheDir: `${w.root}/state/images`,

@@ -21,7 +21,7 @@ const NAME_RULE =
   'names must match ^[a-z][a-z0-9-]*$: a lowercase letter, then lowercase letters, digits and "-", at most 63 characters';
 const RESERVED =
   "(reserved: HTTPS_PROXY, HTTP_PROXY, https_proxy, http_proxy, NO_PROXY, no_proxy, " +
-  "GIT_GATE_URL, MCP_SUPERVISE_URL)";
+  "GIT_GATE_URL, MCP_SUPERVISE_URL, BOT_BOTTLE_WORKSPACE)";
 
 /** A bottle with one git remote; `edit` changes the remote's inline table. */
 function gitBottle(edit: (remote: string) => string): string {

@@ -12,6 +12,9 @@ import { DatabaseSync } from "node:sqlite";
 import { UserError } from "../../errors.ts";
 import { SMOLVM_INSTALL_COMMAND } from "./smolvm_version.ts";
 
+/** How long a read waits for a writer to let go of the DB (smolvm's `busy_timeout`). */
+export const DB_BUSY_TIMEOUT_MS = 15_000;
+
 /** One way a record fails the check. */
 export interface AllowlistProblem {
   /** The `VmRecord` key (or `db`, `vms`, `row`, `data` for structural failures). */
@@ -383,7 +386,9 @@ function readRecord(
   }
   let db: DatabaseSync;
   try {
-    db = new DatabaseSync(dbPath, { readOnly: true });
+    // smolvm's own busy timeout: a smolvm command writing the DB right now (another bottle's
+    // create) makes a reader wait for it instead of failing the launch with SQLITE_BUSY.
+    db = new DatabaseSync(dbPath, { readOnly: true, timeout: DB_BUSY_TIMEOUT_MS });
   } catch (error) {
     return { problem: { field: "db", expected: "a readable SQLite DB", found: message(error) } };
   }

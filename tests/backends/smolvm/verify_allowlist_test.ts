@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import {
   AllowlistError,
@@ -7,6 +8,7 @@ import {
 } from "../../../lib/backends/smolvm/verify_allowlist.ts";
 import { smolvmPaths } from "../../../lib/backends/smolvm/smolvm_paths.ts";
 import { UserError } from "../../../lib/errors.ts";
+import { IDLE_ENTRYPOINT } from "../../../lib/plan/render_smolfile.ts";
 import {
   confinedSmolfile,
   fakeSmolvmSandbox,
@@ -117,10 +119,67 @@ Deno.test("verifyAllowlist passes a record the fake smolvm wrote for a confined 
   try {
     await createMachine(sb, "bb-good");
     assert.equal(productDbPath(sb), sb.dbPath);
-    const record = verifyAllowlist(productDbPath(sb), "bb-good", { bundleIp: IP });
+    const empty = createHash("sha256").update(new Uint8Array()).digest("hex");
+    const record = verifyAllowlist(productDbPath(sb), "bb-good", {
+      bundleIp: IP,
+      workload: IDLE_ENTRYPOINT,
+      image: `local:${empty}`,
+    });
     assert.deepEqual(record.allowed_cidrs, [`${IP}/32`]);
   } finally {
     await sb.cleanup();
+  }
+});
+
+Deno.test("verifyAllowlist waits out a writer holding the DB (busy timeout), as smolvm does", async () => {
+  const dir = await Deno.makeTempDir();
+  const dbPath = `${dir}/smolvm.db`;
+  try {
+    // A rollback-journal DB (no WAL): a writer's exclusive lock blocks every reader.
+    const setup = new DatabaseSync(dbPath);
+    setup.exec("PRAGMA journal_mode = DELETE");
+    setup.exec("CREATE TABLE vms (name TEXT PRIMARY KEY NOT NULL, data BLOB NOT NULL)");
+    setup.prepare("INSERT INTO vms VALUES (?, ?)").run(
+      "m",
+      new TextEncoder().encode(JSON.stringify(GOOD)),
+    );
+    setup.close();
+    // Another process takes the exclusive lock and holds it for 1.5 s.
+    const holder = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `import { DatabaseSync } from "node:sqlite";
+         const db = new DatabaseSync(${JSON.stringify(dbPath)});
+         db.exec("BEGIN EXCLUSIVE");
+         const data = JSON.parse(new TextDecoder().decode(db.prepare("SELECT data FROM vms").get().data));
+         db.prepare("UPDATE vms SET data = ?").run(
+           new TextEncoder().encode(JSON.stringify({ ...data, env: [["A", "busy-writer-committed"]] })),
+         );
+         console.log("locked");
+         await new Promise((r) => setTimeout(r, 1500));
+         db.exec("COMMIT");`,
+      ],
+      stdout: "piped",
+    }).spawn();
+    const reader = holder.stdout.getReader();
+    const first = await reader.read();
+    assert.match(new TextDecoder().decode(first.value), /locked/);
+    reader.releaseLock();
+    // The read waits for the writer (instead of failing the launch with SQLITE_BUSY) and then
+    // sees the committed record.
+    const t0 = performance.now();
+    const record = verifyAllowlist(dbPath, "m", { bundleIp: IP });
+    assert.deepEqual(record.allowed_cidrs, [`${IP}/32`]);
+    assert.deepEqual(
+      record.env,
+      [["A", "busy-writer-committed"]],
+      "the read did not wait for the commit",
+    );
+    assert.ok(performance.now() - t0 > 200, "the read did not wait for the lock");
+    await holder.stdout.cancel().catch(() => {});
+    assert.equal((await holder.status).code, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
@@ -136,13 +195,28 @@ Deno.test("verifyAllowlist reports each fake misbehaviour as its own problem", a
     ["no-row", "row", /no such row/],
     ["corrupt-data", "data", /parsable JSON/],
     ["no-db", "db", /no such file/],
+    ["network-name", "network_name", /network_name: expected absent, found "fabric0"/],
+    ["ports", "ports", /ports: expected \[\], found \[\[8080,80\]\]/],
+    ["mounts", "mounts", /mounts: expected \[\], found \[\["\/","\/host",false\]\]/],
+    ["ssh-agent", "ssh_agent", /ssh_agent: expected false, found true/],
+    ["docker-socket", "docker_socket", /docker_socket: expected false, found true/],
+    [
+      "published-sockets",
+      "published_sockets",
+      /published_sockets: expected \[\], found .*docker\.sock/,
+    ],
+    ["unknown-field", "future_escape", /future_escape: expected absent or a default .*found true/],
+    ["workload-image", "entrypoint", /found \[\] \+\+ \[\]/],
+    ["image-other", "image", /image: expected "local:[0-9a-f]{64}", found "local:0{63}1"/],
   ];
+  const empty = createHash("sha256").update(new Uint8Array()).digest("hex");
+  const full = { bundleIp: IP, workload: IDLE_ENTRYPOINT, image: `local:${empty}` };
   for (const [mode, field, pattern] of table) {
     const sb = await fakeSmolvmSandbox();
     try {
       await createMachine(sb, "bb-bad", { FAKE_SMOLVM_RECORD: mode });
       const dbPath = productDbPath(sb);
-      const error = problemsOf(() => verifyAllowlist(dbPath, "bb-bad", { bundleIp: IP }));
+      const error = problemsOf(() => verifyAllowlist(dbPath, "bb-bad", full));
       assert.deepEqual(error.problems.map((p) => p.field), [field], mode);
       assert.match(error.message, pattern, mode);
       assert.ok(error.message.includes(dbPath), `${mode}: names the DB`);
@@ -164,7 +238,13 @@ Deno.test("verifyAllowlist reports a DB without the vms table and a started mach
     assert.deepEqual(error.problems.map((p) => p.field), ["vms"]);
 
     await createMachine(sb, "bb-run");
-    assert.equal((await runFake(sb, ["machine", "start", "--name", "bb-run"])).code, 0);
+    // What `machine start` writes (tests/integration/fake_smolvm_guest_test.ts starts one).
+    const writer = new DatabaseSync(sb.dbPath);
+    writer.prepare(
+      "UPDATE vms SET data = CAST(json_set(CAST(data AS TEXT), '$.state', 'running') AS BLOB) " +
+        "WHERE name = ?",
+    ).run("bb-run");
+    writer.close();
     const started = problemsOf(() => verifyAllowlist(sb.dbPath, "bb-run", { bundleIp: IP }));
     assert.deepEqual(started.problems.map((p) => p.field), ["state"]);
   } finally {

@@ -1,0 +1,323 @@
+"""The workspace helper (SPEC §11): git and tar for `start --cwd`, run by bot-bottle in a
+throwaway container of the bundle image (no network, no capabilities, the host user's uid), since
+the binary itself may spawn only docker and smolvm.
+
+    bb-workspace survey KIND     /src (read-only): what would be copied, as one JSON object
+    bb-workspace snapshot KIND [NAME [FIFO]]
+                                 /src (read-only): the copy, as a tar stream on stdout, or into
+                                 a FIFO made at FIFO (NAME: the host directory's name, for a
+                                 plain directory's base commit)
+    bb-workspace capture SLUG BASE KIND
+                                 /in/guest.tar (read-only), /out: the agent's work as commits,
+                                 a git bundle, a diff and the secret scan; a JSON summary
+
+KIND is `git` (/src is a work tree: tracked files, untracked files that are not ignored, and
+.git) or `dir` (/src is a plain directory: everything, plus a base commit made here). Every git
+command runs with the repository's own hooks, fsmonitor and filters out of reach: the host's
+repository is the user's, but the guest's is the agent's.
+
+Paths are bytes throughout: a file name need not be UTF-8.
+"""
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from typing import Dict, Iterator, List, Optional, Tuple
+
+SRC = b"/src"
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+SCANNER = "/usr/local/lib/bot-bottle/git-pre-receive"
+IDENTITY = {"GIT_AUTHOR_NAME": "bot-bottle", "GIT_AUTHOR_EMAIL": "bot-bottle@localhost",
+            "GIT_COMMITTER_NAME": "bot-bottle", "GIT_COMMITTER_EMAIL": "bot-bottle@localhost"}
+EXAMPLES = 5
+IN_PROGRESS = ((b"MERGE_HEAD", "merge"), (b"rebase-merge", "rebase"), (b"rebase-apply", "rebase"),
+               (b"CHERRY_PICK_HEAD", "cherry-pick"), (b"REVERT_HEAD", "revert"),
+               (b"BISECT_LOG", "bisect"))
+
+
+def _env() -> Dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update({"HOME": tempfile.gettempdir(), "GIT_CONFIG_NOSYSTEM": "1",
+                "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_OPTIONAL_LOCKS": "0",
+                "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
+    return env
+
+
+GIT = ["git", "-c", "safe.directory=*", "-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null",
+       "-c", "core.untrackedCache=false", "-c", "core.quotePath=false", "-c", "commit.gpgSign=false",
+       "-c", "diff.external=", "-c", "protocol.allow=never"]
+
+
+def git(args: List[str], cwd: bytes, env: Optional[Dict[str, str]] = None,
+        check: bool = True, **kw) -> subprocess.CompletedProcess:
+    run = subprocess.run(GIT + args, cwd=cwd, env={**_env(), **(env or {})},
+                         stdout=kw.pop("stdout", subprocess.PIPE), stderr=subprocess.PIPE, **kw)
+    if check and run.returncode != 0:
+        raise Failure(f"git {args[0]} failed: {run.stderr.decode(errors='replace').strip()}")
+    return run
+
+
+class Failure(Exception):
+    """A problem to report to bot-bottle (exit 3, the message on stderr)."""
+
+
+# Directories that could not be listed (the survey reports them; the launch is then refused).
+UNLISTABLE: List[bytes] = []
+
+
+def _walk(root: bytes, rel: bytes = b"") -> Iterator[bytes]:
+    """Every entry under root/rel (rel itself first when it is not empty), without following
+    symlinks."""
+    if rel:
+        yield rel
+    path = os.path.join(root, rel) if rel else root
+    try:
+        names = sorted(os.listdir(path))
+    except OSError:
+        UNLISTABLE.append(rel)
+        return
+    for name in names:
+        child = os.path.join(rel, name) if rel else name
+        full = os.path.join(root, child)
+        if stat.S_ISDIR(os.lstat(full).st_mode):
+            yield from _walk(root, child)
+        else:
+            yield child
+
+
+def _git_entries(root: bytes) -> Tuple[List[bytes], List[bytes]]:
+    """(entries of the work tree to copy, submodule paths): tracked and untracked-not-ignored
+    files as git lists them (deleted ones dropped, submodules expanded), then all of .git."""
+    listed = git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], root).stdout
+    gitlinks = git(["ls-files", "-z", "--stage"], root).stdout
+    submodules = [line.split(b"\t", 1)[1] for line in gitlinks.split(b"\0")
+                  if line.startswith(b"160000 ")]
+    seen = set()
+    entries: List[bytes] = []
+
+    def add(path: bytes) -> None:
+        # Parent directories first, so they are created with their own modes.
+        parts = path.split(b"/")
+        for i in range(1, len(parts)):
+            parent = b"/".join(parts[:i])
+            if parent not in seen:
+                seen.add(parent)
+                entries.append(parent)
+        if path not in seen:
+            seen.add(path)
+            entries.append(path)
+
+    for path in sorted(set(p for p in listed.split(b"\0") if p)):
+        full = os.path.join(root, path)
+        if not os.path.lexists(full):
+            continue  # tracked, deleted in the work tree
+        if path in submodules and os.path.isdir(full) and not os.path.islink(full):
+            for sub in _walk(root, path):
+                add(sub)
+        else:
+            add(path)
+    for path in _walk(root, b".git"):
+        add(path)
+    return entries, submodules
+
+
+def _dir_entries(root: bytes) -> List[bytes]:
+    return list(_walk(root))
+
+
+def _outside(root: bytes, rel: bytes) -> bool:
+    target = os.readlink(os.path.join(root, rel))
+    if target.startswith(b"/"):
+        return True
+    resolved = os.path.normpath(os.path.join(os.path.dirname(rel), target))
+    return resolved == b".." or resolved.startswith(b"../")
+
+
+def _measure(root: bytes, entries: List[bytes]) -> Dict[str, object]:
+    files = bytes_ = 0
+    outside: List[str] = []
+    unreadable: List[str] = []
+    non_utf8 = 0
+    for rel in entries:
+        full = os.path.join(root, rel)
+        st = os.lstat(full)
+        try:
+            rel.decode("utf-8")
+        except UnicodeDecodeError:
+            non_utf8 += 1
+        if stat.S_ISDIR(st.st_mode):
+            if not os.access(full, os.R_OK | os.X_OK) or rel in UNLISTABLE:
+                unreadable.append(os.fsdecode(rel))
+            continue
+        files += 1
+        if stat.S_ISLNK(st.st_mode):
+            bytes_ += len(os.readlink(full))
+            if _outside(root, rel):
+                outside.append(os.fsdecode(rel))
+        elif stat.S_ISREG(st.st_mode):
+            bytes_ += st.st_size
+            if not os.access(full, os.R_OK):
+                unreadable.append(os.fsdecode(rel))
+    return {"files": files, "bytes": bytes_, "non_utf8_names": non_utf8,
+            "symlinks_outside": {"count": len(outside), "examples": outside[:EXAMPLES]},
+            "unreadable": {"count": len(unreadable), "examples": unreadable[:EXAMPLES]}}
+
+
+def survey(kind: str) -> Dict[str, object]:
+    if kind == "git":
+        in_progress = [what for name, what in IN_PROGRESS if os.path.lexists(SRC + b"/.git/" + name)]
+        head = git(["rev-parse", "--verify", "-q", "HEAD"], SRC, check=False).stdout.decode().strip()
+        branch = git(["symbolic-ref", "-q", "--short", "HEAD"], SRC, check=False).stdout.decode().strip()
+        status = git(["status", "--porcelain", "-z", "--untracked-files=normal"], SRC).stdout
+        entries, submodules = _git_entries(SRC)
+        return {"kind": "git", "base": head or None, "branch": branch or None,
+                "dirty": bool(status), "in_progress": in_progress[0] if in_progress else None,
+                "submodules": [os.fsdecode(s) for s in submodules], **_measure(SRC, entries)}
+    entries = _dir_entries(SRC)
+    return {"kind": "dir", "base": None, "branch": None, "dirty": False, "in_progress": None,
+            "submodules": [], **_measure(SRC, entries)}
+
+
+def snapshot(kind: str, name: str = "", to: str = "") -> int:
+    """The copy on stdout (GNU tar). For a plain directory, a base commit of all of it is made
+    in /tmp and its .git goes along, so the agent's work can come back as commits."""
+    extra: List[str] = []
+    if kind == "git":
+        entries, _ = _git_entries(SRC)
+        base = git(["rev-parse", "--verify", "-q", "HEAD"], SRC, check=False).stdout.decode().strip()
+    else:
+        entries = _dir_entries(SRC)
+        stage = tempfile.mkdtemp(prefix="bb-base-").encode()
+        gitdir = os.path.join(stage, b".git")
+        env = {"GIT_DIR": os.fsdecode(gitdir), "GIT_WORK_TREE": os.fsdecode(SRC),
+               "GIT_INDEX_FILE": os.fsdecode(os.path.join(gitdir, b"index")), **IDENTITY}
+        git(["init", "-q", "--initial-branch=main", os.fsdecode(stage)], stage)
+        git(["add", "-A", "--force"], SRC, env=env)
+        name = name or "the directory"
+        git(["commit", "-q", "--allow-empty", "--no-verify", "-m",
+             f"bot-bottle: snapshot of {name}"], SRC, env=env)
+        extra = ["--recursion", "-C", os.fsdecode(stage), ".git"]
+        base = git(["rev-parse", "HEAD"], SRC, env=env).stdout.decode().strip()
+    # The commit the copy starts from, for bot-bottle's record (stderr: stdout is the tar).
+    print(f"bb-workspace: base {base or '-'}", file=sys.stderr, flush=True)
+    if UNLISTABLE:
+        raise Failure("cannot read " + ", ".join(os.fsdecode(p) for p in UNLISTABLE[:EXAMPLES]))
+    # With `to`: a FIFO bot-bottle reads on the host (a container's stdout crosses the Docker
+    # daemon's attach stream, several times slower than a pipe).
+    out = None
+    if to:
+        os.mkfifo(to, 0o600)
+        out = open(to, "wb")
+    tar = subprocess.Popen(["tar", "-c", "-f", "-", "--format=gnu", "--null", "--no-recursion",
+                            "-C", "/src", "-T", "-", *extra], stdin=subprocess.PIPE, stdout=out)
+    assert tar.stdin is not None
+    for rel in entries:
+        tar.stdin.write(rel + b"\0")
+    tar.stdin.close()
+    rc = tar.wait()
+    if out is not None:
+        out.close()
+    return rc
+
+
+def _sanitize(repo: bytes) -> None:
+    """The guest's repository is the agent's: keep only what git needs to read its objects
+    (format version and extensions), drop hooks and alternates, so no command here runs
+    anything it configured."""
+    gitdir = os.path.join(repo, b".git")
+    if not os.path.isdir(gitdir) or os.path.islink(gitdir):
+        raise Failure("no_git: the workspace has no .git directory (the agent removed it)")
+    if os.path.exists(os.path.join(gitdir, b"commondir")):
+        raise Failure("the workspace's .git belongs to a linked worktree; cannot capture it")
+    keep = git(["config", "--file", ".git/config", "--get-regexp",
+                r"^(core\.repositoryformatversion|extensions\..*)$"], repo, check=False).stdout
+    lines = ["[core]", "\tbare = false", "\tfilemode = true", "\tlogallrefupdates = false"]
+    version = "0"
+    extensions: List[str] = []
+    for line in keep.decode(errors="replace").splitlines():
+        key, _, value = line.partition(" ")
+        if key == "core.repositoryformatversion":
+            version = value
+        elif key.startswith("extensions."):
+            extensions.append(f"\t{key[len('extensions.'):]} = {value}")
+    lines.append(f"\trepositoryformatversion = {version}")
+    if extensions:
+        lines += ["[extensions]", *extensions]
+    with open(os.path.join(gitdir, b"config"), "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    for name in (b"hooks", b"objects/info/alternates", b"info/attributes"):
+        path = os.path.join(gitdir, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.unlink(path)
+
+
+def capture(slug: str, base: str, kind: str) -> Dict[str, object]:
+    ws = tempfile.mkdtemp(prefix="bb-ws-").encode()
+    untar = subprocess.run(["tar", "-x", "-f", "/in/guest.tar", "-C", os.fsdecode(ws),
+                            "--no-same-owner"], stderr=subprocess.PIPE)
+    if untar.returncode != 0:
+        raise Failure(f"cannot read the captured workspace: {untar.stderr.decode(errors='replace').strip()}")
+    _sanitize(ws)
+    if base and git(["cat-file", "-e", f"{base}^{{commit}}"], ws, check=False).returncode != 0:
+        raise Failure(f"the base commit {base} is no longer in the workspace's repository "
+                      "(the agent rewrote or pruned its history)")
+    git(["add", "-A"], ws, env=IDENTITY)
+    staged = git(["diff", "--cached", "--quiet"], ws, check=False).returncode == 1
+    head = git(["rev-parse", "--verify", "-q", "HEAD"], ws, check=False).stdout.decode().strip()
+    if staged or not head:
+        git(["commit", "-q", "--no-verify", "--allow-empty", "-m",
+             f"bot-bottle: work left uncommitted in {slug}"], ws, env=IDENTITY)
+    tip = git(["rev-parse", "HEAD"], ws).stdout.decode().strip()
+    ref = f"refs/heads/bot-bottle/{slug}"
+    git(["update-ref", ref, tip], ws)
+    exclude = [f"^{base}"] if base and kind == "git" else []
+    since = base or EMPTY_TREE
+    commits = [c for c in git(["rev-list", tip, *([f"^{base}"] if base else [])], ws)
+               .stdout.decode().split() if c]
+    numstat = git(["diff", "--numstat", "-z", "--no-renames", since, tip], ws).stdout
+    changed = len([x for x in numstat.split(b"\0") if x and x.count(b"\t") >= 2])
+    with open("/out/diff.patch", "wb") as f:
+        git(["diff", "--no-ext-diff", "--no-textconv", "--binary", "--no-color", since, tip],
+            ws, stdout=f)
+    if commits or kind != "git":
+        git(["bundle", "create", "-q", "/out/changes.bundle", ref, *exclude], ws)
+    findings: List[str] = []
+    scanned = False
+    if commits:
+        scan = subprocess.run([SCANNER, "--scan-range", base or "", tip, ref],
+                              cwd=os.path.join(ws, b".git"), env={**_env(), "GIT_DIR": "."},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if scan.returncode not in (0, 99):
+            raise Failure("the secret scan could not be completed: "
+                          + scan.stderr.decode(errors="replace").strip())
+        scanned = True
+        findings = [line for line in scan.stdout.decode(errors="replace").splitlines() if line]
+    return {"tip": tip, "base": base or None, "ref": ref, "commits": len(commits),
+            "auto_commit": staged or not head, "files_changed": changed, "scanned": scanned,
+            "findings": findings}
+
+
+def main(argv: List[str]) -> int:
+    try:
+        if argv[:1] == ["survey"] and len(argv) == 2:
+            print(json.dumps(survey(argv[1])))
+            return 0
+        if argv[:1] == ["snapshot"] and 2 <= len(argv) <= 4:
+            return snapshot(argv[1], *argv[2:])
+        if argv[:1] == ["capture"] and len(argv) == 4:
+            print(json.dumps(capture(argv[1], argv[2], argv[3])))
+            return 0
+    except Failure as failure:
+        print(f"bb-workspace: {failure}", file=sys.stderr)
+        return 3
+    print("usage: bb-workspace survey|snapshot KIND | capture SLUG BASE KIND", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,170 @@
+/**
+ * The agent's work out of the guest (SPEC §11), before teardown — when the
+ * agent exits, on `stop` from another terminal, on an interrupt: the guest's
+ * /workspace as a tar stream into the state dir (kept as it is, for
+ * `resume`), then, in the helper, whatever is uncommitted committed on top of
+ * the agent's commits (author bot-bottle), a git bundle of base..tip
+ * (branch `bot-bottle/<slug>`), the diff, and the git gate's secret scan of
+ * those commits. The guest's repository config and hooks are dropped before
+ * any git command runs on it.
+ *
+ * One capture per launch: a lock in the state dir serialises `stop` and the
+ * exiting agent, and the second finds the first's record and keeps it.
+ */
+import type { Backend } from "../backends/backend.ts";
+import { lastLine, type Runner } from "../host/runner.ts";
+import { pipeStreams } from "./stream_pipe.ts";
+import type { HelperContext } from "./survey_workspace.ts";
+import { workspaceHelperArgv } from "./workspace_helper_argv.ts";
+import { formatSize } from "./workspace_size.ts";
+import {
+  type CaptureRecord,
+  GUEST_WORKSPACE,
+  readCapture,
+  readWorkspaceRecord,
+  workspaceFiles,
+  writeCapture,
+} from "./workspace_state.ts";
+
+/** Up to this size the helper unpacks the workspace into a tmpfs. */
+const TMPFS_MAX = 512 * 2 ** 20;
+
+/** The guest side: the whole workspace as a tar stream, read as the agent. */
+export const GUEST_TAR = ["tar", "-c", "-f", "-", "-C", GUEST_WORKSPACE, "."];
+
+/** Capture the workspace of `slug`; the record, or null when there was nothing to capture. */
+export async function captureWorkspace(opts: {
+  runner: Runner;
+  backend: Backend;
+  slug: string;
+  stateDir: string;
+  /** The launch (plan.started_at) this capture belongs to. */
+  run: string;
+  by: CaptureRecord["by"];
+  helper: HelperContext;
+  say: (line: string) => void;
+}): Promise<CaptureRecord | null> {
+  const record = await readWorkspaceRecord(opts.stateDir);
+  if (!record) return null;
+  const files = workspaceFiles(opts.stateDir);
+  const lock = await Deno.open(files.lock, { create: true, write: true, mode: 0o600 });
+  try {
+    await lock.lock(true);
+    const previous = await readCapture(opts.stateDir);
+    if (previous?.run === opts.run) {
+      if (previous.by !== opts.by) opts.say(`workspace already captured (by ${previous.by})`);
+      return previous;
+    }
+    // 1. Out of the guest, into the state dir.
+    const tmp = `${files.guestTar}.tmp`;
+    const out = await Deno.open(tmp, { create: true, write: true, truncate: true, mode: 0o600 });
+    const tar = opts.runner.spawn(
+      opts.backend.execArgv({ slug: opts.slug, secretNames: [] }, GUEST_TAR, {
+        stdin: false,
+        tty: false,
+      }),
+      { stdout: "piped", stderr: "piped" },
+    );
+    const piped = await pipeStreams(tar, out.writable);
+    const err = piped.sourceErr.trim();
+    if (piped.sourceCode !== 0) {
+      const onlyUnreadable = piped.sourceCode === 2 && piped.bytes > 0 &&
+        err.split("\n").every((l) => /Cannot open|Permission denied|Exiting with failure/.test(l));
+      if (!onlyUnreadable) {
+        await Deno.remove(tmp).catch(() => {});
+        const gone = /No such file or directory/.test(err) && err.includes(GUEST_WORKSPACE);
+        opts.say(
+          gone
+            ? `the agent removed ${GUEST_WORKSPACE}: nothing captured (the last capture is kept)`
+            : `workspace not captured (exit ${piped.sourceCode}): ${err.split("\n").pop() ?? ""}`,
+        );
+        return null;
+      }
+      opts.say(
+        `some files in ${GUEST_WORKSPACE} were unreadable and are not captured: ${
+          err.split("\n").filter((l) => /Cannot open/.test(l)).length
+        } path(s)`,
+      );
+    }
+    await Deno.rename(tmp, files.guestTar);
+
+    // 2. Commits, bundle, diff and scan, in the helper.
+    const work = await Deno.makeTempDir({ dir: files.dir, prefix: "capture-" });
+    try {
+      const r = await opts.runner.run(workspaceHelperArgv({
+        ...opts.helper,
+        mounts: [
+          { source: files.guestTar, target: "/in/guest.tar", readonly: true },
+          { source: work, target: "/out", readonly: false },
+        ],
+        args: ["capture", opts.slug, record.base ?? "", record.kind],
+        // A small workspace is unpacked in memory (much faster than the container's disk).
+        tmpfsMib: piped.bytes <= TMPFS_MAX
+          ? Math.ceil((piped.bytes * 2.5) / 2 ** 20) + 64
+          : undefined,
+      }));
+      const base = {
+        schema: 1 as const,
+        run: opts.run,
+        captured_at: new Date().toISOString(),
+        by: opts.by,
+        workspace_bytes: piped.bytes,
+      };
+      if (r.code !== 0) {
+        const why = lastLine(r).replace(/^bb-workspace: (no_git: )?/, "");
+        const failed: CaptureRecord = {
+          ...base,
+          tip: "",
+          base: record.base,
+          ref: `refs/heads/bot-bottle/${opts.slug}`,
+          commits: 0,
+          auto_commit: false,
+          files_changed: 0,
+          scanned: false,
+          findings: [],
+          has_bundle: false,
+          error: why,
+        };
+        await Deno.remove(files.bundle).catch(() => {});
+        await Deno.remove(files.diff).catch(() => {});
+        await writeCapture(opts.stateDir, failed);
+        opts.say(
+          `workspace kept for resume (${formatSize(piped.bytes)}), but not as commits: ${why}`,
+        );
+        return failed;
+      }
+      const summary = JSON.parse(r.stdout);
+      const hasBundle = await exists(`${work}/changes.bundle`);
+      if (hasBundle) await Deno.rename(`${work}/changes.bundle`, files.bundle);
+      else await Deno.remove(files.bundle).catch(() => {});
+      await Deno.rename(`${work}/diff.patch`, files.diff);
+      const captured: CaptureRecord = { ...base, ...summary, has_bundle: hasBundle, error: null };
+      await writeCapture(opts.stateDir, captured);
+      opts.say(describeCapture(captured));
+      return captured;
+    } finally {
+      await Deno.remove(work, { recursive: true }).catch(() => {});
+    }
+  } finally {
+    lock.close();
+  }
+}
+
+/** One line about a capture. */
+export function describeCapture(c: CaptureRecord): string {
+  if (c.error) return `workspace kept for resume, but not as commits: ${c.error}`;
+  const commits = c.commits === 0
+    ? "no changes"
+    : `${c.commits} commit${c.commits === 1 ? "" : "s"}${
+      c.auto_commit ? " (the last one by bot-bottle, of uncommitted work)" : ""
+    }, ${c.files_changed} file${c.files_changed === 1 ? "" : "s"} changed`;
+  const scan = c.findings.length === 0
+    ? (c.scanned ? "gitleaks found nothing" : "nothing to scan")
+    : `gitleaks found ${c.findings.length} thing${c.findings.length === 1 ? "" : "s"}: ` +
+      "`bot-bottle diff` shows where, `export` refuses without --allow-findings";
+  return `workspace captured: ${commits}; ${scan}`;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.stat(path).then(() => true, () => false);
+}

@@ -1,0 +1,101 @@
+/**
+ * What a bottle's state dir keeps of its workspace (`<state dir>/workspace/`):
+ *
+ * - `source.json`: what was copied in (host path, kind, base commit), written at copy-in;
+ * - `guest.tar`: the guest's /workspace exactly as the agent left it (what `resume` restores);
+ * - `changes.bundle`: a git bundle of base..tip, branch `bot-bottle/<slug>` (what `export` hands
+ *   out), `diff.patch` (what `diff` prints) and `capture.json` (tip, counts, findings).
+ *
+ * Files are replaced atomically (written beside, then renamed), so a failed capture leaves the
+ * last good one in place.
+ */
+import { writeFileAtomic } from "../state/metadata_store.ts";
+
+/** Where the guest's workspace lives. */
+export const GUEST_WORKSPACE = "/workspace";
+
+/** The workspace dir of a bottle's state dir. */
+export function workspaceDir(stateDir: string): string {
+  return `${stateDir}/workspace`;
+}
+
+/** The files in it. */
+export function workspaceFiles(stateDir: string) {
+  const dir = workspaceDir(stateDir);
+  return {
+    dir,
+    source: `${dir}/source.json`,
+    guestTar: `${dir}/guest.tar`,
+    bundle: `${dir}/changes.bundle`,
+    diff: `${dir}/diff.patch`,
+    capture: `${dir}/capture.json`,
+    lock: `${dir}/capture.lock`,
+  };
+}
+
+/** `source.json`. */
+export interface WorkspaceRecord {
+  schema: 1;
+  /** The host directory copied (the work tree's root). */
+  root: string;
+  kind: "git" | "dir";
+  /** The host's HEAD at copy-in (git), or null (a plain directory, an unborn branch). */
+  base: string | null;
+  branch: string | null;
+  copied_at: string;
+}
+
+/** `capture.json`. */
+export interface CaptureRecord {
+  schema: 1;
+  /** The launch it belongs to (the plan's started_at). */
+  run: string;
+  captured_at: string;
+  /** `exit` (the agent ended), `stop` (bot-bottle stop), `interrupt`. */
+  by: "exit" | "stop" | "interrupt";
+  tip: string;
+  base: string | null;
+  ref: string;
+  commits: number;
+  auto_commit: boolean;
+  files_changed: number;
+  scanned: boolean;
+  /** Where gitleaks found something (rule, commit, file; never the text). */
+  findings: string[];
+  /** Bytes of the guest workspace archive. */
+  workspace_bytes: number;
+  /** False when nothing changed (there is then no bundle to export). */
+  has_bundle: boolean;
+  /** Why the work could not be turned into commits (the archive is still kept), or null. */
+  error: string | null;
+}
+
+async function readJson<T>(path: string): Promise<T | null> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path)) as T;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
+
+/** The recorded source, or null when the bottle has no workspace. */
+export function readWorkspaceRecord(stateDir: string): Promise<WorkspaceRecord | null> {
+  return readJson<WorkspaceRecord>(workspaceFiles(stateDir).source);
+}
+
+/** The last capture, or null. */
+export function readCapture(stateDir: string): Promise<CaptureRecord | null> {
+  return readJson<CaptureRecord>(workspaceFiles(stateDir).capture);
+}
+
+/** Write `source.json`. */
+export async function writeWorkspaceRecord(stateDir: string, record: WorkspaceRecord) {
+  await Deno.mkdir(workspaceDir(stateDir), { recursive: true, mode: 0o700 });
+  await writeFileAtomic(workspaceFiles(stateDir).source, `${JSON.stringify(record, null, 2)}\n`);
+}
+
+/** Write `capture.json`. */
+export async function writeCapture(stateDir: string, record: CaptureRecord) {
+  await writeFileAtomic(workspaceFiles(stateDir).capture, `${JSON.stringify(record, null, 2)}\n`);
+}

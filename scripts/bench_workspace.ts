@@ -1,0 +1,197 @@
+/**
+ * `deno task bench:workspace`: the workspace copy and capture (SPEC §11), against the raw work.
+ *
+ * 1. Copy-in of a generated repository (default 10,000 files, ~100 MB, committed) into an idle
+ *    agent container: bot-bottle's copyIn (the helper's snapshot streamed through this process
+ *    into `docker exec -i ... tar -x`) against a raw `tar -c | docker exec -i ... tar -x` of the
+ *    same files. Medians of BENCH_RUNS (default 5); the ratio is the figure.
+ * 2. Capture + export after the agent changed 100 files: captureWorkspace (guest tar out, the
+ *    helper's commit, bundle, diff and gitleaks scan) plus the export's copy, for the big
+ *    repository and for a small one (BENCH_SMALL_FILES, default 1,000 files).
+ *
+ * Everything runs in containers this script creates (no network: the agent container is on
+ * `--network none`), and is removed at the end.
+ */
+import { DenoRunner } from "../lib/host/runner.ts";
+import { dockerBackend } from "../lib/backends/docker/docker_backend.ts";
+import { ensureBundleImage } from "../lib/bundle/bundle_image.ts";
+import { ensureAgentImage } from "../lib/launch/agent_image.ts";
+import { ensureWorkspaceImage } from "../lib/workspace/workspace_image.ts";
+import { copyIn } from "../lib/workspace/copy_in.ts";
+import { captureWorkspace } from "../lib/workspace/capture_workspace.ts";
+import { workspaceFiles, writeWorkspaceRecord } from "../lib/workspace/workspace_state.ts";
+import { formatSize } from "../lib/workspace/workspace_size.ts";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 5);
+const FILES = Number(Deno.env.get("BENCH_FILES") ?? 10_000);
+const BYTES = Number(Deno.env.get("BENCH_BYTES") ?? 100 * 1024 * 1024);
+const SMALL = Number(Deno.env.get("BENCH_SMALL_FILES") ?? 1000);
+
+const runner = new DenoRunner();
+const median = (v: number[]) => {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+async function sh(script: string, cwd?: string): Promise<void> {
+  const out = await new Deno.Command("bash", {
+    args: ["-c", script],
+    cwd,
+    env: {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      HOME: cwd ?? "/tmp",
+      GIT_CONFIG_NOSYSTEM: "1",
+      GIT_AUTHOR_NAME: "b",
+      GIT_AUTHOR_EMAIL: "b@x",
+      GIT_COMMITTER_NAME: "b",
+      GIT_COMMITTER_EMAIL: "b@x",
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (out.code !== 0) throw new Error(`${script}: ${new TextDecoder().decode(out.stderr)}`);
+}
+
+/** A repository of `files` files, `bytes` in all, in 100 directories, committed. */
+async function makeRepo(dir: string, files: number, bytes: number): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  const each = Math.max(1, Math.floor(bytes / files));
+  const chunk = new Uint8Array(each);
+  for (let i = 0; i < files; i++) {
+    const sub = `${dir}/d${i % 100}`;
+    if (i < 100) await Deno.mkdir(sub, { recursive: true });
+    crypto.getRandomValues(chunk.subarray(0, Math.min(each, 65536)));
+    await Deno.writeFile(`${sub}/f${i}.txt`, chunk);
+  }
+  await sh("git init -q -b main && git add -A && git commit -qm bench", dir);
+}
+
+const tmp = await Deno.makeTempDir({ prefix: "bot-bottle-bench-ws-" });
+const id = crypto.randomUUID().slice(0, 6);
+const containers: string[] = [];
+try {
+  const bundleImage = await ensureBundleImage(runner, { workDir: `${tmp}/ctx` });
+  const agent = await ensureAgentImage(runner, {
+    bottle: "shell",
+    image: null,
+    dockerfile: `${ROOT}examples/agents/shell.Dockerfile`,
+    progress: () => {},
+  });
+  const image = await ensureWorkspaceImage(runner, agent, () => {});
+  const uid = Deno.uid() ?? 0;
+  const gid = Deno.gid() ?? 0;
+  console.log(`bot-bottle workspace bench — runs: ${RUNS}`);
+
+  for (
+    const [label, files, bytes] of [["big", FILES, BYTES], ["small", SMALL, SMALL * 1024]] as const
+  ) {
+    const repo = `${tmp}/${label}`;
+    await makeRepo(repo, files, bytes);
+    const slug = `bench-${label}-${id}`;
+    const name = `bot-bottle-${slug}-agent`;
+    containers.push(name);
+    const run = await runner.run([
+      "docker",
+      "run",
+      "-d",
+      "--name",
+      name,
+      "--network",
+      "none",
+      "--label",
+      "io.bot-bottle.bench=1",
+      "--entrypoint",
+      "sleep",
+      image,
+      "infinity",
+    ]);
+    if (run.code !== 0) throw new Error(run.stderr);
+    const clear = () =>
+      runner.run(["docker", "exec", name, "sh", "-c", "rm -rf /workspace/* /workspace/.[!.]*"]);
+    const helper = { runner, image: bundleImage, uid, gid, labels: { "io.bot-bottle.bench": "1" } };
+
+    // 1. Copy-in: raw against ours, alternating.
+    const raw: number[] = [];
+    const ours: number[] = [];
+    let streamed = 0;
+    for (let i = 0; i < RUNS; i++) {
+      await clear();
+      let t0 = performance.now();
+      await sh(
+        `tar -c -f - -C ${repo} . | docker exec -i ${name} tar -x -f - -C /workspace --no-same-owner`,
+      );
+      raw.push(performance.now() - t0);
+      await clear();
+      t0 = performance.now();
+      const copied = await copyIn({
+        runner,
+        backend: dockerBackend,
+        slug,
+        helper,
+        source: { kind: "snapshot", root: repo, tree: "git" },
+        expectBytes: bytes,
+        onProgress: null,
+        streamDir: tmp,
+      });
+      ours.push(performance.now() - t0);
+      streamed = copied.bytes;
+    }
+    const r = median(raw);
+    const o = median(ours);
+    console.log(
+      `copy-in ${label} (${files} files, ${formatSize(streamed)} streamed): bot-bottle ${
+        o.toFixed(0)
+      } ms, raw tar|docker exec ${r.toFixed(0)} ms, ratio ${(o / r).toFixed(2)}`,
+    );
+
+    // 2. Capture + export after 100 changed files.
+    const stateDir = `${tmp}/state-${label}`;
+    const base = new TextDecoder().decode(
+      (await new Deno.Command("git", { args: ["-C", repo, "rev-parse", "HEAD"], stdout: "piped" })
+        .output()).stdout,
+    ).trim();
+    const captures: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+      await writeWorkspaceRecord(stateDir, {
+        schema: 1,
+        root: repo,
+        kind: "git",
+        base,
+        branch: "main",
+        copied_at: new Date().toISOString(),
+      });
+      await runner.run([
+        "docker",
+        "exec",
+        name,
+        "sh",
+        "-c",
+        `cd /workspace && for n in $(seq 0 99); do echo "change ${i}" >> d$((n % 100))/f$n.txt; done`,
+      ]);
+      const t0 = performance.now();
+      const c = await captureWorkspace({
+        runner,
+        backend: dockerBackend,
+        slug,
+        stateDir,
+        run: `run-${i}`,
+        by: "exit",
+        helper,
+        say: () => {},
+      });
+      await Deno.copyFile(workspaceFiles(stateDir).bundle, `${tmp}/export-${label}.bundle`);
+      captures.push(performance.now() - t0);
+      if (!c || c.files_changed !== 100) throw new Error(`capture: ${JSON.stringify(c)}`);
+    }
+    console.log(
+      `capture + export ${label}, 100 changed files: ${
+        median(captures).toFixed(0)
+      } ms (median of ${RUNS})`,
+    );
+  }
+} finally {
+  for (const c of containers) await runner.run(["docker", "rm", "-f", c]);
+  await Deno.remove(tmp, { recursive: true }).catch(() => {});
+}

@@ -1,0 +1,156 @@
+/**
+ * The workspace helper (bb-workspace in the bundle image) on trees the launch tests do not
+ * build: a submodule (copied with its files and its git dir), a merge in progress (reported),
+ * an unreadable directory (reported), and a guest repository whose config would run a
+ * program and whose hooks are planted (neither runs during the capture).
+ */
+import assert from "node:assert/strict";
+import { bundleImage } from "../_harness/images.ts";
+import { docker } from "../_harness/docker.ts";
+import { workspaceHelperArgv } from "../../lib/workspace/workspace_helper_argv.ts";
+
+const ID = { uid: Deno.uid() ?? 0, gid: Deno.gid() ?? 0 };
+
+async function sh(cwd: string, script: string): Promise<void> {
+  const out = await new Deno.Command("bash", {
+    args: ["-c", script],
+    cwd,
+    env: {
+      GIT_CONFIG_NOSYSTEM: "1",
+      HOME: cwd,
+      GIT_AUTHOR_NAME: "u",
+      GIT_AUTHOR_EMAIL: "u@x",
+      GIT_COMMITTER_NAME: "u",
+      GIT_COMMITTER_EMAIL: "u@x",
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+}
+
+async function helper(
+  image: string,
+  mounts: { source: string; target: string; readonly: boolean }[],
+  args: string[],
+  id = ID,
+) {
+  const argv = workspaceHelperArgv({
+    image,
+    ...id,
+    mounts,
+    args,
+    labels: { "io.bot-bottle.test": "1" },
+  });
+  return await docker(argv.slice(1), { allowFailure: true });
+}
+
+Deno.test("workspace helper: submodules, a merge in progress, an unreadable dir, a hostile guest repo", async () => {
+  const image = await bundleImage();
+  const dir = await Deno.makeTempDir({ prefix: "bbtest-wshelper-" });
+  try {
+    // A superproject with a submodule.
+    await sh(
+      dir,
+      `set -e
+      git init -q -b main lib && cd lib && echo lib > lib.txt && git add -A && git commit -qm lib && cd ..
+      git init -q -b main app && cd app && echo app > app.txt && git add -A && git commit -qm app
+      git -c protocol.file.allow=always submodule -q add ../lib vendor/lib && git commit -qm sub`,
+    );
+    const app = `${dir}/app`;
+    const survey = await helper(image, [{ source: app, target: "/src", readonly: true }], [
+      "survey",
+      "git",
+    ]);
+    assert.equal(survey.code, 0, survey.stderr);
+    const s = JSON.parse(survey.stdout);
+    assert.deepEqual(s.submodules, ["vendor/lib"]);
+    // The snapshot (a binary tar on stdout), listed.
+    const snapArgv = workspaceHelperArgv({
+      image,
+      ...ID,
+      mounts: [{ source: app, target: "/src", readonly: true }],
+      args: ["snapshot", "git", "app"],
+      labels: { "io.bot-bottle.test": "1" },
+    });
+    const snapOut = await new Deno.Command("docker", {
+      args: snapArgv.slice(1),
+      stdout: "piped",
+      stderr: "piped",
+    })
+      .output();
+    const snap = { code: snapOut.code, stderr: new TextDecoder().decode(snapOut.stderr) };
+    assert.equal(snap.code, 0, snap.stderr);
+    const names = new Deno.Command("tar", { args: ["-t"], stdin: "piped", stdout: "piped" })
+      .spawn();
+    const w = names.stdin.getWriter();
+    await w.write(snapOut.stdout);
+    await w.close();
+    const listing = new TextDecoder().decode((await names.output()).stdout).split("\n");
+    assert.ok(listing.includes("vendor/lib/lib.txt"), "the submodule's files");
+    assert.ok(listing.includes("vendor/lib/.git"), "its .git file");
+    assert.ok(listing.some((l) => l.startsWith(".git/modules/vendor/lib/")), "its git dir");
+    assert.match(snap.stderr, /^bb-workspace: base [0-9a-f]{40}$/m);
+
+    // A merge in progress; an unreadable directory.
+    await sh(
+      dir,
+      `set -e
+      git init -q -b main m && cd m && echo base > f && git add f && git commit -qm base
+      git checkout -qb other && echo other > f && git commit -qam other && git checkout -q main
+      echo main > f && git commit -qam main && (git merge -q other >/dev/null 2>&1 || true)
+      mkdir locked && echo x > locked/x && echo locked/ >> .git/info/exclude && git add -A . 2>/dev/null || true
+      chmod -R a+rX . && chmod 000 locked && chmod 000 .git/refs/tags`,
+    );
+    // As a user who reads the rest (others may read it) but not the two mode-000 dirs.
+    const mr = await helper(image, [{ source: `${dir}/m`, target: "/src", readonly: true }], [
+      "survey",
+      "git",
+    ], { uid: 12345, gid: 12345 });
+    assert.equal(mr.code, 0, mr.stderr);
+    const m = JSON.parse(mr.stdout);
+    assert.equal(m.in_progress, "merge");
+    assert.deepEqual(m.unreadable, { count: 1, examples: [".git/refs/tags"] });
+    await Deno.chmod(`${dir}/m/locked`, 0o755);
+    await Deno.chmod(`${dir}/m/.git/refs/tags`, 0o755);
+
+    // A hostile guest repository: config that runs programs, planted hooks.
+    await sh(
+      dir,
+      `set -e
+      git init -q -b main guest && cd guest && echo a > a && git add a && git commit -qm a
+      git config core.fsmonitor 'touch /out/PWNED-fsmonitor'
+      git config filter.evil.clean 'touch /out/PWNED-filter; cat'
+      echo 'a filter=evil' > .gitattributes
+      printf '#!/bin/sh\\ntouch /out/PWNED-hook\\n' > .git/hooks/pre-commit && chmod +x .git/hooks/pre-commit
+      echo b > b
+      tar -c -f ../guest.tar .`,
+    );
+    const base = new TextDecoder().decode(
+      (await new Deno.Command("git", {
+        args: ["-C", `${dir}/guest`, "rev-parse", "HEAD"],
+        stdout: "piped",
+      }).output()).stdout,
+    ).trim();
+    await Deno.mkdir(`${dir}/out`);
+    const cap = await helper(image, [
+      { source: `${dir}/guest.tar`, target: "/in/guest.tar", readonly: true },
+      { source: `${dir}/out`, target: "/out", readonly: false },
+    ], ["capture", "s", base, "git"]);
+    assert.equal(cap.code, 0, cap.stderr);
+    const summary = JSON.parse(cap.stdout);
+    assert.equal(summary.commits, 1);
+    assert.equal(summary.auto_commit, true);
+    const out = [];
+    for await (const e of Deno.readDir(`${dir}/out`)) out.push(e.name);
+    assert.deepEqual(
+      out.sort(),
+      ["changes.bundle", "diff.patch"],
+      "nothing the guest configured ran",
+    );
+  } finally {
+    await sh(dir, "chmod -R u+rwx . 2>/dev/null || true");
+    await Deno.remove(dir, { recursive: true });
+  }
+});
