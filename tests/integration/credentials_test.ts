@@ -15,7 +15,10 @@ import assert from "node:assert/strict";
 import { type Cli, PERMISSION_FLAGS } from "../_harness/cli.ts";
 import { MAIN } from "../_harness/paths.ts";
 import { docker, networkIpam, removeLabelled, waitForNetwork } from "../_harness/docker.ts";
-import { filesUnder } from "../_harness/files.ts";
+import { fileContains, filesUnder } from "../_harness/files.ts";
+import { runFake } from "../_harness/fake_smolvm.ts";
+import { guestName } from "../fixtures/fake_smolvm/guest.ts";
+import { machineName } from "../../lib/plan/resource_names.ts";
 import { agentImage, fixtureImage } from "../_harness/images.ts";
 import { manifestToml } from "../_harness/manifests.ts";
 import { Sandbox } from "../_harness/sandbox.ts";
@@ -182,54 +185,70 @@ async function scenario(backend: "docker" | "smolmachines"): Promise<void> {
     assert.notEqual(environ.stdout.trim(), "0", "the placeholder should be in the environ scan");
     const guestEnv = await sh("cat /proc/$$/environ | tr '\\0' '\\n'");
     assert.ok(!guestEnv.stdout.includes(needle), "the value is in the agent's environment");
+    // As root in the guest (docker: the agent container; smolmachines: the fake's guest
+    // container, standing in for the microVM), every process and every file.
+    const guest = backend === "docker" ? `bot-bottle-${slug}-agent` : guestName(machineName(slug));
+    // Processes are read from the host (the tests run as root): the fake's guest has no
+    // capabilities, so its root may not read another user's environ.
+    const procs = { stdout: await environsOf(guest) };
+    assert.ok(procs.stdout.includes(placeholder), "the scan sees the agent's environment");
+    assert.ok(!procs.stdout.includes(needle), "the value is in a guest process's environment");
+    const files = await docker([
+      "exec",
+      "-u",
+      "0",
+      guest,
+      "sh",
+      "-c",
+      `grep -rlF -e '${needle}' -e '${keyBody}' / --exclude-dir=proc --exclude-dir=sys ` +
+      "--exclude-dir=dev 2>/dev/null; true",
+    ]);
+    assert.equal(files.stdout.trim(), "", `in guest files: ${files.stdout}`);
+    // The scan can find things: the bundle's CA certificate is in the guest's trust file.
+    const certLine =
+      (await docker(["exec", bundle, "cat", "/run/bot-bottle/mitm/mitmproxy-ca-cert.pem"]))
+        .stdout.split("\n").filter((l) => l && !l.startsWith("-----"))[1];
+    const certScan = await docker([
+      "exec",
+      "-u",
+      "0",
+      guest,
+      "sh",
+      "-c",
+      `grep -rlF -e '${certLine}' / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev ` +
+      "2>/dev/null; true",
+    ]);
+    assert.match(certScan.stdout, /bundle\.pem/, "the file scan found not even the CA cert");
+    const inspect = await docker(["inspect", guest, bundle]);
     if (backend === "docker") {
-      const agent = `bot-bottle-${slug}-agent`;
-      // As root, every process and every file of the guest.
-      const procs = await docker([
-        "exec",
-        "-u",
-        "0",
-        agent,
-        "sh",
-        "-c",
-        "cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n'",
-      ]);
-      assert.ok(procs.stdout.includes(placeholder), "the scan sees the agent's environment");
-      assert.ok(!procs.stdout.includes(needle), "the value is in a guest process's environment");
-      const files = await docker([
-        "exec",
-        "-u",
-        "0",
-        agent,
-        "sh",
-        "-c",
-        `grep -rlF -e '${needle}' -e '${keyBody}' / --exclude-dir=proc --exclude-dir=sys ` +
-        "--exclude-dir=dev 2>/dev/null; true",
-      ]);
-      assert.equal(files.stdout.trim(), "", `in guest files: ${files.stdout}`);
+      // (The fake's guest gets its environment per exec, as smolvm's workload does.)
+      assert.ok(inspect.stdout.includes(placeholder), "docker inspect shows the guest's env");
+    }
+    assert.ok(!inspect.stdout.includes(needle), "the value is in docker inspect");
+    if (backend === "docker") {
       // The system store is extended too: a client that reads only it trusts the bundle's CA.
       const system = await sh(
         "env -u SSL_CERT_FILE -u CURL_CA_BUNDLE curl -sS -o /dev/null -w '%{http_code}' " +
           "https://api.test/x",
       );
       assert.equal(system.stdout, "200", system.stdout + system.stderr);
-      const inspect = await docker(["inspect", agent, bundle]);
-      assert.ok(!inspect.stdout.includes(needle), "the value is in docker inspect");
-      // verify: the injected secret's value is in no guest process's environment.
-      const t0 = performance.now();
-      const verify = await sb.run(["verify", slug, "--json"], {
-        BOT_BOTTLE_VERIFY_HOSTS: "",
-      });
-      console.log(`verify took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-      printed.push(verify.stdout, verify.stderr);
-      const report = JSON.parse(verify.stdout);
-      const check = report.checks.find((c: { id: string }) => c.id === "secrets");
-      assert.equal(check.status, "pass", JSON.stringify(check));
-      assert.match(check.detail, /the real values of 1 injected secret\(s\) are in no guest/);
     } else {
-      const inspect = await docker(["inspect", bundle]);
-      assert.ok(!inspect.stdout.includes(needle), "the value is in docker inspect");
+      // smolvm's own records (state DB, Smolfile, `machine ls`) and every call the fake saw.
+      for (const file of [...await filesUnder(sb.data), sb.smolvmLog]) {
+        assert.ok(!(await fileContains(file, needle)), `the value is in ${file}`);
+      }
+      const ls = await runFake(sb, ["machine", "ls", "--json"]);
+      assert.equal(ls.code, 0, ls.stderr);
+      assert.ok(ls.stdout.includes(machineName(slug)), ls.stdout);
+      assert.ok(!`${ls.stdout}${ls.stderr}`.includes(needle), "the value is in `machine ls`");
     }
+    // verify: the injected secret's value is in no guest process's environment.
+    const verify = await sb.run(["verify", slug, "--json"], { BOT_BOTTLE_VERIFY_HOSTS: "" });
+    printed.push(verify.stdout, verify.stderr);
+    const report = JSON.parse(verify.stdout);
+    const check = report.checks.find((c: { id: string }) => c.id === "secrets");
+    assert.equal(check.status, "pass", JSON.stringify(check));
+    assert.match(check.detail, /the real values of 1 injected secret\(s\) are in no guest/);
     const logs = await docker(["logs", bundle]);
     assert.ok(!`${logs.stdout}${logs.stderr}`.includes(needle), "the value is in the bundle's log");
 
@@ -268,6 +287,19 @@ async function scenario(backend: "docker" | "smolmachines"): Promise<void> {
     if (slug) await removeLabelled(slug);
     await sb.cleanup();
   }
+}
+
+/** The environments of every process in `container`, read through the host's /proc. */
+async function environsOf(container: string): Promise<string> {
+  const top = await docker(["top", container, "-eo", "pid"]);
+  const pids = top.stdout.trim().split("\n").slice(1).map((l) => l.trim()).filter(Boolean);
+  assert.ok(pids.length > 0, `no processes in ${container}`);
+  const out: string[] = [];
+  for (const pid of pids) {
+    const bytes = await Deno.readFile(`/proc/${pid}/environ`).catch(() => null);
+    if (bytes) out.push(new TextDecoder().decode(bytes).replaceAll("\0", "\n"));
+  }
+  return out.join("\n");
 }
 
 async function records(sb: Sandbox, slug: string, printed: string[]): Promise<Rec[]> {

@@ -457,6 +457,115 @@ const PARSE_CASES: ParseCase[] = [
     message: `${P}: file is larger than 1 MiB (1048576 bytes); a manifest is a short ` +
       "hand-written file, refusing to parse it",
   },
+  // Injected secrets, ca_certs, egress.inspect and egress.rules (SPEC §3, §12).
+  {
+    name: "an injected secret without inject",
+    toml: '[bottles.dev]\nimage = "a"\n[bottles.dev.secrets.KEY]\nfrom = "HOST_KEY"\n',
+    message: `${P}: bottles.dev.secrets.KEY: missing required key inject (an injected secret ` +
+      'is { from = "HOST_VAR", inject = ["api.example.com"] }; for a value the agent may hold, ' +
+      'write NAME = "HOST_VAR")',
+  },
+  {
+    name: "an injected secret with no host",
+    toml: '[bottles.dev]\nimage = "a"\nsecrets.KEY = { from = "HOST_KEY", inject = [] }\n',
+    message: `${P}: bottles.dev.secrets.KEY.inject: is empty: an injected secret needs at least ` +
+      'one host to be injected into (for a value the agent may hold, write NAME = "HOST_VAR" ' +
+      "instead)",
+  },
+  {
+    name: "an inject host with a port",
+    toml:
+      '[bottles.dev]\nimage = "a"\nsecrets.KEY = { from = "HOST_KEY", inject = ["api.test:8443"] }\n',
+    message: `${P}: bottles.dev.secrets.KEY.inject[0]: "api.test:8443" names a port; write the ` +
+      "host only (it applies on every port egress.allow opens for that host)",
+  },
+  {
+    name: "an inject host that is no host",
+    toml: '[bottles.dev]\nimage = "a"\nsecrets.KEY = { from = "HOST_KEY", inject = ["*"] }\n',
+    message: `${P}: bottles.dev.secrets.KEY.inject[0]: "*" ${parseEgressProblem("*")}`,
+  },
+  {
+    name: "from holding what looks like a value is refused without showing it",
+    toml:
+      '[bottles.dev]\nimage = "a"\nsecrets.KEY = { from = "sk-live-1234", inject = ["api.test"] }\n',
+    message: `${P}: bottles.dev.secrets.KEY.from: expected the name of a host environment ` +
+      "variable (^[A-Za-z_][A-Za-z0-9_]*$), found a string that is not one (not shown: it may " +
+      "be a secret value)",
+  },
+  {
+    name: "an injected secret with an unknown key",
+    toml: '[bottles.dev]\nimage = "a"\n' +
+      'secrets.KEY = { from = "HOST_KEY", inject = ["api.test"], hosts = ["x"] }\n',
+    message: `${P}: unknown key bottles.dev.secrets.KEY.hosts (expected one of: from, inject)`,
+  },
+  {
+    name: "a ca_certs entry that is a URL",
+    toml: '[bottles.dev]\nimage = "a"\nca_certs = ["https://corp.example/ca.pem"]\n',
+    message: `${P}: bottles.dev.ca_certs[0]: "https://corp.example/ca.pem" looks like a URL; ` +
+      "bot-bottle fetches nothing: give the path of a PEM file on this machine",
+  },
+  {
+    name: "a trust variable set in env",
+    toml: '[bottles.dev]\nimage = "a"\nenv = { SSL_CERT_FILE = "/x.pem" }\n',
+    message: `${P}: bottles.dev.env.SSL_CERT_FILE: SSL_CERT_FILE is set by bot-bottle itself ` +
+      "when the guest trusts extra CAs (the bundle's CA for TLS interception, ca_certs), so a " +
+      "bottle may not set it in env; list your CA files in ca_certs instead (reserved: " +
+      "SSL_CERT_FILE, NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE, GIT_SSL_CAINFO, CURL_CA_BUNDLE, " +
+      "CODEX_CA_CERTIFICATE)",
+  },
+  {
+    name: "egress.inspect neither credentials nor all",
+    toml: '[bottles.dev]\nimage = "a"\negress.inspect = "some"\n',
+    message: `${P}: bottles.dev.egress.inspect: expected "credentials" (the default: TLS is ` +
+      'terminated only for hosts with injected secrets or egress.rules) or "all" (every ' +
+      'allowed HTTPS host), found string "some"',
+  },
+  {
+    name: "a rule with neither methods nor paths",
+    toml: '[bottles.dev]\nimage = "a"\negress.rules = [{ host = "api.test" }]\n',
+    message: `${P}: bottles.dev.egress.rules[0]: a rule needs methods, paths or both (a rule ` +
+      "with neither would allow everything)",
+  },
+  {
+    name: "a lowercase rule method",
+    toml: '[bottles.dev]\nimage = "a"\negress.rules = [{ host = "api.test", methods = ["get"] }]\n',
+    message: `${P}: bottles.dev.egress.rules[0].methods[0]: "get": write methods in uppercase ` +
+      '("GET")',
+  },
+  {
+    name: "a rule for CONNECT",
+    toml:
+      '[bottles.dev]\nimage = "a"\negress.rules = [{ host = "api.test", methods = ["CONNECT"] }]\n',
+    message: `${P}: bottles.dev.egress.rules[0].methods[0]: "CONNECT" opens the tunnel, which ` +
+      "egress.allow decides; a rule names the methods of the requests inside it",
+  },
+  {
+    name: "a rule path that does not start with /",
+    toml: '[bottles.dev]\nimage = "a"\negress.rules = [{ host = "api.test", paths = ["v1/*"] }]\n',
+    message: `${P}: bottles.dev.egress.rules[0].paths[0]: "v1/*" must start with "/" (it ` +
+      "matches the request path)",
+  },
+  {
+    name: "a rule path with ** inside a segment",
+    toml: '[bottles.dev]\nimage = "a"\negress.rules = [{ host = "api.test", paths = ["/v1**"] }]\n',
+    message: `${P}: bottles.dev.egress.rules[0].paths[0]: "/v1**": "**" must be a whole segment ` +
+      '("/a/**" or "/a/**/b"); "*" matches within one segment',
+  },
+  {
+    name: "a rule path with a .. segment can never match",
+    toml:
+      '[bottles.dev]\nimage = "a"\negress.rules = [{ host = "api.test", paths = ["/a/../b"] }]\n',
+    message: `${P}: bottles.dev.egress.rules[0].paths[0]: "/a/../b" has a "." or ".." segment, ` +
+      "which no request path may",
+  },
+  {
+    name: "a rule path with a query",
+    toml:
+      '[bottles.dev]\nimage = "a"\negress.rules = [{ host = "api.test", paths = ["/a?x=1"] }]\n',
+    message: `${P}: bottles.dev.egress.rules[0].paths[0]: "/a?x=1" has whitespace, a control ` +
+      'character, "?" or "#"; a glob matches the path only (no query or fragment), with "*" ' +
+      'within a segment and "**" across',
+  },
 ];
 
 for (const c of PARSE_CASES) {
@@ -567,6 +676,35 @@ const LOAD_CASES: LoadCase[] = [
       `  ${U}: agents.y.bottle: bottle "yy" is not defined (bottles are defined in ${U})`,
   },
   {
+    name: "an inject host egress.allow does not cover",
+    user: '[bottles.dev]\nimage = "x"\negress.allow = ["api.test"]\n' +
+      'secrets.KEY = { from = "HOST_KEY", inject = ["api.test", "other.test"] }\n' +
+      '[agents.a]\nbottle = "dev"\ncommand = ["x"]\n',
+    message: `${U}: bottles.dev.secrets.KEY.inject[1]: "other.test" is not in egress.allow of ` +
+      'bottle "dev"; a secret is injected only into requests the bottle may send: add ' +
+      '"other.test" to egress.allow of bottle "dev" (or a bottle it extends), or remove it here',
+  },
+  {
+    name: "a secret in both forms along the extends chain",
+    user: '[bottles.base]\nimage = "x"\negress.allow = ["api.test"]\n' +
+      'secrets = { KEY = "HOST_KEY" }\n[bottles.dev]\nextends = "base"\n' +
+      'secrets.KEY = { from = "HOST_KEY", inject = ["api.test"] }\n' +
+      '[agents.a]\nbottle = "dev"\ncommand = ["x"]\n',
+    message: `${U}: bottles.dev.secrets.KEY: KEY is injected here and declared in the other ` +
+      'form by bottle "base" it extends; a secret is either held by the agent (NAME = ' +
+      '"HOST_VAR") or injected by the bundle ({ from, inject }), so declare it one way along ' +
+      "the chain",
+  },
+  {
+    name: "a rule on a host that is not allowed",
+    user: '[bottles.dev]\nimage = "x"\negress.allow = ["api.test"]\n' +
+      'egress.rules = [{ host = "other.test", methods = ["GET"] }]\n' +
+      '[agents.a]\nbottle = "dev"\ncommand = ["x"]\n',
+    message: `${U}: bottles.dev.egress.rules[0]: host "other.test" is not in egress.allow of ` +
+      'bottle "dev", so the rule could never apply: add "other.test" to egress.allow of bottle ' +
+      '"dev" (or a bottle it extends), or remove it here',
+  },
+  {
     name: "explicit manifest that does not exist",
     explicit: true,
     message: `${U}: manifest file not found (given by --manifest); check the path`,
@@ -639,6 +777,21 @@ const FIXTURE_CASES: { file: string; message: (path: string) => string }[] = [
     message: (p) =>
       `${p}: bottles.dev.env.HTTPS_PROXY: HTTPS_PROXY is set by bot-bottle itself (it points ` +
       `the guest at the bundle), so a bottle may not set it in env ${RESERVED}`,
+  },
+  {
+    file: "inject_not_allowed.toml",
+    message: (p) =>
+      `${p}: bottles.dev.secrets.API_KEY.inject[0]: "api.example.org" is not in egress.allow ` +
+      'of bottle "dev"; a secret is injected only into requests the bottle may send: add ' +
+      '"api.example.org" to egress.allow of bottle "dev" (or a bottle it extends), or remove it ' +
+      "here",
+  },
+  {
+    file: "ca_certs_not_pem.toml",
+    message: (p) =>
+      `${p}: bottles.dev.ca_certs[0]: ${fixture("not_a_cert.pem")} is not a PEM certificate ` +
+      'file (no "-----BEGIN CERTIFICATE-----" block found; a DER file can be converted with ' +
+      "`openssl x509 -inform der -in FILE -out FILE.pem`)",
   },
 ];
 
