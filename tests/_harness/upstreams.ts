@@ -174,6 +174,9 @@ import base64, gzip, hashlib, http.server, json, os, socketserver, ssl, sys, thr
 lock = threading.Lock()
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body are separate writes: without TCP_NODELAY every keep-alive response
+    # waits out the client's delayed ACK (~40 ms), which would hide what a proxy costs.
+    disable_nagle_algorithm = True
     def _body(self):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
