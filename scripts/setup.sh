@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Sets up a checkout for development and testing (idempotent; run as root or
 # with sudo on Debian/Ubuntu): Deno from npm, Docker engine + debootstrap,
-# ShellCheck and nix-bin from apt, a running dockerd, and a local
+# ShellCheck and nix-bin from apt, a running dockerd, a local
 # debian:bookworm-slim base image built with debootstrap (Docker Hub is not
-# needed). The README's set-up command; .ci/run calls it too.
+# needed), and the pinned agent CLIs the credentials tests run (npm pack).
+# The README's set-up command; .ci/run calls it too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -86,6 +87,10 @@ main() {
   bash scripts/build_base_image.sh debian:bookworm-slim
   register_runsc
   deno install --frozen >/dev/null 2>&1 || deno install
+  # The real agent CLIs the credentials tests run (npm registry; the tests fetch nothing and say
+  # when these are missing).
+  deno run -A scripts/fetch_agent_clients.ts ||
+    echo "setup: the agent CLIs were not fetched; the tests that run them will be ignored" >&2
   echo "setup: done; run the tests with: deno task test"
 }
 

@@ -38,6 +38,14 @@ export interface Preset {
   notes: string[];
 }
 
+/**
+ * How the codex preset logs in before it starts: Codex (0.171) takes an API key from
+ * ~/.codex/auth.json, written by `codex login --with-api-key` from stdin, and from the environment
+ * only in `codex exec` (CODEX_API_KEY), never from OPENAI_API_KEY. What it stores is the
+ * placeholder the agent holds; the bundle swaps in the key.
+ */
+export const CODEX_LOGIN = "printenv OPENAI_API_KEY | codex login --with-api-key >/dev/null";
+
 /** The presets, in the order the file lists them. */
 export const PRESETS: readonly Preset[] = [
   {
@@ -92,9 +100,16 @@ export const PRESETS: readonly Preset[] = [
       howTo: "an API key from platform.openai.com (a ChatGPT sign-in refreshes its token " +
         "inside the guest, which injection cannot serve)",
     }],
-    command: ["codex", "--dangerously-bypass-approvals-and-sandbox"],
+    command: [
+      "sh",
+      "-c",
+      `${CODEX_LOGIN} && exec codex --dangerously-bypass-approvals-and-sandbox "$@"`,
+      "codex",
+    ],
     notes: [
       "The bottle is the sandbox: Codex's own would need privileges the bottle does not give.",
+      "Codex reads its API key from ~/.codex/auth.json (CODEX_API_KEY in `codex exec` only), so",
+      "the agent first logs in with the placeholder it holds; only the bundle has the key.",
       "Add the hosts your work needs (registry.npmjs.org, github.com, ...).",
     ],
   },

@@ -164,14 +164,39 @@ export async function startWebUpstream(
  * - `/gzip`: the echo, gzip-encoded whatever the request accepts;
  * - `/split?v=...`: streams `v` in 3-byte chunks (chunked), to split a value across reads;
  * - `/big?mib=N`: N MiB of `a` (Content-Length);
- * - `/v1/messages`, `/v1/responses`: a fake Anthropic / OpenAI API, 200 only when the bearer
- *   token (or, for messages, `x-api-key`) hashes to `expectSha256`, else 401;
+ * - `/v1/messages`, `/v1/responses`: a fake Anthropic / OpenAI API, 401 unless the bearer token
+ *   (or, for messages, `x-api-key`) hashes to `expectSha256`; then a POST gets a reply (the text
+ *   `bbtest reply from the fake API`) as a message, or streamed as the API streams it (SSE) when
+ *   the body asks for `stream`, and anything else a 404;
  * - anything else: a JSON echo `{method, path, headers, body}` with header `x-echo-auth` set to
  *   the request's authorization header.
  */
 const HTTPS_UPSTREAM = String.raw`
 import base64, gzip, hashlib, http.server, json, os, socketserver, ssl, sys, threading, urllib.parse
 lock = threading.Lock()
+# What the fake APIs answer: the text a client prints when its request was authenticated.
+REPLY = "bbtest reply from the fake API"
+USAGE = {"input_tokens": 1, "output_tokens": 1}
+MESSAGES_EVENTS = [  # Anthropic Messages API, streamed
+    {"type": "message_start", "message": {"id": "msg_bbtest", "type": "message",
+     "role": "assistant", "model": "fake", "content": [], "stop_reason": None,
+     "stop_sequence": None, "usage": USAGE}},
+    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": REPLY}},
+    {"type": "content_block_stop", "index": 0},
+    {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+     "usage": {"output_tokens": 1}},
+    {"type": "message_stop"},
+]
+RESPONSES_EVENTS = [  # OpenAI Responses API, streamed
+    {"type": "response.created", "response": {"id": "resp_bbtest"}},
+    {"type": "response.output_item.done", "output_index": 0, "item": {
+        "type": "message", "role": "assistant", "id": "msg_bbtest",
+        "content": [{"type": "output_text", "text": REPLY}]}},
+    {"type": "response.completed", "response": {"id": "resp_bbtest", "usage": {
+        "input_tokens": 1, "input_tokens_details": None, "output_tokens": 1,
+        "output_tokens_details": None, "total_tokens": 2}}},
+]
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Headers and body are separate writes: without TCP_NODELAY every keep-alive response
@@ -207,9 +232,23 @@ class H(http.server.BaseHTTPRequestHandler):
             bearer = (self.headers.get("authorization") or "").removeprefix("Bearer ")
             given = [bearer] + ([self.headers.get("x-api-key") or ""]
                                 if url.path == "/v1/messages" else [])
-            if want and any(sha(g) == want for g in given if g):
-                return self._send(200, b'{"id":"ok","type":"message"}\n')
-            return self._send(401, b'{"type":"error","error":{"type":"authentication_error"}}\n')
+            if not (want and any(sha(g) == want for g in given if g)):
+                return self._send(401, b'{"type":"error","error":{"type":"authentication_error"}}\n')
+            if self.command != "POST":
+                return self._send(404, b'{"error":"not here"}\n')  # e.g. Codex's WebSocket try
+            try:
+                streamed = bool(json.loads(body or b"{}").get("stream"))
+            except ValueError:
+                streamed = False
+            if not streamed:
+                return self._send(200, json.dumps({
+                    "id": "msg_bbtest", "type": "message", "role": "assistant", "model": "fake",
+                    "content": [{"type": "text", "text": REPLY}], "stop_reason": "end_turn",
+                    "stop_sequence": None, "usage": {"input_tokens": 1, "output_tokens": 1},
+                }).encode() + b"\n")
+            events = MESSAGES_EVENTS if url.path == "/v1/messages" else RESPONSES_EVENTS
+            out = "".join("event: %s\ndata: %s\n\n" % (e["type"], json.dumps(e)) for e in events)
+            return self._send(200, out.encode(), "text/event-stream")
         if url.path == "/b64":
             out = "".join(base64.b64encode((self.headers.get(h) or "").encode()).decode() + "\n"
                           for h in ("x-api-key", "authorization"))

@@ -47,9 +47,13 @@ Deno.test("the presets are a valid user manifest: shell, claude, codex, built-in
     OPENAI_API_KEY: { from: "BOT_BOTTLE_OPENAI_KEY", inject: ["api.openai.com"] },
   });
   assert.deepEqual(parsed.bottles.claude.egressAllow, ["api.anthropic.com"]);
+  // Codex takes its key from ~/.codex/auth.json: the agent logs in with its placeholder first.
   assert.deepEqual(parsed.agents.codex.command, [
+    "sh",
+    "-c",
+    "printenv OPENAI_API_KEY | codex login --with-api-key >/dev/null && exec codex " +
+    '--dangerously-bypass-approvals-and-sandbox "$@"',
     "codex",
-    "--dangerously-bypass-approvals-and-sandbox",
   ]);
   // The one place the secrets are written, and the hosts an injected form will need.
   const claude = PRESETS.find((p) => p.name === "claude")!;

@@ -1,18 +1,25 @@
 /**
  * The claude and codex presets' credentials through injection (SPEC §12, §14), end to end on
- * both backends (smolmachines through the fake smolvm): the bottles carry exactly the presets' secret tables and egress
- * (lib/agents/presets.ts), on the demo agent image (the real CLIs come from the npm registry,
- * which the test machines cannot reach), and a fake Anthropic / OpenAI API answers as
+ * both backends (smolmachines through the fake smolvm): the bottles carry exactly the presets'
+ * secret tables and egress (lib/agents/presets.ts), on the demo agent image, and a fake Anthropic
+ * / OpenAI API answers as
  * api.anthropic.com and api.openai.com: 200 only when the request carries the real credential
  * where the clients send it (Claude Code: `authorization: Bearer` for an OAuth token,
  * `x-api-key` for an API key; Codex: `authorization: Bearer`), 401 otherwise. The requests are
- * made with curl, with the headers those clients send, from the placeholders the guest holds.
+ * made with curl, with the headers those clients send, from the placeholders the guest holds;
+ * preset_clients_test.ts runs the real CLIs (docker backend).
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { PRESETS, presetSecretLines } from "../../lib/agents/presets.ts";
 import type { Cli } from "../_harness/cli.ts";
-import { docker, networkIpam, removeLabelled, waitForNetwork } from "../_harness/docker.ts";
+import {
+  containerIp,
+  docker,
+  networkIpam,
+  removeLabelled,
+  waitForNetwork,
+} from "../_harness/docker.ts";
 import { agentImage, fixtureImage } from "../_harness/images.ts";
 import { tomlString } from "../_harness/manifests.ts";
 import { Sandbox } from "../_harness/sandbox.ts";
@@ -85,6 +92,12 @@ async function scenario(backend: "docker" | "smolmachines"): Promise<void> {
         api,
       ]);
       await cli.waitFor("stdout", /^READY$/m, 180_000);
+      // Before any request: the bundle resolves the API names to the fake, nothing else.
+      const fake = await containerIp(api, `bot-bottle-${slug}`);
+      for (const host of ["api.anthropic.com", "api.openai.com"]) {
+        const r = await docker(["exec", `bot-bottle-${slug}-bundle`, "getent", "hosts", host]);
+        assert.equal(r.stdout.trim().split(/\s+/)[0], fake, `${host} resolves elsewhere`);
+      }
       return slug;
     };
     const curl = async (slug: string, args: string) => {
