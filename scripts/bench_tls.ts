@@ -10,7 +10,10 @@
  *    placeholder in `x-api-key` (swapped in by the bundle on api.test, an opaque string in the
  *    tunnel), in two shapes: one keep-alive connection (what API clients do) and a new
  *    connection (CONNECT + TLS handshake) per request. Medians of BENCH_RUNS (default 3)
- *    rounds, after a warm-up; the figure is intercepted / tunnelled time (target <= 1.5x).
+ *    rounds, after a warm-up; the figure is intercepted / tunnelled time (target <= 1.5x), and
+ *    the bundle daemon's CPU time per request (less sensitive to a busy machine).
+ *    BENCH_INTERCEPT=rules intercepts api.test for an egress rule instead (no injection or
+ *    redaction: what TLS interception alone costs).
  * 2. The bundle's memory with interception active, right after the runs: `docker stats
  *    --no-stream`, and the cgroup's peak (v1 memory.max_usage_in_bytes or v2 memory.peak) when
  *    readable (target < 64 MiB).
@@ -38,6 +41,8 @@ import { startHttpsUpstream } from "../tests/_harness/upstreams.ts";
 
 const REQUESTS = Number(Deno.env.get("BENCH_REQUESTS") ?? 200);
 const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 3);
+/** BENCH_INTERCEPT=rules: api.test is intercepted for an egress rule, with no secret to inject. */
+const RULES_ONLY = Deno.env.get("BENCH_INTERCEPT") === "rules";
 /** The bundle's memory limit in a launch (bottles.X.bundle.memory's default). */
 const BUNDLE_MEMORY_MIB = 384;
 
@@ -121,7 +126,11 @@ try {
     egressAllow: ["api.test", "tunnel.test"],
     git: [],
     intercept: ["api.test"],
-    injected: [{ name: "API_KEY", placeholder, inject: ["api.test"] }],
+    ...(RULES_ONLY
+      ? {
+        rules: [{ host: "api.test", methods: ["GET"], where: "bench", source: "bench_tls.ts" }],
+      }
+      : { injected: [{ name: "API_KEY", placeholder, inject: ["api.test"] }] }),
     caCertsPem: caPem,
   });
   await writeConfig(`${root}/config`, config.files);
@@ -141,11 +150,13 @@ try {
   await docker(argv.slice(1));
   await docker(["run", "-d", "--name", client, "--network", network, fixture, "sleep", "3600"]);
   await waitHealthy(bundleName);
-  const value = `sk-bench-${crypto.randomUUID()}`;
-  const delivered = await runner.run(secretDeliveryArgv(bundleName), {
-    input: JSON.stringify({ API_KEY: value }) + "\n",
-  });
-  if (delivered.code !== 0) throw new Error(`bb-secrets: ${delivered.stdout}${delivered.stderr}`);
+  if (!RULES_ONLY) {
+    const value = `sk-bench-${crypto.randomUUID()}`;
+    const delivered = await runner.run(secretDeliveryArgv(bundleName), {
+      input: JSON.stringify({ API_KEY: value }) + "\n",
+    });
+    if (delivered.code !== 0) throw new Error(`bb-secrets: ${delivered.stdout}${delivered.stderr}`);
+  }
   const pem = await docker(guestPemArgv(bundleName).slice(1));
   await docker(["exec", "-i", client, "sh", "-c", "cat >/ca.pem"], { input: pem.stdout });
   await docker(["exec", "-i", client, "sh", "-c", "cat >/bench.py"], { input: CLIENT });
