@@ -137,7 +137,8 @@ function parseToml(text: string, path: string): Table {
         );
       }
       throw new ManifestError(
-        `${path}:${error.line}:${error.column}: TOML syntax error: ${reason}`,
+        `${path}:${error.line}:${error.column}: TOML syntax error: ${reason}` +
+          secretsTableHint(text, error.line),
       );
     }
     if (error instanceof RangeError) {
@@ -150,6 +151,19 @@ function parseToml(text: string, path: string): Table {
       `${path}: TOML syntax error: the parser gave up${reason ? `: ${truncate(reason)}` : ""}`,
     );
   }
+}
+
+/**
+ * The usual cause of a "redefine" error on `[bottles.X.secrets.NAME]`: the bottle also has an
+ * inline `secrets = { ... }`, which TOML closes to further keys.
+ */
+function secretsTableHint(text: string, line: number): string {
+  const header = /^\s*\[\s*bottles\.([a-z][a-z0-9-]*)\.secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\]/
+    .exec(text.split("\n")[line - 1] ?? "");
+  if (!header) return "";
+  return ` (an inline \`secrets = { ... }\` in [bottles.${header[1]}] cannot be extended by ` +
+    `[bottles.${header[1]}.secrets.${header[2]}]: write the held ones as dotted keys, ` +
+    '`secrets.NAME = "HOST_VAR"`, or move them into this form)';
 }
 
 export { quote, truncate };

@@ -304,17 +304,20 @@ srv.serve_forever()
 `;
 
 /** The upstream's certificates, made in a throwaway container (no network). */
-function upstreamCertScript(names: string[], badNames: string[]): string {
-  const san = names.map((n) => `DNS:${n}`).join(",");
+function upstreamCertScript(names: string[], badNames: string[], ownIp = false): string {
+  // With ownIp, the certificate also names the container's own address (for a client that can
+  // only reach it by IP, such as a build on Docker's default bridge).
+  const san = [...names.map((n) => `DNS:${n}`), ...(ownIp ? ["IP:$ip"] : [])].join(",");
   const badSan = badNames.map((n) => `DNS:${n}`).join(",") || "DNS:bad.invalid";
   return `set -e
+ip=$(hostname -i | cut -d' ' -f1)
 mkdir -p /srv/tls && cd /srv/tls
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -keyout ca.key \
   -out ca.pem -subj "/CN=bbtest upstream CA $RANDOM$RANDOM" \
   -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null
 openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout good.key -out good.csr \
   -subj "/CN=${names[0]}" 2>/dev/null
-printf 'subjectAltName=${san}\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' >ext
+printf 'subjectAltName=%s\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' "${san}" >ext
 openssl x509 -req -in good.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out good.pem \
   -extfile ext 2>/dev/null
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -keyout bad.key \
@@ -335,21 +338,27 @@ export async function startHttpsUpstream(opts: {
   badNames?: string[];
   /** SHA-256 (hex) of the credential the fake API endpoints accept. */
   expectSha256?: string;
-}): Promise<{ caPem: string }> {
+  /**
+   * On Docker's default `bridge` (no aliases there): the certificate names the container's own
+   * address, which is returned.
+   */
+  defaultBridge?: boolean;
+}): Promise<{ caPem: string; ip?: string }> {
   const bad = opts.badNames ?? [];
+  const bridge = opts.defaultBridge ?? false;
   await docker([
     "run",
     "-d",
     "--name",
     opts.name,
     "--network",
-    opts.network,
-    ...[...opts.names, ...bad].flatMap((a) => ["--network-alias", a]),
+    bridge ? "bridge" : opts.network,
+    ...(bridge ? [] : [...opts.names, ...bad].flatMap((a) => ["--network-alias", a])),
     ...(opts.expectSha256 ? ["-e", `EXPECT_SHA256=${opts.expectSha256}`] : []),
     opts.fixture,
     "bash",
     "-c",
-    `${upstreamCertScript(opts.names, bad)}\nexec python3 -c "$0" "$1"`,
+    `${upstreamCertScript(opts.names, bad, bridge)}\nexec python3 -c "$0" "$1"`,
     HTTPS_UPSTREAM,
     bad.join(","),
   ]);
@@ -359,7 +368,8 @@ export async function startHttpsUpstream(opts: {
   }
   const ca = await exec(opts.name, "cat /srv/tls/ca.pem");
   assert.match(ca.stdout, /BEGIN CERTIFICATE/);
-  return { caPem: ca.stdout };
+  if (!bridge) return { caPem: ca.stdout };
+  return { caPem: ca.stdout, ip: await containerIp(opts.name, "bridge") };
 }
 
 /** What the {@link startHttpsUpstream} upstream received, one record per request. */

@@ -11,6 +11,7 @@ import { runLaunch } from "../../lib/launch/launch_pipeline.ts";
 import { parseManifestText } from "../../lib/manifest/parse_manifest.ts";
 import type { Manifest } from "../../lib/manifest/types.ts";
 import type { BackendName, Plan } from "../../lib/plan/plan_types.ts";
+import { placeholderSource } from "../../lib/plan/placeholder.ts";
 import { resolvePlan } from "../../lib/plan/resolve_plan.ts";
 import { IDLE_ENTRYPOINT } from "../../lib/plan/render_smolfile.ts";
 import { fail, type Handler, ok, RecordingRunner } from "../fixtures/recording_runner.ts";
@@ -31,15 +32,27 @@ command = ["agent", "--go"]
 prompt = "hello"
 `;
 
+/** A bottle with a secret the agent holds and one the bundle injects. */
+const INJECTED_TOML = TOML.replace(
+  'secrets = { API_TOKEN = "HOST_TOKEN" }',
+  'secrets.API_TOKEN = "HOST_TOKEN"',
+).replace(
+  'egress.allow = ["api.example.test"]',
+  'egress.allow = ["api.example.test"]\n\n[bottles.dev.secrets.API_KEY]\nfrom = "HOST_API_KEY"\n' +
+    'inject = ["api.example.test"]',
+);
+const INJECTED_VALUE = "sk-injected-0123456789";
+const GUEST_PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+
 interface World {
   root: string;
   plan: Plan;
   env: Record<string, string>;
 }
 
-async function world(backend: BackendName): Promise<World> {
+async function world(backend: BackendName, toml = TOML): Promise<World> {
   const root = await Deno.makeTempDir({ prefix: "bbtest-pipeline-" });
-  const manifest: Manifest = { files: [MANIFEST], ...parseManifestText(TOML, MANIFEST, "user") };
+  const manifest: Manifest = { files: [MANIFEST], ...parseManifestText(toml, MANIFEST, "user") };
   const plan = resolvePlan({
     manifest,
     agent: "demo",
@@ -51,11 +64,13 @@ async function world(backend: BackendName): Promise<World> {
     stateRoot: `${root}/state`,
     smolvmVersion: "1.9.3",
     now: "2026-12-01T00:00:00.000Z",
+    placeholder: placeholderSource(),
   });
   await Deno.mkdir(plan.state_dir, { recursive: true });
   const env = {
     HOME: `${root}/home`,
     HOST_TOKEN: "s3cret",
+    HOST_API_KEY: INJECTED_VALUE,
     BOT_BOTTLE_PROBE_TARGET: "10.9.0.9:443",
   };
   // The smolvm DB as `machine create` leaves it, where bot-bottle reads it back.
@@ -93,6 +108,8 @@ function healthyHost(argv: readonly string[]) {
     return ok("probe ok: refused\n");
   }
   if (a.startsWith("smolvm machine ls")) return ok("[]\n");
+  if (a.endsWith("bb-secrets")) return ok("bb-secrets: ok loaded 1 injected secret(s): API_KEY\n");
+  if (a.endsWith("cat /run/bot-bottle/tls/guest.pem")) return ok(GUEST_PEM);
   if (argv[0] === "smolvm" && argv[2] === "exec" && argv.includes("probe")) {
     return ok("probe ok: refused\n");
   }
@@ -228,6 +245,103 @@ for (const backend of ["docker", "smolmachines"] as const) {
         }
         assert.ok((await Deno.stat(`${w.root}/state/images/${"ab".repeat(32)}.tar`)).isFile);
       }
+    } finally {
+      await Deno.remove(w.root, { recursive: true });
+    }
+  });
+
+  Deno.test(`pipeline (${backend}): an injected value goes to the bundle's stdin only`, async () => {
+    const w = await world(backend, INJECTED_TOML);
+    try {
+      const { runner, outcome, lines } = await launch(w, [healthyHost]);
+      assert.deepEqual(outcome, { code: 0 });
+      const placeholder = w.plan.guest_env.API_KEY;
+      assert.match(placeholder, /^bot-bottle-placeholder-[0-9a-f]{32}$/);
+      const slug = w.plan.slug;
+      // Once, after the bundle is up and before the guest exists, on docker exec -i stdin.
+      const calls = runner.calls;
+      const at = calls.findIndex((c) => c.argv.join(" ").endsWith("bb-secrets"));
+      assert.ok(at >= 0, "no delivery");
+      assert.deepEqual(calls[at].argv, [
+        "docker",
+        "exec",
+        "--interactive",
+        `bot-bottle-${slug}-bundle`,
+        "/usr/local/bin/bb-secrets",
+      ]);
+      assert.equal(
+        (calls[at].options as { input?: string }).input,
+        `{"API_KEY":"${INJECTED_VALUE}"}\n`,
+      );
+      const bundleRun = calls.findIndex((c) =>
+        c.argv.includes(`bot-bottle-${slug}-bundle`) && c.argv[1] === "run"
+      );
+      const guest = calls.findIndex((c) =>
+        backend === "docker"
+          ? c.argv[1] === "run" && c.argv.includes(`bot-bottle-${slug}-agent`)
+          : c.argv[0] === "smolvm" && c.argv[2] === "create"
+      );
+      assert.ok(bundleRun < at && at < guest, `order: bundle ${bundleRun}, ${at}, guest ${guest}`);
+      assert.equal(calls.filter((c) => c.argv.join(" ").endsWith("bb-secrets")).length, 1);
+      // Nowhere else: no argv, no other call's input or environment, not the state dir.
+      for (const [i, c] of calls.entries()) {
+        assert.ok(!c.argv.join(" ").includes(INJECTED_VALUE), c.argv.join(" "));
+        if (i === at) continue;
+        assert.ok(!JSON.stringify(c.options).includes(INJECTED_VALUE), c.argv.join(" "));
+      }
+      for await (const entry of Deno.readDir(w.plan.state_dir)) {
+        if (!entry.isFile) continue;
+        const text = await Deno.readTextFile(`${w.plan.state_dir}/${entry.name}`);
+        assert.ok(!text.includes(INJECTED_VALUE), entry.name);
+      }
+      // The agent gets the held secret by reference and the injected one's placeholder only.
+      const agent = calls.find((c) => c.argv.includes("--go"))!;
+      assert.equal((agent.options.env ?? {}).API_TOKEN, "s3cret");
+      assert.equal((agent.options.env ?? {}).API_KEY, undefined);
+      if (backend === "smolmachines") {
+        const create = calls.find((c) => c.argv[0] === "smolvm" && c.argv[2] === "create")!;
+        const refs = create.argv.flatMap((a, k) =>
+          a === "--secret-env" ? [create.argv[k + 1]] : []
+        );
+        assert.deepEqual(refs, ["API_TOKEN=HOST_TOKEN"]);
+      } else {
+        const run = calls.find((c) =>
+          c.argv[1] === "run" && c.argv.includes(`bot-bottle-${slug}-agent`)
+        )!;
+        assert.ok(run.argv.includes(`API_KEY=${placeholder}`), run.argv.join(" "));
+      }
+      // The guest trusts the bundle's CA: written by a script on stdin, as root on docker.
+      const trust = calls.find((c) => c.argv.includes("trust") && c.argv.includes("sh"))!;
+      assert.equal((trust.options as { input?: string }).input, GUEST_PEM);
+      assert.ok(
+        lines.some((l) => /bundle holds the injected secret API_KEY/.test(l)),
+        lines.join("\n"),
+      );
+    } finally {
+      await Deno.remove(w.root, { recursive: true });
+    }
+  });
+
+  Deno.test(`pipeline (${backend}): an injected secret whose host variable is unset creates nothing`, async () => {
+    const w = await world(backend, INJECTED_TOML);
+    try {
+      delete (w.env as Record<string, string>).HOST_API_KEY;
+      const { runner, outcome } = await launch(w, [healthyHost]);
+      assert.ok("error" in outcome);
+      assert.match(
+        outcome.error.message,
+        /secret API_KEY needs host variable HOST_API_KEY, which is not set/,
+      );
+      assert.equal(runner.argvs.map(createdBy).filter((r) => r !== null).length, 0);
+      w.env.HOST_API_KEY = "short";
+      const short = await launch(w, [healthyHost]);
+      assert.ok("error" in short.outcome);
+      assert.match(
+        short.outcome.error.message,
+        /has 5 characters; an injected secret needs at least 8/,
+      );
+      assert.ok(!short.outcome.error.message.includes("short"), "the value is shown");
+      assert.equal(short.runner.argvs.map(createdBy).filter((r) => r !== null).length, 0);
     } finally {
       await Deno.remove(w.root, { recursive: true });
     }

@@ -499,6 +499,15 @@ const PARSE_CASES: ParseCase[] = [
     message: `${P}: unknown key bottles.dev.secrets.KEY.hosts (expected one of: from, inject)`,
   },
   {
+    name: "an inline secrets table and an injected secret's table in one bottle",
+    toml: '[bottles.dev]\nimage = "a"\nsecrets = { GH = "HOST_GH" }\n' +
+      '[bottles.dev.secrets.KEY]\nfrom = "HOST_KEY"\ninject = ["api.test"]\n',
+    message: `${P}:4:2: TOML syntax error: trying to redefine an already defined table or value ` +
+      "(an inline `secrets = { ... }` in [bottles.dev] cannot be extended by " +
+      "[bottles.dev.secrets.KEY]: write the held ones as dotted keys, " +
+      '`secrets.NAME = "HOST_VAR"`, or move them into this form)',
+  },
+  {
     name: "a ca_certs entry that is a URL",
     toml: '[bottles.dev]\nimage = "a"\nca_certs = ["https://corp.example/ca.pem"]\n',
     message: `${P}: bottles.dev.ca_certs[0]: "https://corp.example/ca.pem" looks like a URL; ` +

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { loadManifest, readTextFileOrNull } from "../../lib/manifest/load_manifest.ts";
 import { ManifestError } from "../../lib/manifest/manifest_error.ts";
 import type { ManifestSources } from "../../lib/manifest/manifest_paths.ts";
+import { resolveBottle } from "../../lib/manifest/resolve_bottle.ts";
 
 const U = "/home/u/.config/bot-bottle/bot-bottle.toml";
 const J = "/src/repo/bot-bottle.toml";
@@ -189,4 +190,27 @@ Deno.test("loadManifest: an agent naming an Object.prototype member is refused c
     message: `${U}: agents.a.bottle: bottle "constructor" is not defined (bottles are defined ` +
       `in ${U})`,
   });
+});
+
+Deno.test("README's manifest example loads: held and injected secrets, rules", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const section = readme.slice(readme.indexOf("\n## Manifest\n"));
+  const start = section.indexOf("```toml\n") + 8;
+  const toml = section.slice(start, section.indexOf("\n```", start))
+    // The example's host key is elided; any well-formed one will do.
+    .replace(
+      "ssh-ed25519 AAAA...",
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAswVXqfxOkOM1h9osfsETZbgKXK7xQ5XoOozfIXPGGG",
+    );
+  const { read } = reader({ [U]: toml });
+  const manifest = await loadManifest(SOURCES, read);
+  const dev = resolveBottle(manifest, "dev");
+  assert.deepEqual(dev.secrets, { GH_TOKEN: "BOT_BOTTLE_GH_TOKEN" });
+  assert.deepEqual(dev.git.map((g) => g.name), ["app"]);
+  assert.deepEqual(dev.injected, {
+    CLAUDE_CODE_OAUTH_TOKEN: { from: "BOT_BOTTLE_CLAUDE_TOKEN", inject: ["api.anthropic.com"] },
+  });
+  assert.deepEqual(dev.egressRules.map((r) => [r.host, r.methods, r.paths]), [
+    ["api.github.com", ["GET"], ["/repos/me/**"]],
+  ]);
 });
