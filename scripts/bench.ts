@@ -140,7 +140,7 @@ async function benchDockerBackend(): Promise<void> {
   const { DenoRunner } = await import("../lib/host/runner.ts");
   const { ensureBundleImage } = await import("../lib/bundle/bundle_image.ts");
   const { ensureAgentImage } = await import("../lib/launch/agent_image.ts");
-  const { bundleRunArgv } = await import("../lib/bundle/bundle_run_argv.ts");
+  const { BUNDLE_HEALTH_CMD, bundleRunArgv } = await import("../lib/bundle/bundle_run_argv.ts");
   const { auditDir, controlDir, prepareBundleDirs } = await import("../lib/state/approvals.ts");
   const { renderBundleConfig } = await import("../lib/bundle/config/render_bundle_config.ts");
   const { networkConnectArgv, networkCreateArgv } = await import("../lib/host/docker_argv.ts");
@@ -297,8 +297,8 @@ async function benchDockerBackend(): Promise<void> {
       await docker(run.slice(1));
       await docker(networkConnectArgv(egress, bundle).slice(1));
       for (let i = 0;; i++) {
-        const h = await docker(["inspect", "--format", "{{json .State.Health}}", bundle]);
-        if (/"Status":"healthy"/.test(h.stdout)) break;
+        const h = await docker(["exec", bundle, BUNDLE_HEALTH_CMD], true);
+        if (h.stdout.trim() === "healthy") break;
         if (i > 360) throw new Error("raw bundle did not become healthy");
         await new Promise((r) => setTimeout(r, 250));
       }

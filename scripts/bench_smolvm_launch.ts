@@ -11,7 +11,7 @@
 import { auditDir, controlDir, prepareBundleDirs } from "../lib/state/approvals.ts";
 import { fileURLToPath } from "node:url";
 import { bundleImageTag, DEFAULT_BUNDLE_BASE_IMAGE } from "../lib/bundle/bundle_image.ts";
-import { bundleRunArgv } from "../lib/bundle/bundle_run_argv.ts";
+import { BUNDLE_HEALTH_CMD, bundleRunArgv } from "../lib/bundle/bundle_run_argv.ts";
 import { bottleLabels, LABEL_ROLE, ownerId } from "../lib/plan/resource_names.ts";
 import { networkCreateArgv } from "../lib/host/docker_argv.ts";
 
@@ -163,8 +163,8 @@ command = ["bash", "-c"]
         e,
       );
       for (let i = 0;; i++) {
-        const h = await run(["docker", "inspect", "--format", "{{json .State.Health}}", bundle], e);
-        if (h.out.includes('"Status":"healthy"')) break;
+        const h = await run(["docker", "exec", bundle, BUNDLE_HEALTH_CMD], e);
+        if (h.out.trim() === "healthy") break;
         if (i > 360) throw new Error("bundle never became healthy");
         await new Promise((r) => setTimeout(r, 250));
       }

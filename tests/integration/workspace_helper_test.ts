@@ -5,30 +5,12 @@
  * program and whose hooks are planted (neither runs during the capture).
  */
 import assert from "node:assert/strict";
+import { sh } from "../_harness/git.ts";
 import { bundleImage } from "../_harness/images.ts";
 import { docker } from "../_harness/docker.ts";
 import { workspaceHelperArgv } from "../../lib/workspace/workspace_helper_argv.ts";
 
 const ID = { uid: Deno.uid() ?? 0, gid: Deno.gid() ?? 0 };
-
-async function sh(cwd: string, script: string): Promise<void> {
-  const out = await new Deno.Command("bash", {
-    args: ["-c", script],
-    cwd,
-    env: {
-      GIT_CONFIG_NOSYSTEM: "1",
-      HOME: cwd,
-      GIT_AUTHOR_NAME: "u",
-      GIT_AUTHOR_EMAIL: "u@x",
-      GIT_COMMITTER_NAME: "u",
-      GIT_COMMITTER_EMAIL: "u@x",
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-    },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-}
 
 async function helper(
   image: string,

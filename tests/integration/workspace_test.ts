@@ -9,6 +9,7 @@
  * refused before anything is created.
  */
 import assert from "node:assert/strict";
+import { git } from "../_harness/git.ts";
 import { Cli, tagged } from "../_harness/cli.ts";
 import { assertNothingLeft, removeLabelled } from "../_harness/docker.ts";
 import { manifestToml } from "../_harness/manifests.ts";
@@ -70,26 +71,6 @@ async function treeDigest(dir: string): Promise<string> {
   };
   await walk("");
   return entries.sort().join("\n");
-}
-
-async function git(cwd: string, ...args: string[]): Promise<string> {
-  const out = await new Deno.Command("git", {
-    args,
-    cwd,
-    env: {
-      GIT_CONFIG_NOSYSTEM: "1",
-      HOME: cwd,
-      GIT_AUTHOR_NAME: "u",
-      GIT_AUTHOR_EMAIL: "u@x",
-      GIT_COMMITTER_NAME: "u",
-      GIT_COMMITTER_EMAIL: "u@x",
-    },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 0, `git ${args.join(" ")}: ${text}`);
-  return new TextDecoder().decode(out.stdout);
 }
 
 Deno.test("docker: --cwd copies the tree in; diff, export, resume, findings, stop capture", async () => {
