@@ -27,6 +27,12 @@ export interface LaunchDeps {
   runner: Runner;
   env: Env;
   progress(line: string): void;
+  /** A terminal's one-line status (image builds show their current step there). */
+  status?: (text: string) => void;
+  /** The state root's owner id (labels image builds' intermediate containers). */
+  owner?: string;
+  /** Where image builds take their locks (`<state root>/builds`). */
+  buildLockDir?: string;
   stdinIsTerminal: boolean;
   interrupts: Interrupts;
   /** Re-resolve the plan with more ranges marked taken (after an overlap at create time). */
@@ -144,17 +150,22 @@ async function ensureImages(
   deps: LaunchDeps,
 ): Promise<{ agent: string; bundle: string }> {
   const plan = launch.plan;
+  const scope = { owner: deps.owner, lockDir: deps.buildLockDir, signal: launch.signal };
   const agent = await ensureAgentImage(launch.runner, {
     bottle: plan.bottles[plan.bottles.length - 1],
     image: plan.image,
     dockerfile: plan.dockerfile,
     baseImage: deps.baseImage,
     progress: launch.progress,
+    status: deps.status,
+    ...scope,
   });
   const bundle = await ensureBundleImage(launch.runner, {
     baseImage: deps.baseImage,
     workDir: `${plan.state_dir}/bundle-build`,
     onProgress: launch.progress,
+    onStatus: deps.status,
+    ...scope,
   });
   return { agent, bundle };
 }

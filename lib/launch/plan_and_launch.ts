@@ -21,10 +21,14 @@ import { makeSlug } from "../plan/slug.ts";
 import { readDockerSubnets } from "../host/docker_networks.ts";
 import { preflightPassed } from "../host/preflight.ts";
 import { runLaunch } from "./launch_pipeline.ts";
+import { planImages } from "./plan_images.ts";
+import { resolveBottle } from "../manifest/resolve_bottle.ts";
 import { reserveStateDir } from "../state/metadata_store.ts";
 import { type OwnerLock, takeOwnerLock } from "../state/owner_lock.ts";
 import { stateRoot } from "../state/state_paths.ts";
 import { makeStyle } from "../ui/style.ts";
+import { StatusLine } from "../ui/status_line.ts";
+import { ownerId } from "../plan/resource_names.ts";
 import type { CliContext } from "../cli/_shared/context.ts";
 import { printJson, stdoutStyle } from "../cli/_shared/output.ts";
 
@@ -65,11 +69,22 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
   }
 
   const dockerOk = checks.some((c) => c.id === "docker-daemon" && c.status === "ok");
-  const docker = dockerOk ? await readDockerSubnets(ctx.runner) : {
-    ranges: [],
-    note: "existing Docker networks not checked (the Docker daemon is not reachable)",
-  };
-  const routes = await ctx.hostRoutes();
+  const bottle = resolveBottle(spec.manifest, spec.manifest.agents[spec.agent].bottle);
+  // The host facts the plan needs, asked for at once.
+  const [docker, routes, images] = await Promise.all([
+    dockerOk ? readDockerSubnets(ctx.runner) : Promise.resolve({
+      ranges: [],
+      note: "existing Docker networks not checked (the Docker daemon is not reachable)",
+    }),
+    ctx.hostRoutes(),
+    planImages(ctx.runner, {
+      bottle: bottle.name,
+      image: bottle.image ?? null,
+      dockerfile: bottle.dockerfile ?? null,
+      baseImage: ctx.env.get("BOT_BOTTLE_BASE_IMAGE") || undefined,
+      dockerReachable: dockerOk,
+    }),
+  ]);
   const root = stateRoot(ctx.env);
   const input: PlanInput = {
     manifest: spec.manifest,
@@ -91,6 +106,7 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
     notes: [docker.note, routes.note, ...(spec.notes ?? [])].filter((n): n is string =>
       n !== undefined
     ),
+    images,
   };
   let plan = resolvePlan(input);
   if (spec.dryRun) {
@@ -152,11 +168,20 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
     });
   }
   const interrupts = new Interrupts();
+  const statusLine = ctx.stderrIsTerminal ? new StatusLine((t) => ctx.stderr(t)) : null;
+  const progress = (line: string) => {
+    const text = `${style.dim(`bot-bottle: ${line}`)}`;
+    if (statusLine) statusLine.line(text);
+    else ctx.stderr(`${text}\n`);
+  };
   try {
     const code = await runLaunch(plan, backendFor(backend), {
       runner: ctx.runner,
       env: ctx.env,
-      progress: (line: string) => ctx.stderr(`${style.dim(`bot-bottle: ${line}`)}\n`),
+      progress,
+      status: statusLine ? (text) => statusLine.set(`bot-bottle: ${text}`) : undefined,
+      owner: ownerId(root),
+      buildLockDir: `${root}/builds`,
       stdinIsTerminal: ctx.stdinIsTerminal,
       interrupts,
       replan: (extra: TakenRange[], keep: SubnetRole[]) => {

@@ -37,6 +37,14 @@ export interface PlannedGitRemote {
   host_key: string;
 }
 
+/** The images a launch runs, and whether they exist yet (null: not known). */
+export interface PlannedImages {
+  /** The agent's image: built from `built_from` (a Dockerfile) or pulled when it is missing. */
+  agent: { ref: string; present: boolean | null; built_from: string | null };
+  /** The sidecar bundle's image, built from the files in bot-bottle when missing. */
+  bundle: { ref: string; present: boolean | null };
+}
+
 /** The plan's schema version. */
 export const PLAN_SCHEMA = 1;
 
@@ -51,6 +59,8 @@ export interface Plan {
   backend: BackendName;
   image: string | null;
   dockerfile: string | null;
+  /** The images the launch runs and which it must build or pull first (null: not resolved). */
+  images: PlannedImages | null;
   command: string[];
   /** The agent's prompt, written to `$HOME/.bot-bottle-prompt.txt` in the guest before it runs. */
   prompt: string | null;

@@ -21,7 +21,17 @@ export function renderPlan(plan: Plan, style: Style): string {
       : `${plan.backend} (runtime ${plan.runtime === "runsc" ? "runsc: gVisor" : "runc"})`,
   );
   row("bottles", plan.bottles.join(" -> "));
-  row("image", visible(plan.image ?? `built from ${plan.dockerfile}`));
+  if (!plan.images) {
+    row("image", visible(plan.image ?? `built from ${plan.dockerfile}`));
+  } else {
+    const { agent, bundle } = plan.images;
+    const from = agent.built_from ? `, from ${agent.built_from}` : "";
+    row("image", visible(`${agent.ref}${from} (${imageState(agent.present, agent.built_from)})`));
+    row(
+      "bundle",
+      visible(`${bundle.ref} (${imageState(bundle.present, "the files in bot-bottle")})`),
+    );
+  }
   row("command", plan.command.map(shellQuote).join(" "));
   if (typeof plan.prompt === "string") {
     row("prompt", `${plan.prompt.length} characters, written to $HOME/${PROMPT_FILE} in the guest`);
@@ -68,6 +78,13 @@ export function renderPlan(plan: Plan, style: Style): string {
   out.push(...renderChecks(plan.preflight, style));
   for (const note of plan.notes) out.push(`  ${style.yellow("note")} ${visible(note)}`);
   return `${out.join("\n")}\n`;
+}
+
+/** What happens to an image before the launch. */
+function imageState(present: boolean | null, builtFrom: string | null): string {
+  if (present === null) return "not checked: Docker is not reachable";
+  if (present) return "present";
+  return builtFrom ? "will be built first: first use" : "will be pulled first";
 }
 
 /** One line per check, with the fix under failures and warnings. */

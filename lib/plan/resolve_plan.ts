@@ -14,7 +14,7 @@ import type { Manifest } from "../manifest/types.ts";
 import { bottleStateDir } from "../state/state_paths.ts";
 import { chooseBundleSubnet, type TakenRange } from "./bundle_subnet.ts";
 import { guestEnv } from "./guest_env.ts";
-import { type BackendName, type Plan, PLAN_SCHEMA } from "./plan_types.ts";
+import { type BackendName, type Plan, PLAN_SCHEMA, type PlannedImages } from "./plan_types.ts";
 import { bottleLabels, ownerId } from "./resource_names.ts";
 
 /** Everything the planner needs. */
@@ -45,6 +45,8 @@ export interface PlanInput {
   now: string;
   /** Notes from the host readers (e.g. routes that could not be read). */
   notes?: string[];
+  /** The images and whether they are present (asked of Docker by the caller). */
+  images?: PlannedImages;
 }
 
 /** Resolve the plan. Throws UserError (ManifestError) for anything the user must fix. */
@@ -129,6 +131,7 @@ export function resolvePlan(input: PlanInput): Plan {
     backend: input.backend,
     image: bottle.image ?? null,
     dockerfile: bottle.dockerfile ?? null,
+    images: input.images ?? null,
     command: [...agent.command, ...(input.agentArgs ?? [])],
     agent_source: { scope: agent.scope, file: agent.source },
     prompt: agent.prompt ?? null,

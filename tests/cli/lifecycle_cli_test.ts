@@ -11,6 +11,7 @@ import {
   NETWORKS_ARGV,
 } from "../../lib/bottles/inventory.ts";
 import { ownerId } from "../../lib/plan/resource_names.ts";
+import { buildLeftoversArgv } from "../../lib/host/docker_build.ts";
 import { lsJsonArgv } from "../../lib/backends/smolvm/smolvm_argv.ts";
 import { readStatus } from "../../lib/state/metadata_store.ts";
 import { takeOwnerLock } from "../../lib/state/owner_lock.ts";
@@ -352,5 +353,31 @@ Deno.test("list --json: schema 1 on stdout, nothing on stderr; empty list says s
     assert.equal(doc.bottles[1].age_seconds, 3 * 86400);
     const c2 = listCtx(xdg, root, {}, false);
     assert.equal(await main(["list", "extra"], c2), 2);
+  });
+});
+
+Deno.test("cleanup removes intermediate containers of builds that did not finish", async () => {
+  await withState(async (xdg, root) => {
+    const me = ownerId(root);
+    const handlers = [
+      on(buildLeftoversArgv(me), ok("bb-dead\texited\tbot-bottle/agent-x:1\n")),
+      ...inventory(),
+      on(["docker", "rm"], ok("")),
+    ];
+    const dry = ctx(xdg, { handlers });
+    assert.equal(await main(["cleanup", "--dry-run"], dry), 0, dry.stderrText);
+    assert.equal(
+      dry.stdoutText,
+      "cleanup would remove:\n" +
+        "  image builds (intermediate containers of builds that did not finish)\n" +
+        "    container bb-dead\n",
+    );
+    assert.deepEqual(mutations(dry.runner.argvs), []);
+    const c = ctx(xdg, { handlers });
+    assert.equal(await main(["cleanup", "--yes"], c), 0, c.stderrText);
+    assert.deepEqual(mutations(c.runner.argvs), [
+      ["docker", "rm", "--force", "--volumes", "bb-dead"],
+    ]);
+    assert.match(c.stderrText, /removed container bb-dead\ncleanup: 1 removed, 0 failed\n$/);
   });
 });

@@ -178,6 +178,7 @@ Deno.test("cleanup --dry-run: the listing on stdout, --json too; --json needs --
           { kind: "state dir", name: orphan },
         ],
       }],
+      build_leftovers: [],
       kept: [],
       notes: [],
     });

@@ -292,7 +292,8 @@ function assertNoSideEffects(argvs: string[][]): void {
   for (const argv of argvs) {
     const readOnly = (argv[0] === "smolvm" && argv[1] === "--version") ||
       (argv[0] === "docker" &&
-        (argv[1] === "info" || (argv[1] === "network" && ["ls", "inspect"].includes(argv[2]))));
+        (argv[1] === "info" || (argv[1] === "network" && ["ls", "inspect"].includes(argv[2])) ||
+          (argv[1] === "image" && argv[2] === "inspect")));
     assert.ok(readOnly, `unexpected side effect: ${argv.join(" ")}`);
   }
 }
@@ -361,4 +362,40 @@ Deno.test("an agent from the project manifest is flagged in the plan", async () 
   });
   await main(["start", "helper", "--dry-run"], text);
   assert.match(text.stdoutText, /from {7}project manifest \/home\/u\/project\/bot-bottle\.toml/);
+});
+
+Deno.test("the plan says which images will be built or pulled before the launch", async () => {
+  /** `docker image inspect` that finds none of `missing` (the bundle's tag is content-addressed). */
+  const inspect = (missing: (argv: readonly string[]) => string[]) => (argv: readonly string[]) =>
+    argv[1] === "image" && argv[2] === "inspect"
+      ? {
+        code: 1,
+        stdout: "sha256:a\n",
+        stderr: missing(argv).map((ref) =>
+          `Error response from daemon: no such image: ${ref}: No such image\n`
+        ).join(""),
+      }
+      : undefined;
+  const c = ctx({ handlers: [inspect((argv) => [argv[argv.length - 1]]), ...HEALTHY_HOST] });
+  assert.equal(await main(["start", "demo", "--dry-run", "--json"], c), 0, c.stderrText);
+  const plan = JSON.parse(c.stdoutText);
+  assert.deepEqual(plan.images.agent, {
+    ref: "bot-bottle/agent-shell:latest",
+    present: true,
+    built_from: null,
+  });
+  assert.match(plan.images.bundle.ref, /^bot-bottle\/bundle:[0-9a-f]{12}$/);
+  assert.equal(plan.images.bundle.present, false);
+  assert.equal(c.runner.argvs.filter((a) => a[1] === "image").length, 1, "one inspect for both");
+
+  const text = ctx({ handlers: [inspect((argv) => argv.slice(-2)), ...HEALTHY_HOST] });
+  assert.equal(await main(["start", "demo", "--dry-run"], text), 0);
+  assert.match(
+    text.stdoutText,
+    /^ {2}image {6}bot-bottle\/agent-shell:latest \(will be pulled first\)$/m,
+  );
+  assert.match(
+    text.stdoutText,
+    /^ {2}bundle {5}bot-bottle\/bundle:\w+ \(will be built first: first use\)$/m,
+  );
 });
