@@ -11,6 +11,7 @@ import { type BottleEntry, collectInventory } from "../bottles/inventory.ts";
 import { teardownBottle } from "../bottles/teardown_bottle.ts";
 import { removeContainer, type TeardownFailure } from "../bottles/teardown.ts";
 import { findBuildLeftovers } from "../host/docker_build.ts";
+import { requireListed } from "../bottles/stop_bottle.ts";
 import type { Runner } from "../host/runner.ts";
 import { UsageError, UserError } from "../errors.ts";
 import { stateRoot } from "../state/state_paths.ts";
@@ -86,6 +87,12 @@ export async function runCleanup(
   if (!opts.json) {
     for (const note of inventory.notes) ctx.stderr(`${style.yellow("note:")} ${note}\n`);
   }
+  // Without Docker's view, "nothing to clean up" would be a guess.
+  requireListed(
+    inventory,
+    opts.dryRun ? "cleanup cannot tell what is left over" : "nothing was removed",
+    [],
+  );
   const orphans = inventory.bottles.filter((b) => b.state === "orphaned");
   const plan: Group[] = orphans.map((b) => ({
     slug: b.slug,

@@ -5,6 +5,7 @@
  * one, said in the plan).
  */
 import { collectInventory } from "../bottles/inventory.ts";
+import { requireListed } from "../bottles/stop_bottle.ts";
 import { UsageError, UserError } from "../errors.ts";
 import { resolveBottle } from "../manifest/resolve_bottle.ts";
 import { isValidSlug } from "../plan/slug.ts";
@@ -44,6 +45,7 @@ export async function runResume(
     now: ctx.now(),
     onPath: async (tool) => (await ctx.probe.which(tool)) !== null,
   });
+  requireListed(inventory, "nothing was resumed", [meta.backend]);
   const entry = inventory.bottles.find((b) => b.slug === opts.slug);
   if (entry?.state === "running") {
     throw new UserError(`bottle ${opts.slug} is running; only a stopped bottle can be resumed`, {

@@ -21,6 +21,8 @@ export interface StartOptions {
   yes: boolean;
   dryRun: boolean;
   json: boolean;
+  /** Delete the state when the agent exits. */
+  rm?: boolean;
   manifest?: string;
   agentArgs: string[];
 }
@@ -81,6 +83,7 @@ export async function runStart(ctx: CliContext, opts: StartOptions): Promise<num
     dryRun: opts.dryRun,
     json: opts.json,
     yes: opts.yes,
+    rm: opts.rm,
   });
 }
 
@@ -92,7 +95,9 @@ export const command: Command = {
   description: `Resolve the plan for a bottle running <agent> (slug, backend, bundle subnet, guest
 environment with secret names only, egress allowlist, resources, Smolfile, preflight),
 print it, ask "Launch? [y/N]" on a terminal, launch, attach the agent to this terminal,
-tear everything down when it exits, and exit with the agent's exit code.`,
+tear everything down when it exits, and exit with the agent's exit code. The state is
+kept for \`bot-bottle resume\` (not with --rm); a start that fails before the agent runs
+leaves none.`,
   options: {
     "dry-run": { type: "boolean", help: "resolve and print the plan, change nothing" },
     json: { type: "boolean", help: "with --dry-run: print the plan as one JSON object on stdout" },
@@ -116,6 +121,7 @@ tear everything down when it exits, and exit with the agent's exit code.`,
       short: "y",
       help: "do not ask before launching (required without a terminal)",
     },
+    rm: { type: "boolean", help: "delete the bottle's state when the agent exits (no resume)" },
   },
   positionals: { min: 1, max: 1, missing: "<agent>" },
   tail: true,
@@ -128,6 +134,7 @@ tear everything down when it exits, and exit with the agent's exit code.`,
       yes: values.yes === true,
       dryRun: values["dry-run"] === true,
       json: values.json === true,
+      rm: values.rm === true,
       manifest,
       agentArgs: tail,
     }),

@@ -20,7 +20,7 @@ import { writeMetadata, writeStatus } from "../state/metadata_store.ts";
 import { ensureAgentImage } from "./agent_image.ts";
 import { parseProbeTarget } from "./egress_probe.ts";
 import { Interrupted, type Interrupts } from "./interrupts.ts";
-import { TeardownStack } from "./teardown_stack.ts";
+import { type CreatedResource, type TeardownFailure, TeardownStack } from "./teardown_stack.ts";
 
 /** What a launch needs from the outside. */
 export interface LaunchDeps {
@@ -43,6 +43,13 @@ export interface LaunchDeps {
   imageCacheDir: string;
   /** Base image for bundle and Dockerfile builds (CI uses a locally built one). */
   baseImage?: string;
+  /** Called just before the agent runs (what came before it was only setting up). */
+  onAgentStart?: () => void;
+  /** Called after teardown with what it created and what it could not remove. */
+  onTeardown?: (
+    created: readonly CreatedResource[],
+    failures: readonly TeardownFailure[],
+  ) => void;
 }
 
 /** The secret values the guest gets, by guest name; never in argv, only in a child's env. */
@@ -115,6 +122,7 @@ export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps):
       }
     }
     await writeStatus(launch.plan.state_dir, "running");
+    deps.onAgentStart?.();
     progress(`running ${launch.plan.command.join(" ")} in ${backend.guestName(slug)}`);
     // The agent, attached to this terminal; its exit code is ours.
     const code = await runAttached(
@@ -141,6 +149,7 @@ export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps):
       );
     }
     await writeStatus(launch.plan.state_dir, "stopped").catch(() => {});
+    deps.onTeardown?.(teardown.created, failures);
   }
 }
 

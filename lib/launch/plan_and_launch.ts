@@ -47,6 +47,8 @@ export interface LaunchSpec {
   dryRun: boolean;
   json: boolean;
   yes: boolean;
+  /** Delete the bottle's state when the agent exits (`start --rm`). */
+  rm?: boolean;
   /** Extra plan notes (e.g. from resume). */
   notes?: string[];
 }
@@ -167,6 +169,8 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
       hint: `stop it first: bot-bottle stop ${plan.slug}`,
     });
   }
+  let agentStarted = false;
+  let teardownFailed = false;
   const interrupts = new Interrupts();
   const statusLine = ctx.stderrIsTerminal ? new StatusLine((t) => ctx.stderr(t)) : null;
   const progress = (line: string) => {
@@ -198,17 +202,42 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
       probe: ctx.probe,
       imageCacheDir: `${root}/images`,
       baseImage: ctx.env.get("BOT_BOTTLE_BASE_IMAGE") || undefined,
+      onAgentStart: () => agentStarted = true,
+      onTeardown: (_created, failures) => teardownFailed = failures.length > 0,
     });
-    ctx.stderr(
-      `${
-        style.dim(
-          `bot-bottle: agent exited with ${code}; state kept for \`bot-bottle resume ${plan.slug}\``,
-        )
-      }\n`,
-    );
+    const kept = spec.rm
+      ? await forget(plan.state_dir, teardownFailed)
+      : `state kept for \`bot-bottle resume ${plan.slug}\``;
+    progress(`agent exited with ${code}; ${kept}`);
     return code;
+  } catch (error) {
+    // A new bottle that never ran its agent leaves nothing, its record included (a resumed
+    // one keeps its state: it is still the bottle to resume). With --rm, nothing either.
+    if ((!agentStarted && !spec.resume) || spec.rm) {
+      const gone = await forget(plan.state_dir, teardownFailed);
+      progress(agentStarted ? gone : `the agent never ran: ${gone}`);
+    }
+    throw error;
   } finally {
     interrupts.dispose();
     lock.release();
+  }
+}
+
+/**
+ * Delete a bottle's state dir, unless teardown left something behind (then the state is what
+ * lets `list` and `cleanup` find it); says which.
+ */
+async function forget(stateDir: string, teardownFailed: boolean): Promise<string> {
+  if (teardownFailed) {
+    return `state kept in ${stateDir} because teardown left something; \`bot-bottle cleanup\` ` +
+      "removes both";
+  }
+  try {
+    await Deno.remove(stateDir, { recursive: true });
+    return "its state was deleted";
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return "its state was deleted";
+    return `its state ${stateDir} could not be deleted: ${(error as Error).message}`;
   }
 }

@@ -64,6 +64,9 @@ Deno.test("a failing agent build: one clean log tail, the failed step named, not
     assert.equal(r.stdout, "");
     const left = await docker(["ps", "-aq", "--filter", `label=${LABEL_BUILD}=${tag}`]);
     assert.equal(left.stdout.trim(), "", "--force-rm removed the failed step's container");
+    // A start that fails before the agent runs leaves no record either.
+    assert.match(r.stderr, /the agent never ran: its state was deleted/);
+    assert.equal(await sb.recordedSlug(), null);
   } finally {
     await removeBuild(tag);
     await sb.cleanup();

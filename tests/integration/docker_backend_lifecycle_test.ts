@@ -123,6 +123,45 @@ Deno.test("docker backend: SIGINT while the agent runs exits 130 and removes eve
   });
 });
 
+Deno.test("docker backend: start --rm leaves no state; rm takes several slugs, twice", async () => {
+  await withBottles("--rm and rm of several", async (sandbox, manifest, slugs, clis) => {
+    // --rm: the agent's code, and no record afterwards.
+    const once = sandbox.spawn([
+      ...sandbox.startArgs("exits", { backend: "docker", manifest }),
+      "--rm",
+    ]);
+    clis.push(once);
+    slugs.push(await once.slug());
+    assert.equal((await once.done).code, 7, once.transcript);
+    assert.match(once.stderr, /agent exited with 7; its state was deleted/);
+    assert.equal(await sandbox.recordedSlug(), null);
+    await assertNothingLeft(slugs[0]);
+
+    // Two running bottles, removed by one rm.
+    const two = [0, 1].map((i) =>
+      sandbox.start("sleeper", { backend: "docker", manifest, label: `${sandbox.prefix}-r${i}` })
+    );
+    clis.push(...two);
+    const pair = await Promise.all(two.map((c) => c.slug()));
+    slugs.push(...pair);
+    await Promise.all(two.map((c) => c.waitFor("stdout", /^STARTED$/m, 90_000)));
+    const rm = await sandbox.run(["rm", ...pair]);
+    assert.equal(rm.code, 0, rm.stderr);
+    for (const slug of pair) {
+      assert.match(rm.stderr, new RegExp(`${slug} removed, state deleted; removed container `));
+      await assert.rejects(Deno.stat(sandbox.stateDir(slug)), Deno.errors.NotFound);
+    }
+    await Promise.all(two.map((c) => c.wait(60_000)));
+    for (const slug of pair) await assertNothingLeft(slug);
+    // Truly idempotent: a second rm says so and exits 0.
+    const again = await sandbox.run(["rm", ...pair]);
+    assert.equal(again.code, 0, again.stderr);
+    for (const slug of pair) {
+      assert.match(again.stderr, new RegExp(`${slug}: no such bottle on this machine`));
+    }
+  });
+});
+
 Deno.test("docker backend: eight bottles at once run on distinct /24s and all tear down", async () => {
   await withBottles("eight at once", async (sandbox, manifest, slugs, clis) => {
     const t0 = performance.now();
