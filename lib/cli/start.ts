@@ -9,7 +9,7 @@ import { type BackendName, BACKENDS } from "../plan/plan_types.ts";
 import type { Command } from "./_shared/command.ts";
 import type { CliContext } from "./_shared/context.ts";
 import { findAgent } from "./_shared/find_agent.ts";
-import { loadManifestForCli } from "./_shared/load_manifest_for_cli.ts";
+import { loadManifestForCli, sourcesForCli } from "./_shared/load_manifest_for_cli.ts";
 import { planAndLaunch } from "../launch/plan_and_launch.ts";
 
 /** Parsed `start` options. */
@@ -70,7 +70,8 @@ export async function runStart(ctx: CliContext, opts: StartOptions): Promise<num
       { hint: "leave out --cwd; the plan shows what it would record: --cwd --dry-run" },
     );
   }
-  const manifest = await loadManifestForCli(ctx, opts.manifest);
+  const sources = sourcesForCli(ctx, opts.manifest);
+  const manifest = await loadManifestForCli(ctx, opts.manifest, sources);
   findAgent(manifest, opts.agent);
   return await planAndLaunch(ctx, {
     manifest,
@@ -84,6 +85,7 @@ export async function runStart(ctx: CliContext, opts: StartOptions): Promise<num
     json: opts.json,
     yes: opts.yes,
     rm: opts.rm,
+    manifestSources: sources,
   });
 }
 

@@ -7,6 +7,7 @@ import { backendFor } from "../backends/registry.ts";
 import { Interrupts } from "./interrupts.ts";
 import { UserError } from "../errors.ts";
 import type { Manifest } from "../manifest/types.ts";
+import type { ManifestSources } from "../manifest/manifest_paths.ts";
 import type { TakenRange } from "../plan/bundle_subnet.ts";
 import type { BackendName } from "../plan/plan_types.ts";
 import type { SubnetRole } from "../backends/backend.ts";
@@ -49,6 +50,8 @@ export interface LaunchSpec {
   yes: boolean;
   /** Delete the bottle's state when the agent exits (`start --rm`). */
   rm?: boolean;
+  /** Where `manifest` was read from (recorded in the metadata for `resume`). */
+  manifestSources?: ManifestSources;
   /** Extra plan notes (e.g. from resume). */
   notes?: string[];
 }
@@ -109,6 +112,7 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
       n !== undefined
     ),
     images,
+    manifestSources: spec.manifestSources,
   };
   let plan = resolvePlan(input);
   if (spec.dryRun) {

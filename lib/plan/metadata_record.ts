@@ -2,7 +2,7 @@
  * The metadata record a launch writes (SPEC §4.5), the `resume` contract,
  * derived from the plan (the plan holds no second copy of it).
  */
-import type { BackendName, Plan, PlannedResource } from "./plan_types.ts";
+import type { BackendName, Plan, PlannedManifest, PlannedResource } from "./plan_types.ts";
 
 /** `metadata.json` of a bottle's state dir. */
 export interface MetadataRecord {
@@ -22,6 +22,8 @@ export interface MetadataRecord {
   bridge_subnet?: string | null;
   smolvm_version: string | null;
   resources: PlannedResource[];
+  /** The manifests the bottle was started from (`resume` reads them again); absent in old records. */
+  manifest?: PlannedManifest | null;
 }
 
 /** The record for a plan. */
@@ -42,5 +44,6 @@ export function metadataOf(plan: Plan): MetadataRecord {
     bridge_subnet: plan.bridge_subnet,
     smolvm_version: plan.smolvm_version,
     resources: plan.create,
+    manifest: plan.manifest,
   };
 }

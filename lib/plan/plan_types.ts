@@ -37,6 +37,14 @@ export interface PlannedGitRemote {
   host_key: string;
 }
 
+/** Which manifest files a plan came from. */
+export interface PlannedManifest {
+  user_path: string;
+  user_explicit: boolean;
+  /** The project manifest that was read (null: none was). */
+  project_path: string | null;
+}
+
 /** The images a launch runs, and whether they exist yet (null: not known). */
 export interface PlannedImages {
   /** The agent's image: built from `built_from` (a Dockerfile) or pulled when it is missing. */
@@ -66,6 +74,12 @@ export interface Plan {
   prompt: string | null;
   /** Where the agent (and so its command) is defined: the user manifest or the project's. */
   agent_source: { scope: "user" | "project"; file: string };
+  /**
+   * The manifests this plan was read from (recorded, so `resume` reads the same ones): the
+   * user manifest's path, whether it was named (--manifest, BOT_BOTTLE_MANIFEST), and the
+   * project manifest it read, if any. Null when not known.
+   */
+  manifest: PlannedManifest | null;
   /** Host directory to copy in (`--cwd`), or null. */
   cwd: string | null;
   copy_cwd: boolean;

@@ -11,6 +11,7 @@ import type { PreflightCheck } from "../host/preflight.ts";
 import { preflightPassed } from "../host/preflight.ts";
 import { resolveBottle } from "../manifest/resolve_bottle.ts";
 import type { Manifest } from "../manifest/types.ts";
+import type { ManifestSources } from "../manifest/manifest_paths.ts";
 import { bottleStateDir } from "../state/state_paths.ts";
 import { chooseBundleSubnet, type TakenRange } from "./bundle_subnet.ts";
 import { guestEnv } from "./guest_env.ts";
@@ -47,6 +48,8 @@ export interface PlanInput {
   notes?: string[];
   /** The images and whether they are present (asked of Docker by the caller). */
   images?: PlannedImages;
+  /** Where the manifest was read from (recorded for `resume`). */
+  manifestSources?: ManifestSources;
 }
 
 /** Resolve the plan. Throws UserError (ManifestError) for anything the user must fix. */
@@ -134,6 +137,16 @@ export function resolvePlan(input: PlanInput): Plan {
     images: input.images ?? null,
     command: [...agent.command, ...(input.agentArgs ?? [])],
     agent_source: { scope: agent.scope, file: agent.source },
+    manifest: input.manifestSources
+      ? {
+        user_path: input.manifestSources.userPath,
+        user_explicit: input.manifestSources.userExplicit,
+        project_path: input.manifestSources.projectPath !== null &&
+            input.manifest.files.includes(input.manifestSources.projectPath)
+          ? input.manifestSources.projectPath
+          : null,
+      }
+      : null,
     prompt: agent.prompt ?? null,
     cwd: input.cwd ?? null,
     copy_cwd: input.cwd !== undefined,

@@ -494,3 +494,66 @@ Deno.test("a start that fails before the agent runs leaves no state; a resume ke
     assert.equal(await readStatus(dir), "stopped");
   });
 });
+
+Deno.test("resume reads the manifest the bottle was started from, on its recorded backend", async () => {
+  await withState(async (xdg, root) => {
+    const elsewhere = "/srv/manifests/team.toml";
+    await writeFakeBottle(root, {
+      slug: "demo-ccccc",
+      status: "stopped",
+      backend: "docker",
+      manifest: { user_path: elsewhere, user_explicit: true, project_path: null },
+    });
+    // No --manifest, and the default user manifest does not define the agent at all.
+    const c = testContext({
+      files: { [elsewhere]: USER_TOML, [MANIFEST]: "" },
+      env: { XDG_STATE_HOME: xdg, BOT_BOTTLE_BACKEND: "smolmachines" },
+      handlers: [...inventory(), ...HEALTHY_HOST],
+    });
+    assert.equal(
+      await main(["resume", "demo-ccccc", "--dry-run", "--json", "--", "-c", "echo again"], c),
+      0,
+      c.stderrText,
+    );
+    const plan = JSON.parse(c.stdoutText);
+    assert.equal(plan.slug, "demo-ccccc");
+    assert.equal(plan.backend, "docker", "the recorded backend, not BOT_BOTTLE_BACKEND");
+    assert.deepEqual(plan.manifest, {
+      user_path: elsewhere,
+      user_explicit: true,
+      project_path: null,
+    });
+    assert.deepEqual(plan.agent_source, { scope: "user", file: elsewhere });
+    assert.deepEqual(plan.command, ["bash", "-l", "-c", "echo again"]);
+    assert.ok(
+      plan.notes.some((n: string) => n.includes("BOT_BOTTLE_BACKEND=smolmachines applies to new")),
+    );
+
+    // The recorded file is gone: said so, with how to name another.
+    const gone = testContext({
+      files: {},
+      env: { XDG_STATE_HOME: xdg },
+      handlers: [...inventory(), ...HEALTHY_HOST],
+    });
+    assert.equal(await main(["resume", "demo-ccccc", "--dry-run"], gone), 1);
+    assert.match(
+      gone.stderrText,
+      /\/srv\/manifests\/team\.toml: manifest file not found \(the bottle was started from it; name another with --manifest PATH\)/,
+    );
+  });
+});
+
+Deno.test("start records where its manifests are, for resume", async () => {
+  const c = testContext({
+    files: { "/tmp/m.toml": USER_TOML, "/home/u/project/bot-bottle.toml": "" },
+  });
+  assert.equal(
+    await main(["start", "demo", "--dry-run", "--json", "--manifest", "/tmp/m.toml"], c),
+    0,
+  );
+  assert.deepEqual(JSON.parse(c.stdoutText).manifest, {
+    user_path: "/tmp/m.toml",
+    user_explicit: true,
+    project_path: "/home/u/project/bot-bottle.toml",
+  });
+});

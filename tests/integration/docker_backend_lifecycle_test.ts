@@ -162,6 +162,23 @@ Deno.test("docker backend: start --rm leaves no state; rm takes several slugs, t
   });
 });
 
+Deno.test("docker backend: resume without --manifest reads the one the bottle was started from", async () => {
+  await withBottles("resume remembers the manifest", async (sandbox, manifest, slugs, clis) => {
+    const first = sandbox.start("exits", { backend: "docker", manifest });
+    clis.push(first);
+    const slug = await first.slug();
+    slugs.push(slug);
+    assert.equal((await first.done).code, 7, first.transcript);
+    // From the sandbox's empty working dir, with no user manifest there: only the record knows.
+    const again = await sandbox.run(["resume", slug, "--yes", "--", "extra"]);
+    assert.equal(again.code, 7, again.stderr);
+    assert.deepEqual(tagged(again.stdout, "HELLO"), [`from bot-bottle-${slug}-agent`]);
+    assert.match(again.stderr, new RegExp(`^ {2}command {4}bash -c .* extra$`, "m"));
+    await assertNothingLeft(slug);
+    assert.equal((await sandbox.run(["rm", slug])).code, 0);
+  });
+});
+
 Deno.test("docker backend: eight bottles at once run on distinct /24s and all tear down", async () => {
   await withBottles("eight at once", async (sandbox, manifest, slugs, clis) => {
     const t0 = performance.now();
