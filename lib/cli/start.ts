@@ -5,10 +5,12 @@
  */
 import { UsageError, UserError } from "../errors.ts";
 import { NAME_PATTERN } from "../manifest/types.ts";
-import { type BackendName, BACKENDS } from "../plan/plan_types.ts";
 import type { Command } from "./_shared/command.ts";
 import type { CliContext } from "./_shared/context.ts";
 import { findAgent } from "./_shared/find_agent.ts";
+import { resolveBackend } from "./_shared/backend_choice.ts";
+
+export { resolveBackend };
 import { loadManifestForCli, sourcesForCli } from "./_shared/load_manifest_for_cli.ts";
 import { planAndLaunch } from "../launch/plan_and_launch.ts";
 
@@ -25,30 +27,6 @@ export interface StartOptions {
   rm?: boolean;
   manifest?: string;
   agentArgs: string[];
-}
-
-/** `--backend` > `BOT_BOTTLE_BACKEND` > smolmachines; never a silent fallback. */
-export function resolveBackend(
-  flag: string | undefined,
-  envValue: string | undefined,
-): BackendName {
-  if (flag !== undefined) {
-    if ((BACKENDS as readonly string[]).includes(flag)) return flag as BackendName;
-    throw new UsageError(
-      `unknown backend "${flag}" for --backend (expected ${BACKENDS.join(" or ")})`,
-      "Run `bot-bottle start --help` for usage.",
-    );
-  }
-  if (envValue !== undefined && envValue !== "") {
-    if ((BACKENDS as readonly string[]).includes(envValue)) return envValue as BackendName;
-    throw new UserError(
-      `BOT_BOTTLE_BACKEND is "${envValue}", which is not a backend (expected ${
-        BACKENDS.join(" or ")
-      })`,
-      { hint: "unset it or set it to smolmachines or docker" },
-    );
-  }
-  return "smolmachines";
 }
 
 /** Run `start`. Returns the exit code. */

@@ -108,9 +108,9 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
     stateRoot: root,
     smolvmVersion: checks.find((c) => c.id === "smolvm-version")?.version ?? null,
     now: ctx.now().toISOString(),
-    notes: [docker.note, routes.note, ...(spec.notes ?? [])].filter((n): n is string =>
-      n !== undefined
-    ),
+    // Unreadable routes are how the compiled binary always is: doctor says it, plans do not.
+    notes: [docker.note, routes.expected ? undefined : routes.note, ...(spec.notes ?? [])]
+      .filter((n): n is string => n !== undefined),
     images,
     manifestSources: spec.manifestSources,
   };

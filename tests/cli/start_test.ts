@@ -398,3 +398,16 @@ Deno.test("the plan says which images will be built or pulled before the launch"
     /^ {2}bundle {5}bot-bottle\/bundle:\w+ \(will be built first: first use\)$/m,
   );
 });
+
+Deno.test("the plan does not repeat the binary's host-routes limitation; doctor says it", async () => {
+  const routes = { ranges: [], note: "host routes not checked (no /proc)", expected: true };
+  const c = ctx({ routes });
+  assert.equal(await main(["start", "demo", "--dry-run", "--json"], c), 0);
+  assert.deepEqual(JSON.parse(c.stdoutText).notes, []);
+  const failed = ctx({ routes: { ranges: [], note: "host routes not checked (EIO)" } });
+  await main(["start", "demo", "--dry-run", "--json"], failed);
+  assert.deepEqual(JSON.parse(failed.stdoutText).notes, ["host routes not checked (EIO)"]);
+  const doctor = ctx({ routes });
+  await main(["doctor"], doctor);
+  assert.match(doctor.stdoutText, /note host routes not checked \(no \/proc\)/);
+});
