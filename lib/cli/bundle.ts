@@ -45,5 +45,6 @@ embedded in bot-bottle, showing the current step on a terminal, and print its ta
 stdout. Launches build it on first use too.`,
   options: {},
   positionals: { min: 0, max: 1 },
+  completes: ["build"],
   run: (ctx, { positionals }) => runBundle(ctx, positionals[0]),
 };

@@ -6,6 +6,7 @@ import { VERSION } from "../version.ts";
 import { command as agents } from "./agents.ts";
 import { command as bundle } from "./bundle.ts";
 import { command as cleanup } from "./cleanup.ts";
+import { command as completions } from "./completions.ts";
 import { type Command, GLOBAL_OPTIONS, renderOptions } from "./_shared/command.ts";
 import { command as doctor } from "./doctor.ts";
 import { command as init } from "./init.ts";
@@ -28,6 +29,7 @@ export const COMMANDS: readonly Command[] = [
   agents,
   doctor,
   bundle,
+  completions,
   version,
 ];
 

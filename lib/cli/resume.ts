@@ -135,6 +135,7 @@ is refused.`,
     yes: { type: "boolean", short: "y", help: "do not ask before launching" },
   },
   positionals: { min: 1, max: 1, missing: "<slug>" },
+  completes: "slugs",
   tail: true,
   run: (ctx, { values, positionals, manifest, tail }) =>
     runResume(ctx, {

@@ -48,6 +48,7 @@ while Docker cannot be reached.`,
     stopped: { type: "boolean", help: "remove every stopped bottle" },
   },
   positionals: { min: 0, max: Infinity },
+  completes: "slugs",
   run: (ctx, { values, positionals }) =>
     runRm(ctx, { slugs: positionals, stopped: values.stopped === true }),
 };

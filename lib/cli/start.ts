@@ -5,6 +5,7 @@
  */
 import { UsageError, UserError } from "../errors.ts";
 import { NAME_PATTERN } from "../manifest/types.ts";
+import { BACKENDS } from "../plan/plan_types.ts";
 import type { Command } from "./_shared/command.ts";
 import type { CliContext } from "./_shared/context.ts";
 import { findAgent } from "./_shared/find_agent.ts";
@@ -85,6 +86,7 @@ leaves none.`,
       type: "string",
       value: "NAME",
       help: "smolmachines (default) or docker; also BOT_BOTTLE_BACKEND",
+      choices: BACKENDS,
     },
     label: {
       type: "string",
@@ -104,6 +106,7 @@ leaves none.`,
     rm: { type: "boolean", help: "delete the bottle's state when the agent exits (no resume)" },
   },
   positionals: { min: 1, max: 1, missing: "<agent>" },
+  completes: "agents",
   tail: true,
   run: (ctx, { values, positionals, tail, manifest }) =>
     runStart(ctx, {

@@ -22,5 +22,6 @@ export const command: Command = {
 is not an error. Nothing is touched while Docker cannot be reached.`,
   options: {},
   positionals: { min: 1, max: Infinity, missing: "<slug>" },
+  completes: "slugs",
   run: (ctx, { positionals }) => runStop(ctx, positionals),
 };
