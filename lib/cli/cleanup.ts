@@ -20,6 +20,7 @@ import type { Style } from "../ui/style.ts";
 import type { Command } from "./_shared/command.ts";
 import type { CliContext } from "./_shared/context.ts";
 import { printReport, stderrStyle } from "./_shared/output.ts";
+import { confirm } from "./_shared/prompt.ts";
 
 /** One thing cleanup removes. */
 interface Item {
@@ -139,9 +140,7 @@ export async function runCleanup(
         },
       );
     }
-    ctx.stderr("Remove all of the above? [y/N] ");
-    const answer = (await ctx.readLine())?.trim().toLowerCase();
-    if (answer !== "y" && answer !== "yes") {
+    if (!(await confirm(ctx, "Remove all of the above?", "nothing was removed"))) {
       ctx.stderr("nothing removed\n");
       return 1;
     }

@@ -95,6 +95,8 @@ export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps):
     }, plan.labels[LABEL_OWNER]);
     return failures.length === 0 ? null : failures.map((f) => `${f.name}: ${f.reason}`).join("; ");
   });
+  let outcome: { code: number } | { error: unknown };
+  let agentRan = false;
   try {
     const target = parseProbeTarget(deps.env.get("BOT_BOTTLE_PROBE_TARGET"));
     const secrets = secretValues(plan, deps.env);
@@ -122,6 +124,7 @@ export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps):
       }
     }
     await writeStatus(launch.plan.state_dir, "running");
+    agentRan = true;
     deps.onAgentStart?.();
     progress(`running ${launch.plan.command.join(" ")} in ${backend.guestName(slug)}`);
     // The agent, attached to this terminal; its exit code is ours.
@@ -134,23 +137,28 @@ export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps):
       { env: secrets },
     );
     interrupts.signal.throwIfAborted();
-    return code;
+    outcome = { code };
   } catch (error) {
-    throw asInterruption(error, interrupts);
-  } finally {
-    progress(`tearing down bottle ${slug}`);
-    const failures = await teardown.dispose();
-    for (const f of failures) progress(`could not remove ${f.name}: ${f.reason}`);
-    if (failures.length > 0) {
-      const byHand = backend.leftoverHint(slug);
-      progress(
-        `left behind: ${failures.map((f) => f.name).join(", ")}; \`bot-bottle cleanup\` retries` +
-          (byHand ? `, and ${byHand}` : ""),
-      );
-    }
-    await writeStatus(launch.plan.state_dir, "stopped").catch(() => {});
-    deps.onTeardown?.(teardown.created, failures);
+    outcome = { error: asInterruption(error, interrupts) };
   }
+  progress(`tearing down bottle ${slug}`);
+  const failures = await teardown.dispose();
+  for (const f of failures) progress(`could not remove ${f.name}: ${f.reason}`);
+  if (failures.length > 0) {
+    const byHand = backend.leftoverHint(slug);
+    progress(
+      `left behind: ${failures.map((f) => f.name).join(", ")}; \`bot-bottle cleanup\` retries` +
+        (byHand ? `, and ${byHand}` : ""),
+    );
+  }
+  await writeStatus(launch.plan.state_dir, "stopped").catch(() => {});
+  deps.onTeardown?.(teardown.created, failures);
+  if ("code" in outcome) return outcome.code;
+  // An interruption says what it ended and what teardown removed, now that it has.
+  if (outcome.error instanceof Interrupted) {
+    throw outcome.error.after(teardown.created, failures, agentRan);
+  }
+  throw outcome.error;
 }
 
 /** Make sure the agent's and the bundle's images exist. */

@@ -32,6 +32,7 @@ import { StatusLine } from "../ui/status_line.ts";
 import { ownerId } from "../plan/resource_names.ts";
 import type { CliContext } from "../cli/_shared/context.ts";
 import { printJson, stdoutStyle } from "../cli/_shared/output.ts";
+import { confirm } from "../cli/_shared/prompt.ts";
 
 /** What to plan and launch. */
 export interface LaunchSpec {
@@ -148,9 +149,7 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
         hint: "pass --yes to launch without the y/N prompt",
       });
     }
-    ctx.stderr("Launch? [y/N] ");
-    const answer = (await ctx.readLine())?.trim().toLowerCase();
-    if (answer !== "y" && answer !== "yes") {
+    if (!(await confirm(ctx, "Launch?", "not launched, nothing was created"))) {
       ctx.stderr("not launched; nothing was created\n");
       return 1;
     }

@@ -318,6 +318,18 @@ Deno.test("cleanup without a TTY and without --yes refuses and removes nothing",
     assert.equal(await main(["cleanup"], tty), 1);
     assert.match(tty.stderrText, /Remove all of the above\? \[y\/N\] nothing removed\n$/);
     assert.deepEqual(mutations(tty.runner.argvs), []);
+
+    // Ctrl-C at the prompt: 130, and it says nothing was removed.
+    const ctrlC = ctx(xdg, {
+      stdinIsTerminal: true,
+      interruptRead: true,
+      handlers: inventory([
+        `bot-bottle-left-aaaaa-bundle\texited\tleft-aaaaa\tbundle\tdocker\t${me}`,
+      ]),
+    });
+    assert.equal(await main(["cleanup"], ctrlC), 130);
+    assert.match(ctrlC.stderrText, /interrupted by SIGINT at the prompt; nothing was removed\n$/);
+    assert.deepEqual(mutations(ctrlC.runner.argvs), []);
     assert.ok((await Deno.stat(orphan)).isDirectory);
   });
 });

@@ -411,3 +411,13 @@ Deno.test("the plan does not repeat the binary's host-routes limitation; doctor 
   await main(["doctor"], doctor);
   assert.match(doctor.stdoutText, /note host routes not checked \(no \/proc\)/);
 });
+
+Deno.test("Ctrl-C at the Launch? prompt says nothing was created and exits 130", async () => {
+  const c = ctx({ stdinIsTerminal: true, interruptRead: true });
+  assert.equal(await main(["start", "demo", "--backend", "docker"], c), 130);
+  assert.match(
+    c.stderrText,
+    /Launch\? \[y\/N\] \nbot-bottle: error: interrupted by SIGINT at the prompt; not launched, nothing was created\n$/,
+  );
+  assertNoSideEffects(c.runner.argvs);
+});

@@ -97,7 +97,10 @@ Deno.test("docker backend: SIGINT while the bundle comes up exits 130 and remove
     cli.kill("SIGINT");
     const { code } = await cli.done;
     assert.equal(code, 130, cli.transcript);
-    assert.match(cli.stderr, /interrupted by SIGINT/);
+    assert.match(
+      cli.stderr,
+      /error: interrupted by SIGINT: stopped the launch before the agent ran; (removed (container|network) bot-bottle-|nothing had been created yet)/,
+    );
     console.log(cli.stderr.split("\n").filter((l) => l.startsWith("bot-bottle:")).join("\n"));
     assert.doesNotMatch(cli.stderr, /running bash/, "the agent must not have started");
     assert.doesNotMatch(cli.stdout, /STARTED/);
@@ -116,6 +119,15 @@ Deno.test("docker backend: SIGINT while the agent runs exits 130 and removes eve
     const { code } = await cli.done;
     const ms = performance.now() - t0;
     assert.equal(code, 130, cli.transcript);
+    assert.match(
+      cli.stderr,
+      new RegExp(
+        `error: interrupted by SIGINT: stopped the agent; removed container bot-bottle-${
+          slugs[0]
+        }-agent, container bot-bottle-${slugs[0]}-bundle, network bot-bottle-${slugs[0]}, ` +
+          `network bot-bottle-${slugs[0]}-internal\n`,
+      ),
+    );
     assert.doesNotMatch(cli.stdout, /NOT INTERRUPTED/);
     assert.ok(ms < 15_000, `teardown after SIGINT took ${ms.toFixed(0)} ms`);
     console.log(`SIGINT to exit (teardown included): ${ms.toFixed(0)} ms`);
