@@ -78,7 +78,8 @@ environment with secret names only, egress allowlist, resources, Smolfile, prefl
 print it, ask "Launch? [y/N]" on a terminal, launch, attach the agent to this terminal,
 tear everything down when it exits, and exit with the agent's exit code. The state is
 kept for \`bot-bottle resume\` (not with --rm); a start that fails before the agent runs
-leaves none.`,
+leaves none. A dry run prints the plan on stdout and exits 1, saying why, when a start
+would be refused (a failed preflight check, a secret's host variable not set).`,
   options: {
     "dry-run": { type: "boolean", help: "resolve and print the plan, change nothing" },
     json: { type: "boolean", help: "with --dry-run: print the plan as one JSON object on stdout" },

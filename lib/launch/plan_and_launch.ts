@@ -16,7 +16,7 @@ import type { SubnetRole } from "../backends/backend.ts";
 function octetOf(subnet: string): number {
   return Number(subnet.split(".")[2]);
 }
-import { renderChecks, renderPlan } from "../plan/render_plan.ts";
+import { notReadyReasons, renderChecks, renderPlan } from "../plan/render_plan.ts";
 import { type PlanInput, resolvePlan } from "../plan/resolve_plan.ts";
 import { makeSlug } from "../plan/slug.ts";
 import { readDockerSubnets } from "../host/docker_networks.ts";
@@ -117,10 +117,17 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
   };
   let plan = resolvePlan(input);
   if (spec.dryRun) {
-    // A dry run's plan is what it produces (stdout).
+    // A dry run's plan is what it produces (stdout); whether it would launch is its exit code.
     if (spec.json) printJson(ctx, plan);
     else ctx.stdout(renderPlan(plan, stdoutStyle(ctx)));
-    return 0;
+    if (plan.ready) return 0;
+    const reasons = notReadyReasons(plan);
+    ctx.stderr(
+      `bot-bottle: not ready: a start would be refused (${reasons.length} ` +
+        `${reasons.length === 1 ? "reason" : "reasons"}):\n` +
+        reasons.map((r) => `  ${r}\n`).join(""),
+    );
+    return 1;
   }
 
   // A launch shows its plan as part of the y/N dialogue; stdout is the agent's.

@@ -133,9 +133,23 @@ Deno.test("a taken /24 moves the subnet and the plan says why", async () => {
   );
 });
 
-Deno.test("dry run reports preflight failures under the plan without dying", async () => {
+Deno.test("a dry run whose preflight failed prints the plan, says not ready, exits 1", async () => {
   const c = ctx({ have: ["docker"], kvm: { state: "missing" } });
-  assert.equal(await main(["start", "demo", "--dry-run", "--json"], c), 0);
+  assert.equal(await main(["start", "demo", "--dry-run", "--json"], c), 1);
+  assert.match(
+    c.stderrText,
+    /^bot-bottle: not ready: a start would be refused \(2 reasons\):\n {2}smolvm-installed: .*\n {4}fix: .*\n {2}kvm-device: /,
+  );
+  const text = ctx({ have: ["docker"], kvm: { state: "missing" } });
+  assert.equal(await main(["start", "demo", "--dry-run"], text), 1);
+  assert.match(text.stdoutText, /^preflight\n {2}FAIL smolvm-installed/m);
+  assert.match(text.stderrText, /^bot-bottle: not ready/);
+  const secret = testContext({ files: { [MANIFEST]: USER_TOML } });
+  assert.equal(await main(["start", "demo", "--dry-run", "--backend", "docker"], secret), 1);
+  assert.match(
+    secret.stderrText,
+    /not ready: a start would be refused \(1 reason\):\n {2}secret API_TOKEN reads host variable HOST_API_TOKEN, which is not set\n {4}fix: export HOST_API_TOKEN=\.\.\.\n$/,
+  );
   const plan = JSON.parse(c.stdoutText);
   assert.equal(plan.ready, false);
   const failed = plan.preflight.filter((x: { status: string }) => x.status === "fail").map((
@@ -420,4 +434,28 @@ Deno.test("Ctrl-C at the Launch? prompt says nothing was created and exits 130",
     /Launch\? \[y\/N\] \nbot-bottle: error: interrupted by SIGINT at the prompt; not launched, nothing was created\n$/,
   );
   assertNoSideEffects(c.runner.argvs);
+});
+
+Deno.test("the plan's wording: 1 CPU, counts on the env/secrets/git/creates headings", async () => {
+  const c = testContext({
+    files: {
+      [MANIFEST]: USER_TOML.replace("cpus = 3", "cpus = 1"),
+    },
+    env: { HOST_API_TOKEN: "x" },
+  });
+  assert.equal(await main(["start", "demo", "--dry-run", "--backend", "docker"], c), 0);
+  const text = c.stdoutText;
+  assert.match(text, /^ {2}resources  1 CPU, 2048 MiB$/m);
+  assert.match(text, /^ {2}env {8}7 variables \(literal values\)$/m);
+  assert.match(
+    text,
+    /^ {2}secrets {4}1 secret \(read from the host at launch, values never shown\)$/m,
+  );
+  assert.match(text, /^ {4}API_TOKEN <- \$HOST_API_TOKEN \(set\)$/m);
+  assert.match(text, /^ {2}git {8}\(none\)$/m);
+  assert.match(text, /^ {2}creates {4}4 objects$/m);
+  assert.ok(!/ +$/m.test(text), "no heading ends in blanks");
+  const two = ctx();
+  await main(["start", "demo", "--dry-run"], two);
+  assert.match(two.stdoutText, /^ {2}resources  3 CPUs, 2048 MiB$/m);
 });
