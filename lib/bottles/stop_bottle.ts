@@ -28,9 +28,9 @@ export interface StopRequest {
   allStopped?: boolean;
 }
 
-/** The hint for a Docker that cannot be reached. */
-export const DOCKER_UNREACHABLE_HINT = "start Docker (`sudo systemctl start docker`) or point " +
-  "DOCKER_HOST at it, check with `bot-bottle doctor`, and run this again";
+import { DOCKER_UNREACHABLE_HINT } from "../host/preflight.ts";
+
+export { DOCKER_UNREACHABLE_HINT };
 
 /**
  * Refuse when Docker's objects, or the guests of one of `backends` (all when not given),

@@ -2,7 +2,7 @@
  * The sidecar bundle image: a content-addressed tag over the embedded build context
  * (bundle_files.ts), the `docker build` argv, and a build-on-first-use helper.
  */
-import { createHash } from "node:crypto";
+import { Sha256 } from "../plan/sha256.ts";
 import { join } from "node:path";
 import { buildArgv, buildImage, type BuildSpec, imagePresent } from "../host/docker_build.ts";
 import type { Runner } from "../host/runner.ts";
@@ -22,12 +22,12 @@ export function bundleImageTag(
   baseImage: string = DEFAULT_BUNDLE_BASE_IMAGE,
   files: Readonly<Record<string, string>> = BUNDLE_FILES,
 ): string {
-  const hash = createHash("sha256");
+  const hash = new Sha256();
   for (const path of Object.keys(files).sort()) {
-    hash.update(path, "utf8").update("\0").update(files[path], "utf8").update("\0");
+    hash.update(path).update("\0").update(files[path]).update("\0");
   }
-  if (baseImage !== DEFAULT_BUNDLE_BASE_IMAGE) hash.update(`BASE_IMAGE=${baseImage}`, "utf8");
-  return `${BUNDLE_IMAGE_REPO}:${hash.digest("hex").slice(0, 12)}`;
+  if (baseImage !== DEFAULT_BUNDLE_BASE_IMAGE) hash.update(`BASE_IMAGE=${baseImage}`);
+  return `${BUNDLE_IMAGE_REPO}:${hash.hex().slice(0, 12)}`;
 }
 
 /** The build of the bundle image from the context in `contextDir`. Pure. */

@@ -2,11 +2,9 @@
  * `bot-bottle bundle build`: build the sidecar bundle image from the files
  * embedded in this binary (launches also build it on first use).
  */
-import { ensureBundleImage } from "../bundle/bundle_image.ts";
 import { UsageError } from "../errors.ts";
 import { stateRoot } from "../state/state_paths.ts";
 import { ownerId } from "../plan/resource_names.ts";
-import { StatusLine } from "../ui/status_line.ts";
 import type { Command } from "./_shared/command.ts";
 import type { CliContext } from "./_shared/context.ts";
 
@@ -20,6 +18,10 @@ export async function runBundle(ctx: CliContext, action: string | undefined): Pr
       "Run `bot-bottle bundle --help` for usage.",
     );
   }
+  const [{ ensureBundleImage }, { StatusLine }] = await Promise.all([
+    import("../bundle/bundle_image.ts"),
+    import("../ui/status_line.ts"),
+  ]);
   const root = stateRoot(ctx.env);
   const status = ctx.stderrIsTerminal ? new StatusLine((t) => ctx.stderr(t)) : null;
   const tag = await ensureBundleImage(ctx.runner, {

@@ -7,11 +7,8 @@
  * `resume` can bring back, are not orphans and stay. One plan, one y/N,
  * best effort per item, exit 1 if anything could not be removed.
  */
-import { type BottleEntry, collectInventory } from "../bottles/inventory.ts";
-import { teardownBottle } from "../bottles/teardown_bottle.ts";
-import { removeContainer, type TeardownFailure } from "../bottles/teardown.ts";
-import { findBuildLeftovers } from "../host/docker_build.ts";
-import { requireListed } from "../bottles/stop_bottle.ts";
+import type { BottleEntry } from "../bottles/inventory.ts";
+import type { TeardownFailure } from "../bottles/teardown.ts";
 import type { Runner } from "../host/runner.ts";
 import { UsageError, UserError } from "../errors.ts";
 import { stateRoot } from "../state/state_paths.ts";
@@ -75,6 +72,13 @@ export async function runCleanup(
   }
   const root = stateRoot(ctx.env);
   const owner = ownerId(root);
+  const [{ collectInventory }, { findBuildLeftovers }, { requireListed }, { teardownBottle }] =
+    await Promise.all([
+      import("../bottles/inventory.ts"),
+      import("../host/docker_build.ts"),
+      import("../bottles/stop_bottle.ts"),
+      import("../bottles/teardown_bottle.ts"),
+    ]);
   const [inventory, builds] = await Promise.all([
     collectInventory({
       runner: ctx.runner,
@@ -178,6 +182,7 @@ export async function runCleanup(
 
 /** Remove containers one by one; what could not be removed. */
 async function removeEach(runner: Runner, names: string[]): Promise<TeardownFailure[]> {
+  const { removeContainer } = await import("../bottles/teardown.ts");
   const failures: TeardownFailure[] = [];
   for (const name of names) {
     const reason = await removeContainer(runner, name);

@@ -4,9 +4,9 @@
  * (the BottleEntry fields in lib/bottles/inventory.ts); the table, or with `-q` the slugs,
  * also on stdout; notes (what could not be listed) on stderr.
  */
-import { type BottleEntry, collectInventory } from "../bottles/inventory.ts";
+import type { BottleEntry } from "../bottles/inventory.ts";
 import { UsageError } from "../errors.ts";
-import { DOCKER_UNREACHABLE_HINT } from "../bottles/stop_bottle.ts";
+import { DOCKER_UNREACHABLE_HINT } from "../host/preflight.ts";
 import { stateRoot } from "../state/state_paths.ts";
 import type { Style } from "../ui/style.ts";
 import type { Command } from "./_shared/command.ts";
@@ -30,6 +30,7 @@ export async function runList(
   if (opts.json && opts.quiet) {
     throw new UsageError("list: --json and -q do not go together", USAGE);
   }
+  const { collectInventory } = await import("../bottles/inventory.ts");
   const inventory = await collectInventory({
     runner: ctx.runner,
     stateRoot: stateRoot(ctx.env),

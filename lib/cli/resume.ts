@@ -5,18 +5,14 @@
  * files it was started from; `--manifest` overrides the user one), and the
  * same /24 when it is still free (else the next free one, said in the plan).
  */
-import { collectInventory } from "../bottles/inventory.ts";
-import { requireListed } from "../bottles/stop_bottle.ts";
 import { UsageError, UserError } from "../errors.ts";
 import { resolveBottle } from "../manifest/resolve_bottle.ts";
 import { isValidSlug } from "../plan/slug.ts";
-import { readMetadata } from "../state/metadata_store.ts";
 import { bottleStateDir, stateRoot } from "../state/state_paths.ts";
 import type { Command } from "./_shared/command.ts";
 import type { CliContext } from "./_shared/context.ts";
 import { loadManifestForCli, sourcesForCli } from "./_shared/load_manifest_for_cli.ts";
 import type { ManifestSources } from "../manifest/manifest_paths.ts";
-import { planAndLaunch } from "../launch/plan_and_launch.ts";
 
 /** Run `resume`. */
 export async function runResume(
@@ -33,6 +29,13 @@ export async function runResume(
   if (opts.json && !opts.dryRun) {
     throw new UsageError("--json needs --dry-run", "Run `bot-bottle resume --help` for usage.");
   }
+  const [{ readMetadata }, { collectInventory }, { requireListed }, { planAndLaunch }] =
+    await Promise.all([
+      import("../state/metadata_store.ts"),
+      import("../bottles/inventory.ts"),
+      import("../bottles/stop_bottle.ts"),
+      import("../launch/plan_and_launch.ts"),
+    ]);
   const root = stateRoot(ctx.env);
   const dir = bottleStateDir(root, opts.slug);
   const meta = isValidSlug(opts.slug) ? await readMetadata(dir).catch(() => null) : null;

@@ -2,7 +2,6 @@
  * `bot-bottle rm <slug>... | rm --stopped`: tear bottles down and delete
  * their state. A bottle already gone is said to be so (exit 0).
  */
-import { stopBottles } from "../bottles/stop_bottle.ts";
 import { UsageError } from "../errors.ts";
 import { isValidSlug } from "../plan/slug.ts";
 import type { Command } from "./_shared/command.ts";
@@ -23,7 +22,7 @@ export function checkSlugs(command: string, slugs: readonly string[]): void {
 }
 
 /** Run `rm`. */
-export function runRm(
+export async function runRm(
   ctx: CliContext,
   opts: { slugs: string[]; stopped: boolean },
 ): Promise<number> {
@@ -32,7 +31,8 @@ export function runRm(
   }
   if (!opts.stopped && opts.slugs.length === 0) throw new UsageError("rm: missing <slug>", USAGE);
   checkSlugs("rm", opts.slugs);
-  return stopBottles(ctx, { slugs: opts.slugs, remove: true, allStopped: opts.stopped });
+  const { stopBottles } = await import("../bottles/stop_bottle.ts");
+  return await stopBottles(ctx, { slugs: opts.slugs, remove: true, allStopped: opts.stopped });
 }
 
 /** The `rm` command. */

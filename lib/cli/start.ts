@@ -13,7 +13,6 @@ import { resolveBackend } from "./_shared/backend_choice.ts";
 
 export { resolveBackend };
 import { loadManifestForCli, sourcesForCli } from "./_shared/load_manifest_for_cli.ts";
-import { planAndLaunch } from "../launch/plan_and_launch.ts";
 
 /** Parsed `start` options. */
 export interface StartOptions {
@@ -52,6 +51,7 @@ export async function runStart(ctx: CliContext, opts: StartOptions): Promise<num
   const sources = sourcesForCli(ctx, opts.manifest);
   const manifest = await loadManifestForCli(ctx, opts.manifest, sources);
   findAgent(manifest, opts.agent);
+  const { planAndLaunch } = await import("../launch/plan_and_launch.ts");
   return await planAndLaunch(ctx, {
     manifest,
     agent: opts.agent,

@@ -1,15 +1,15 @@
 /**
  * `bot-bottle stop <slug>...`: tear bottles down, keep their state for resume.
  */
-import { stopBottles } from "../bottles/stop_bottle.ts";
 import type { Command } from "./_shared/command.ts";
 import type { CliContext } from "./_shared/context.ts";
 import { checkSlugs } from "./rm.ts";
 
 /** Run `stop`. */
-export function runStop(ctx: CliContext, slugs: string[]): Promise<number> {
+export async function runStop(ctx: CliContext, slugs: string[]): Promise<number> {
   checkSlugs("stop", slugs);
-  return stopBottles(ctx, { slugs, remove: false });
+  const { stopBottles } = await import("../bottles/stop_bottle.ts");
+  return await stopBottles(ctx, { slugs, remove: false });
 }
 
 /** The `stop` command. */

@@ -4,7 +4,7 @@
  * Dockerfile, `builtin:<name>`, is built from the text embedded in bot-bottle),
  * or pulled.
  */
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../plan/sha256.ts";
 import { UserError } from "../errors.ts";
 import { buildArgv, buildImage, type BuildSpec, imagePresent } from "../host/docker_build.ts";
 import { lastLine, type Runner } from "../host/runner.ts";
@@ -12,7 +12,7 @@ import { builtinDockerfile, builtinName } from "../agents/builtin_dockerfiles.ts
 
 /** The tag a Dockerfile-built agent image gets. */
 export function dockerfileImageTag(bottle: string, dockerfileText: string): string {
-  const hash = createHash("sha256").update(dockerfileText).digest("hex").slice(0, 12);
+  const hash = sha256Hex(dockerfileText).slice(0, 12);
   return `bot-bottle/agent-${bottle}:${hash}`;
 }
 

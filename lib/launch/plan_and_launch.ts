@@ -4,7 +4,6 @@
  * changes before the preflight has passed and the user has said yes.
  */
 import { backendFor } from "../backends/registry.ts";
-import { Interrupts } from "./interrupts.ts";
 import { UserError } from "../errors.ts";
 import type { Manifest } from "../manifest/types.ts";
 import type { ManifestSources } from "../manifest/manifest_paths.ts";
@@ -12,27 +11,23 @@ import type { TakenRange } from "../plan/bundle_subnet.ts";
 import type { BackendName } from "../plan/plan_types.ts";
 import type { SubnetRole } from "../backends/backend.ts";
 
-/** The third octet of a 192.168.x.0/24. */
-function octetOf(subnet: string): number {
-  return Number(subnet.split(".")[2]);
-}
 import { notReadyReasons, renderChecks, renderPlan } from "../plan/render_plan.ts";
 import { type PlanInput, resolvePlan } from "../plan/resolve_plan.ts";
 import { makeSlug } from "../plan/slug.ts";
 import { readDockerSubnets } from "../host/docker_networks.ts";
 import { preflightPassed } from "../host/preflight.ts";
-import { runLaunch } from "./launch_pipeline.ts";
 import { planImages } from "./plan_images.ts";
 import { resolveBottle } from "../manifest/resolve_bottle.ts";
-import { reserveStateDir } from "../state/metadata_store.ts";
-import { type OwnerLock, takeOwnerLock } from "../state/owner_lock.ts";
 import { stateRoot } from "../state/state_paths.ts";
 import { makeStyle } from "../ui/style.ts";
-import { StatusLine } from "../ui/status_line.ts";
 import { ownerId } from "../plan/resource_names.ts";
 import type { CliContext } from "../cli/_shared/context.ts";
 import { printJson, stdoutStyle } from "../cli/_shared/output.ts";
-import { confirm } from "../cli/_shared/prompt.ts";
+
+/** The third octet of a 192.168.x.0/24. */
+function octetOf(subnet: string): number {
+  return Number(subnet.split(".")[2]);
+}
 
 /** What to plan and launch. */
 export interface LaunchSpec {
@@ -62,35 +57,45 @@ const MAX_SLUG_TRIES = 5;
 /** Plan, print, confirm and launch. Returns the exit code. */
 export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<number> {
   const { backend } = spec;
-  const checks = await backendFor(backend).preflight({
+  const bottle = resolveBottle(spec.manifest, spec.manifest.agents[spec.agent].bottle);
+  // Everything the plan asks of the host, at once: the preflight, and (read-only, used only if
+  // the preflight finds Docker reachable) the Docker networks, the images and the host routes.
+  const checksAsked = backendFor(backend).preflight({
     runner: ctx.runner,
     probe: ctx.probe,
     env: ctx.env,
   });
+  const networksAsked = readDockerSubnets(ctx.runner);
+  const routesAsked = ctx.hostRoutes();
+  const imagesAsked = planImages(ctx.runner, {
+    bottle: bottle.name,
+    image: bottle.image ?? null,
+    dockerfile: bottle.dockerfile ?? null,
+    baseImage: ctx.env.get("BOT_BOTTLE_BASE_IMAGE") || undefined,
+    dockerReachable: true,
+  });
+  // Awaited whatever happens next, so nothing runs on after this function.
+  const facts = Promise.allSettled([networksAsked, routesAsked, imagesAsked]);
+  const checks = await checksAsked;
   const style = makeStyle(ctx.stderrIsTerminal, ctx.env.get("NO_COLOR"));
   if (!spec.dryRun && !preflightPassed(checks)) {
+    await facts;
     ctx.stderr(`${style.bold(`preflight for the ${backend} backend failed:`)}\n`);
     ctx.stderr(`${renderChecks(checks.filter((c) => c.status === "fail"), style).join("\n")}\n`);
     throw new UserError(`cannot start a ${backend} bottle on this host; nothing was created`);
   }
-
+  await facts;
   const dockerOk = checks.some((c) => c.id === "docker-daemon" && c.status === "ok");
-  const bottle = resolveBottle(spec.manifest, spec.manifest.agents[spec.agent].bottle);
-  // The host facts the plan needs, asked for at once.
-  const [docker, routes, images] = await Promise.all([
-    dockerOk ? readDockerSubnets(ctx.runner) : Promise.resolve({
-      ranges: [],
-      note: "existing Docker networks not checked (the Docker daemon is not reachable)",
-    }),
-    ctx.hostRoutes(),
-    planImages(ctx.runner, {
-      bottle: bottle.name,
-      image: bottle.image ?? null,
-      dockerfile: bottle.dockerfile ?? null,
-      baseImage: ctx.env.get("BOT_BOTTLE_BASE_IMAGE") || undefined,
-      dockerReachable: dockerOk,
-    }),
-  ]);
+  const docker = dockerOk ? await networksAsked : {
+    ranges: [],
+    note: "existing Docker networks not checked (the Docker daemon is not reachable)",
+  };
+  const routes = await routesAsked;
+  const asked = await imagesAsked;
+  const images = dockerOk ? asked : {
+    agent: { ...asked.agent, present: null },
+    bundle: { ...asked.bundle, present: null },
+  };
   const root = stateRoot(ctx.env);
   const input: PlanInput = {
     manifest: spec.manifest,
@@ -130,6 +135,22 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
     return 1;
   }
 
+  // What only a launch needs, loaded only for one (a dry run stays light).
+  const [
+    { runLaunch },
+    { Interrupts },
+    { reserveStateDir },
+    { takeOwnerLock },
+    { StatusLine },
+    { confirm },
+  ] = await Promise.all([
+    import("./launch_pipeline.ts"),
+    import("./interrupts.ts"),
+    import("../state/metadata_store.ts"),
+    import("../state/owner_lock.ts"),
+    import("../ui/status_line.ts"),
+    import("../cli/_shared/prompt.ts"),
+  ]);
   // A launch shows its plan as part of the y/N dialogue; stdout is the agent's.
   ctx.stderr(renderPlan(plan, style));
   // Checks the bottle itself adds (its runtime) can fail where the host's passed.
@@ -173,7 +194,7 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
       plan = resolvePlan(input);
     }
   }
-  const lock: OwnerLock | null = await takeOwnerLock(plan.state_dir);
+  const lock = await takeOwnerLock(plan.state_dir);
   if (!lock) {
     throw new UserError(`bottle ${plan.slug} is running (another bot-bottle process owns it)`, {
       hint: `stop it first: bot-bottle stop ${plan.slug}`,

@@ -168,13 +168,7 @@ Deno.test("a real start stops on a failed preflight before any side effect", asy
     c.stderrText,
     /bot-bottle: error: cannot start a smolmachines bottle on this host; nothing was created/,
   );
-  for (const { argv } of c.runner.calls) {
-    assert.ok(
-      (argv[0] === "smolvm" && argv[1] === "--version") ||
-        (argv[0] === "docker" && argv[1] === "info"),
-      `unexpected call ${argv.join(" ")}`,
-    );
-  }
+  assertNoSideEffects(c.runner.argvs);
 });
 
 Deno.test("--backend docker plans without smolvm and without a Smolfile", async () => {
