@@ -177,6 +177,8 @@ export class BuildLog {
     const line = plainText(raw).trimEnd();
     if (line.trim() === "" || deprecationNotice(line)) return {};
     const parsed = parseBuildLine(line);
+    // bot-bottle's own LABEL step is not a step of the user's build: the status stays put.
+    if (parsed.step && ownLabelStep(parsed.step)) return {};
     if (parsed.step) this.step = parsed.step;
     // The tail shows the build, not its bookkeeping or the LABEL step bot-bottle added.
     if (
@@ -247,11 +249,13 @@ export async function buildImage(
     let lastStep: string | null = null;
     let lastOutput = "";
     const elapsed = () => formatDuration(now() - t0);
+    // What stays put first (the step's number, the time), then what changes: the step's latest
+    // output, or its instruction until it prints something. The terminal cuts the end.
     const draw = () => {
-      const step = log.step ? `step ${log.step}` : "starting";
-      progress.status?.(
-        `building ${spec.what}: ${step}${lastOutput ? ` | ${lastOutput}` : ""} (${elapsed()})`,
-      );
+      const [number = "", ...instruction] = (log.step ?? "").split(" ");
+      const step = log.step ? `step ${number}` : "starting";
+      const live = lastOutput || instruction.join(" ");
+      progress.status?.(`building ${spec.what}: ${step}, ${elapsed()}${live ? ` | ${live}` : ""}`);
     };
     progress.line(`building ${spec.what} (first use only)`);
     const ticker = progress.status ? setInterval(draw, 1000) : undefined;
@@ -264,7 +268,7 @@ export async function buildImage(
       });
       const onLine = (raw: string) => {
         const parsed = log.add(raw);
-        if (parsed.step && parsed.step !== lastStep && !ownLabelStep(parsed.step)) {
+        if (parsed.step && parsed.step !== lastStep) {
           lastStep = parsed.step;
           lastOutput = "";
           if (!progress.status) progress.line(`building ${spec.what}: step ${parsed.step}`);

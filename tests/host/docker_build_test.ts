@@ -98,7 +98,8 @@ Deno.test("buildImage on a terminal: a status per step and output line, then the
   assert.equal(build.options.env?.DOCKER_BUILDKIT, "1");
   assert.deepEqual(lines[0], "building agent image t:1 (first use only)");
   assert.match(lines[1], /^built agent image t:1 in \d+\.\ds$/);
-  assert.ok(statuses.some((s) => /step 2\/2 RUN y \| hello \(/.test(s)), statuses.join("\n"));
+  assert.ok(statuses.some((s) => /: step 2\/2, \d+\.\ds \| RUN y$/.test(s)), statuses.join("\n"));
+  assert.ok(statuses.some((s) => /: step 2\/2, \d+\.\ds \| hello$/.test(s)), statuses.join("\n"));
 });
 
 Deno.test("buildImage waits for another build of the same tag, then uses its image", async () => {
@@ -148,4 +149,30 @@ Deno.test("StatusLine redraws in place, truncates to the width, clears before li
   assert.equal(formatDuration(850), "850ms");
   assert.equal(formatDuration(4_200), "4.2s");
   assert.equal(formatDuration(65_000), "1m05s");
+});
+
+Deno.test("bot-bottle's own LABEL step is neither shown as a step nor kept in the tail", async () => {
+  const runner = new RecordingRunner([
+    on(["docker", "buildx"], fail(1)),
+    on(["docker", "build"], {
+      code: 1,
+      stdout:
+        'Step 1/4 : FROM x\nStep 2/4 : LABEL io.bot-bottle.build="t:1" io.bot-bottle.owner="me"\n' +
+        "Step 3/4 : RUN y\nboom\n",
+      stderr: "",
+    }),
+  ]);
+  const lines: string[] = [];
+  const statuses: string[] = [];
+  await assert.rejects(
+    buildImage(runner, spec(), {
+      progress: { line: (l) => lines.push(l), status: (s) => statuses.push(s) },
+    }),
+    (err: Error) => {
+      assert.ok(!err.message.includes("LABEL io.bot-bottle"), err.message);
+      assert.match(err.message, /failed at step 3\/4 RUN y/);
+      return true;
+    },
+  );
+  assert.ok(!statuses.some((s) => s.includes("LABEL io.bot-bottle")), statuses.join("\n"));
 });
