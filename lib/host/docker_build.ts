@@ -149,9 +149,12 @@ export function parseBuildLine(line: string): BuildLine {
   return line.trim() === "" ? {} : { output: line };
 }
 
-/** The LABEL step bot-bottle adds after every FROM (not the user's). */
+/**
+ * The LABEL steps bot-bottle adds (after every FROM, and the legacy builder's final one for
+ * --label): not steps of the user's build. Its io.bot-bottle.* labels are the giveaway.
+ */
 function ownLabelStep(step: string): boolean {
-  return step.includes(`LABEL ${LABEL_BUILD}=`);
+  return /\bLABEL io\.bot-bottle\./.test(step);
 }
 
 /** Legacy-builder bookkeeping that says nothing about the build itself. */

@@ -158,7 +158,7 @@ Deno.test("bot-bottle's own LABEL step is neither shown as a step nor kept in th
       code: 1,
       stdout:
         'Step 1/4 : FROM x\nStep 2/4 : LABEL io.bot-bottle.build="t:1" io.bot-bottle.owner="me"\n' +
-        "Step 3/4 : RUN y\nboom\n",
+        "Step 3/4 : RUN y\nboom\nStep 4/4 : LABEL io.bot-bottle.owner= io.bot-bottle.role=x\n",
       stderr: "",
     }),
   ]);
