@@ -3,8 +3,10 @@
  * the raw docker/smolvm work it does, side by side (medians of repeated runs).
  *
  * 1. `start --dry-run` as a process, run exactly as the `bot-bottle` task runs
- *    it, against the raw subprocess calls a dry run makes (smolvm --version,
- *    docker version, docker network ls/inspect) plus an empty `deno run`.
+ *    it, against its floor: the raw subprocess calls a dry run makes (smolvm
+ *    --version, docker info, docker network ls/inspect, docker image inspect),
+ *    run one after another, plus an empty `deno run`. (The dry run itself asks
+ *    them concurrently.) `BENCH_DRY_RUN_ONLY=1` stops after 2.
  * 2. In-process plan resolution (manifest text -> plan), per call.
  *
  * The fake smolvm (tests/fixtures/bin) stands in for smolvm when the real one
@@ -84,11 +86,24 @@ const dryRun = await timeMany("start --dry-run (process, -P=bot-bottle)", [[
   manifest,
 ]]);
 const emptyDeno = await timeMany("empty `deno run` (runtime start-up)", [[deno, "eval", ""]]);
-const raw = await timeMany("raw calls: smolvm --version + docker x3", [
+const dryPlan = JSON.parse(
+  new TextDecoder().decode(
+    (await new Deno.Command(deno, {
+      args: ["run", "-q", "--no-prompt", "-P=bot-bottle", "main.ts", "start", "demo"]
+        .concat(["--dry-run", "--json", "--manifest", manifest]),
+      env,
+      cwd: ROOT,
+      stderr: "null",
+    }).output()).stdout,
+  ),
+);
+const raw = await timeMany("raw calls: smolvm --version + docker x4", [
   ["smolvm", "--version"],
   ["docker", "info", "--format", "{{.ServerVersion}}\t{{json .Runtimes}}"],
   ["docker", "network", "ls", "--quiet", "--no-trunc"],
   ["docker", "network", "inspect", "bridge"],
+  ["docker", "image", "inspect", "--format", "{{.Id}}", dryPlan.images.agent.ref]
+    .concat(dryPlan.images.bundle.ref),
 ]);
 console.log(
   `ratio: dry run / (raw calls + deno start-up) = ${(dryRun / (raw + emptyDeno)).toFixed(2)}; ` +
@@ -127,6 +142,8 @@ console.log(
     (median(perCall) * 1000).toFixed(1).padStart(8)
   } µs  (median of 5 × ${ITER})`,
 );
+
+if (Deno.env.get("BENCH_DRY_RUN_ONLY")) Deno.exit(0);
 
 // 3. The docker backend end to end: `start --yes` to the agent's first output line, against
 //    the same docker commands run directly (the product's own argv builders, no bot-bottle

@@ -4,45 +4,79 @@
  * Dockerfile, `builtin:<name>`, is built from the text embedded in bot-bottle),
  * or pulled.
  */
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../plan/sha256.ts";
 import { UserError } from "../errors.ts";
+import { buildArgv, buildImage, type BuildSpec, imagePresent } from "../host/docker_build.ts";
 import { lastLine, type Runner } from "../host/runner.ts";
 import { builtinDockerfile, builtinName } from "../agents/builtin_dockerfiles.ts";
 
 /** The tag a Dockerfile-built agent image gets. */
 export function dockerfileImageTag(bottle: string, dockerfileText: string): string {
-  const hash = createHash("sha256").update(dockerfileText).digest("hex").slice(0, 12);
+  const hash = sha256Hex(dockerfileText).slice(0, 12);
   return `bot-bottle/agent-${bottle}:${hash}`;
 }
 
-/** `docker build` of a bottle's Dockerfile with its directory as context. */
-export function agentBuildArgv(dockerfile: string, tag: string, baseImage?: string): string[] {
-  if (builtinName(dockerfile) !== null) {
-    // A built-in Dockerfile has nothing to COPY: no context, the Dockerfile on stdin.
-    return [
-      "docker",
-      "build",
-      "--tag",
-      tag,
-      "--label",
-      "io.bot-bottle.role=agent-image",
-      ...(baseImage ? ["--build-arg", `BASE_IMAGE=${baseImage}`] : []),
-      "-",
-    ];
+/** Where a bottle's agent image comes from. */
+export interface AgentImageSource {
+  /** The image reference a launch runs. */
+  ref: string;
+  /** Built from this Dockerfile (a path or `builtin:<name>`), or null: pulled if missing. */
+  dockerfile: string | null;
+  /** The Dockerfile's text (built images only). */
+  text?: string;
+  /** The build context directory (null: none, a built-in). */
+  context?: string | null;
+}
+
+/** Resolve the agent image of a bottle (reads a Dockerfile from disk, nothing else). */
+export async function agentImageSource(opts: {
+  bottle: string;
+  image: string | null;
+  dockerfile: string | null;
+}): Promise<AgentImageSource> {
+  if (!opts.dockerfile) return { ref: opts.image!, dockerfile: null };
+  const builtin = builtinName(opts.dockerfile);
+  if (builtin !== null) {
+    const text = builtinDockerfile(builtin);
+    // A built-in image is the same for every bottle that uses it: tagged by its own name.
+    return {
+      ref: dockerfileImageTag(builtin, text),
+      dockerfile: opts.dockerfile,
+      text,
+      context: null,
+    };
   }
-  const dir = dockerfile.slice(0, dockerfile.lastIndexOf("/")) || "/";
-  return [
-    "docker",
-    "build",
-    "--file",
-    dockerfile,
-    "--tag",
-    tag,
-    "--label",
-    "io.bot-bottle.role=agent-image",
-    ...(baseImage ? ["--build-arg", `BASE_IMAGE=${baseImage}`] : []),
-    dir,
-  ];
+  const text = await readDockerfile(opts.bottle, opts.dockerfile);
+  return {
+    ref: dockerfileImageTag(opts.bottle, text),
+    dockerfile: opts.dockerfile,
+    text,
+    context: opts.dockerfile.slice(0, opts.dockerfile.lastIndexOf("/")) || "/",
+  };
+}
+
+/** The build of a Dockerfile-built agent image. Pure. */
+export function agentBuildSpec(
+  source: AgentImageSource,
+  opts: { baseImage?: string; owner?: string; lockDir?: string } = {},
+): BuildSpec {
+  return {
+    what: `agent image ${source.ref}`,
+    tag: source.ref,
+    dockerfile: source.text ?? "",
+    context: source.context ?? null,
+    role: "agent-image",
+    baseImage: opts.baseImage,
+    owner: opts.owner,
+    lockDir: opts.lockDir,
+    hint: `fix the Dockerfile (${source.dockerfile}) or the network it downloads from, then ` +
+      "start again; the image is built only once it builds",
+  };
+}
+
+/** `docker build` argv of an agent image (legacy builder; the Dockerfile on stdin). */
+export function agentBuildArgv(source: AgentImageSource, baseImage?: string): string[] {
+  return buildArgv(agentBuildSpec(source, { baseImage }), "legacy");
 }
 
 async function readDockerfile(bottle: string, path: string): Promise<string> {
@@ -65,42 +99,32 @@ export async function ensureAgentImage(
     dockerfile: string | null;
     baseImage?: string;
     progress: (line: string) => void;
+    /** A terminal's one-line status (the build's current step). */
+    status?: (text: string) => void;
+    owner?: string;
+    lockDir?: string;
+    signal?: AbortSignal;
   },
 ): Promise<string> {
-  if (opts.dockerfile) {
-    const builtin = builtinName(opts.dockerfile);
-    const text = builtin !== null
-      ? builtinDockerfile(builtin)
-      : await readDockerfile(opts.bottle, opts.dockerfile);
-    // A built-in image is the same for every bottle that uses it: tagged by its own name.
-    const tag = dockerfileImageTag(builtin ?? opts.bottle, text);
-    if ((await runner.run(["docker", "image", "inspect", "--format", "{{.Id}}", tag])).code === 0) {
-      return tag;
-    }
-    opts.progress(`building agent image ${tag} from ${opts.dockerfile} (first use only)`);
-    const r = await runner.run(
-      agentBuildArgv(opts.dockerfile, tag, opts.baseImage),
-      builtin !== null ? { input: text } : {},
-    );
-    if (r.code !== 0) {
-      const tail = `${r.stdout}\n${r.stderr}`.trim().split("\n").slice(-15).join("\n");
-      throw new UserError(`building the agent image from ${opts.dockerfile} failed:\n${tail}`);
-    }
-    return tag;
+  const source = await agentImageSource(opts);
+  if (await imagePresent(runner, source.ref)) return source.ref;
+  if (source.dockerfile) {
+    await buildImage(runner, agentBuildSpec(source, opts), {
+      progress: { line: opts.progress, status: opts.status },
+      signal: opts.signal,
+    });
+    return source.ref;
   }
-  const image = opts.image!;
-  if ((await runner.run(["docker", "image", "inspect", "--format", "{{.Id}}", image])).code === 0) {
-    return image;
-  }
-  opts.progress(`pulling agent image ${image}`);
-  const r = await runner.run(["docker", "pull", image]);
+  opts.progress(`pulling agent image ${source.ref}`);
+  const r = await runner.run(["docker", "pull", source.ref]);
   if (r.code !== 0) {
     throw new UserError(
-      `the agent image ${image} is not present and could not be pulled: ${lastLine(r)}`,
+      `the agent image ${source.ref} is not present and could not be pulled: ${lastLine(r)}`,
       {
-        hint: `build or pull it yourself (docker pull ${image}), or give the bottle a dockerfile`,
+        hint: `build or pull it yourself (docker pull ${source.ref}), or give the bottle a ` +
+          "dockerfile",
       },
     );
   }
-  return image;
+  return source.ref;
 }
