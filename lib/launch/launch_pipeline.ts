@@ -231,6 +231,7 @@ async function copyWorkspaceIn(launch: Launch, backend: Backend, deps: LaunchDep
       base: copied.base ?? w.base,
       branch: w.branch,
       copied_at: new Date().toISOString(),
+      limit_bytes: w.limit_bytes,
     });
   }
   launch.progress(

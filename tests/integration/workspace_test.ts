@@ -262,6 +262,7 @@ Deno.test("docker: a plain directory works the same; an over-limit workspace is 
       agents: {
         worker: String
           .raw`cd /workspace && git log --format='BASE %an %s' && echo new > made.txt && ls -A | sed 's/^/SEES /'`,
+        filler: "truncate -s 1G /workspace/huge",
       },
     }));
     // Over the limit: refused before anything is created.
@@ -320,6 +321,33 @@ Deno.test("docker: a plain directory works the same; an over-limit workspace is 
       !(await Deno.stat(`${dir}/made.txt`).then(() => true, () => false)),
       "the host dir was written",
     );
+
+    // A sparse 1 GiB file costs the guest nothing; the capture stops at twice the limit.
+    const fill = new Cli(
+      [
+        "start",
+        "filler",
+        "--backend",
+        "docker",
+        "--cwd",
+        "--yes",
+        "--max-workspace",
+        "64KiB",
+        "--manifest",
+        manifest,
+        "--label",
+        `${sb.prefix}f`,
+      ],
+      { env: sb.env, cwd: dir },
+    );
+    const fillSlug = await fill.slug();
+    const f = await fill.wait(240_000);
+    await removeLabelled(fillSlug);
+    assert.equal(f.code, 0, fill.transcript);
+    assert.match(f.stderr, /workspace not captured: \/workspace is larger than 128\.0 KiB/);
+    const d = await sb.run(["diff", fillSlug]);
+    assert.equal(d.code, 1, d.stderr);
+    assert.match(d.stderr, /has not been captured yet/);
   } finally {
     if (slug) await removeLabelled(slug);
     await sb.cleanup();
