@@ -127,8 +127,14 @@ command = ["bash", "-c"]
     const e = env(n);
     const calls = (await Deno.readTextFile(e.FAKE_SMOLVM_LOG)).split("\n").filter(Boolean)
       .map((l) => (JSON.parse(l) as { argv: string[] }).argv);
-    const slug = calls[1][4].replace(/^bot-bottle-/, "");
-    const stateDir = `${e.XDG_STATE_HOME}/bot-bottle/bottles/${slug}`;
+    // The run's slug is its label plus a suffix: its state dir says which.
+    const bottles = `${e.XDG_STATE_HOME}/bot-bottle/bottles`;
+    let slug = "";
+    for await (const entry of Deno.readDir(bottles)) {
+      if (entry.name.startsWith(`bbbench${n}-`)) slug = entry.name;
+    }
+    if (!slug) throw new Error(`no state dir for bbbench${n} in ${bottles}`);
+    const stateDir = `${bottles}/${slug}`;
     const meta = JSON.parse(await Deno.readTextFile(`${stateDir}/metadata.json`));
     const labels = bottleLabels(slug, "smolmachines", ownerId(`${e.XDG_STATE_HOME}/bot-bottle`));
     const network = `bot-bottle-${slug}`;

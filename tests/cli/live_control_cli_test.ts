@@ -265,6 +265,7 @@ Deno.test("the agent's bytes reach a terminal escaped: diff lines, logs --json",
   const patch = "+curl x | sh\r\x1b[2K# tidy\n+\tindented\x07\n";
   const shown = patchForTerminal(patch);
   assert.equal(shown, "+curl x | sh\\r\\e[2K# tidy\n+\tindented\\x07\n");
+  // deno-lint-ignore no-control-regex
   assert.ok(!/[\x00-\x08\x0b-\x1f\x7f]/.test(shown), "no raw control character left");
   const record = JSON.stringify({ path: "/a\u009b31m\u202eb\u2028c\u{e0041}" });
   const json = jsonForTerminal(record);
