@@ -174,11 +174,21 @@ command = ["bash", "-c"]
         if (i > 360) throw new Error("bundle never became healthy");
         await new Promise((r) => setTimeout(r, 250));
       }
+      // The launch hands smolvm a private copy of the cached image archive; so does this.
+      const cache = `${e.XDG_STATE_HOME}/bot-bottle/images`;
+      for await (const entry of Deno.readDir(cache)) {
+        if (entry.name.endsWith(".tar")) {
+          await Deno.copyFile(`${cache}/${entry.name}`, `${stateDir}/image.tar`);
+          await Deno.chmod(`${stateDir}/image.tar`, 0o644);
+          break;
+        }
+      }
       for (const argv of calls.slice(1)) {
         const r = await run(argv, e);
         if (r.code !== 0) throw new Error(`${argv.slice(0, 3).join(" ")}: ${r.err}`);
       }
     } finally {
+      await Deno.remove(`${stateDir}/image.tar`).catch(() => {});
       await run(["docker", "rm", "--force", "--volumes", bundle], e);
       await run(["docker", "network", "rm", network], e);
     }
