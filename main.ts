@@ -158,5 +158,6 @@ export async function main(
 }
 
 if (import.meta.main) {
-  Deno.exitCode = await main(Deno.args);
+  // Exit explicitly: a prompt interrupted by Ctrl-C leaves a stdin read that cannot be cancelled.
+  Deno.exit(await main(Deno.args));
 }

@@ -3,8 +3,10 @@
  * the raw docker/smolvm work it does, side by side (medians of repeated runs).
  *
  * 1. `start --dry-run` as a process, run exactly as the `bot-bottle` task runs
- *    it, against the raw subprocess calls a dry run makes (smolvm --version,
- *    docker version, docker network ls/inspect) plus an empty `deno run`.
+ *    it, against its floor: the raw subprocess calls a dry run makes (smolvm
+ *    --version, docker info, docker network ls/inspect, docker image inspect),
+ *    run one after another, plus an empty `deno run`. (The dry run itself asks
+ *    them concurrently.) `BENCH_DRY_RUN_ONLY=1` stops after 2.
  * 2. In-process plan resolution (manifest text -> plan), per call.
  *
  * The fake smolvm (tests/fixtures/bin) stands in for smolvm when the real one
@@ -84,11 +86,24 @@ const dryRun = await timeMany("start --dry-run (process, -P=bot-bottle)", [[
   manifest,
 ]]);
 const emptyDeno = await timeMany("empty `deno run` (runtime start-up)", [[deno, "eval", ""]]);
-const raw = await timeMany("raw calls: smolvm --version + docker x3", [
+const dryPlan = JSON.parse(
+  new TextDecoder().decode(
+    (await new Deno.Command(deno, {
+      args: ["run", "-q", "--no-prompt", "-P=bot-bottle", "main.ts", "start", "demo"]
+        .concat(["--dry-run", "--json", "--manifest", manifest]),
+      env,
+      cwd: ROOT,
+      stderr: "null",
+    }).output()).stdout,
+  ),
+);
+const raw = await timeMany("raw calls: smolvm --version + docker x4", [
   ["smolvm", "--version"],
   ["docker", "info", "--format", "{{.ServerVersion}}\t{{json .Runtimes}}"],
   ["docker", "network", "ls", "--quiet", "--no-trunc"],
   ["docker", "network", "inspect", "bridge"],
+  ["docker", "image", "inspect", "--format", "{{.Id}}", dryPlan.images.agent.ref]
+    .concat(dryPlan.images.bundle.ref),
 ]);
 console.log(
   `ratio: dry run / (raw calls + deno start-up) = ${(dryRun / (raw + emptyDeno)).toFixed(2)}; ` +
@@ -128,6 +143,8 @@ console.log(
   } µs  (median of 5 × ${ITER})`,
 );
 
+if (Deno.env.get("BENCH_DRY_RUN_ONLY")) Deno.exit(0);
+
 // 3. The docker backend end to end: `start --yes` to the agent's first output line, against
 //    the same docker commands run directly (the product's own argv builders, no bot-bottle
 //    process): network create x2, bundle run + connect, wait healthy, agent run, exec echo.
@@ -140,7 +157,7 @@ async function benchDockerBackend(): Promise<void> {
   const { DenoRunner } = await import("../lib/host/runner.ts");
   const { ensureBundleImage } = await import("../lib/bundle/bundle_image.ts");
   const { ensureAgentImage } = await import("../lib/launch/agent_image.ts");
-  const { bundleRunArgv } = await import("../lib/bundle/bundle_run_argv.ts");
+  const { BUNDLE_HEALTH_CMD, bundleRunArgv } = await import("../lib/bundle/bundle_run_argv.ts");
   const { auditDir, controlDir, prepareBundleDirs } = await import("../lib/state/approvals.ts");
   const { renderBundleConfig } = await import("../lib/bundle/config/render_bundle_config.ts");
   const { networkConnectArgv, networkCreateArgv } = await import("../lib/host/docker_argv.ts");
@@ -297,8 +314,8 @@ async function benchDockerBackend(): Promise<void> {
       await docker(run.slice(1));
       await docker(networkConnectArgv(egress, bundle).slice(1));
       for (let i = 0;; i++) {
-        const h = await docker(["inspect", "--format", "{{json .State.Health}}", bundle]);
-        if (/"Status":"healthy"/.test(h.stdout)) break;
+        const h = await docker(["exec", bundle, BUNDLE_HEALTH_CMD], true);
+        if (h.stdout.trim() === "healthy") break;
         if (i > 360) throw new Error("raw bundle did not become healthy");
         await new Promise((r) => setTimeout(r, 250));
       }

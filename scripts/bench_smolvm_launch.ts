@@ -11,7 +11,7 @@
 import { auditDir, controlDir, prepareBundleDirs } from "../lib/state/approvals.ts";
 import { fileURLToPath } from "node:url";
 import { bundleImageTag, DEFAULT_BUNDLE_BASE_IMAGE } from "../lib/bundle/bundle_image.ts";
-import { bundleRunArgv } from "../lib/bundle/bundle_run_argv.ts";
+import { BUNDLE_HEALTH_CMD, bundleRunArgv } from "../lib/bundle/bundle_run_argv.ts";
 import { bottleLabels, LABEL_ROLE, ownerId } from "../lib/plan/resource_names.ts";
 import { networkCreateArgv } from "../lib/host/docker_argv.ts";
 
@@ -127,8 +127,14 @@ command = ["bash", "-c"]
     const e = env(n);
     const calls = (await Deno.readTextFile(e.FAKE_SMOLVM_LOG)).split("\n").filter(Boolean)
       .map((l) => (JSON.parse(l) as { argv: string[] }).argv);
-    const slug = calls[1][4].replace(/^bot-bottle-/, "");
-    const stateDir = `${e.XDG_STATE_HOME}/bot-bottle/bottles/${slug}`;
+    // The run's slug is its label plus a suffix: its state dir says which.
+    const bottles = `${e.XDG_STATE_HOME}/bot-bottle/bottles`;
+    let slug = "";
+    for await (const entry of Deno.readDir(bottles)) {
+      if (entry.name.startsWith(`bbbench${n}-`)) slug = entry.name;
+    }
+    if (!slug) throw new Error(`no state dir for bbbench${n} in ${bottles}`);
+    const stateDir = `${bottles}/${slug}`;
     const meta = JSON.parse(await Deno.readTextFile(`${stateDir}/metadata.json`));
     const labels = bottleLabels(slug, "smolmachines", ownerId(`${e.XDG_STATE_HOME}/bot-bottle`));
     const network = `bot-bottle-${slug}`;
@@ -163,16 +169,26 @@ command = ["bash", "-c"]
         e,
       );
       for (let i = 0;; i++) {
-        const h = await run(["docker", "inspect", "--format", "{{json .State.Health}}", bundle], e);
-        if (h.out.includes('"Status":"healthy"')) break;
+        const h = await run(["docker", "exec", bundle, BUNDLE_HEALTH_CMD], e);
+        if (h.out.trim() === "healthy") break;
         if (i > 360) throw new Error("bundle never became healthy");
         await new Promise((r) => setTimeout(r, 250));
+      }
+      // The launch hands smolvm a private copy of the cached image archive; so does this.
+      const cache = `${e.XDG_STATE_HOME}/bot-bottle/images`;
+      for await (const entry of Deno.readDir(cache)) {
+        if (entry.name.endsWith(".tar")) {
+          await Deno.copyFile(`${cache}/${entry.name}`, `${stateDir}/image.tar`);
+          await Deno.chmod(`${stateDir}/image.tar`, 0o644);
+          break;
+        }
       }
       for (const argv of calls.slice(1)) {
         const r = await run(argv, e);
         if (r.code !== 0) throw new Error(`${argv.slice(0, 3).join(" ")}: ${r.err}`);
       }
     } finally {
+      await Deno.remove(`${stateDir}/image.tar`).catch(() => {});
       await run(["docker", "rm", "--force", "--volumes", bundle], e);
       await run(["docker", "network", "rm", network], e);
     }

@@ -25,8 +25,9 @@ export function allBackends(): Backend[] {
 /** Every backend's checks, each check once (Docker's belong to both backends). */
 export async function preflightAll(deps: PreflightDeps): Promise<PreflightCheck[]> {
   const byId = new Map<string, PreflightCheck>();
-  for (const backend of allBackends()) {
-    for (const check of await backend.preflight(deps)) {
+  const results = await Promise.all(allBackends().map((b) => b.preflight(deps)));
+  for (const [i, backend] of allBackends().entries()) {
+    for (const check of results[i]) {
       const seen = byId.get(check.id);
       if (seen) seen.backends = [...new Set([...seen.backends, backend.name])];
       else byId.set(check.id, { ...check, backends: [backend.name] });

@@ -69,6 +69,12 @@ export interface BottleEntry {
 export interface Inventory {
   bottles: BottleEntry[];
   notes: string[];
+  /**
+   * What could not be listed: `docker` (containers or networks) and/or backends whose guests
+   * could not be (`smolmachines`). Commands that remove things refuse while what they would
+   * remove cannot be seen.
+   */
+  unlisted: string[];
 }
 
 /** Inputs: the runner, where state lives, and which tools are on PATH. */
@@ -155,6 +161,7 @@ export function slugFromName(name: string): string | null {
 /** Collect the inventory. Never throws for a missing tool: it says so in `notes`. */
 export async function collectInventory(deps: InventoryDeps): Promise<Inventory> {
   const notes: string[] = [];
+  const unlisted = new Set<string>();
   const bySlug = new Map<string, BottleEntry>();
   const entry = (slug: string): BottleEntry => {
     let e = bySlug.get(slug);
@@ -238,6 +245,7 @@ export async function collectInventory(deps: InventoryDeps): Promise<Inventory> 
       }));
       if (r.code !== 0) {
         notes.push(`Docker ${what} not listed: ${lastLine(r)}`);
+        unlisted.add("docker");
         return;
       }
       for (const line of r.stdout.split("\n")) {
@@ -287,6 +295,7 @@ export async function collectInventory(deps: InventoryDeps): Promise<Inventory> 
     if (listed === null) continue;
     if ("note" in listed) {
       notes.push(listed.note);
+      unlisted.add(backend.name);
       continue;
     }
     for (const guest of listed.guests) {
@@ -319,7 +328,7 @@ export async function collectInventory(deps: InventoryDeps): Promise<Inventory> 
     a,
     b,
   ) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0));
-  return { bottles, notes };
+  return { bottles, notes, unlisted: [...unlisted] };
 }
 
 async function exists(path: string): Promise<boolean> {

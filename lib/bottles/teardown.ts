@@ -70,12 +70,15 @@ export async function teardownDocker(
 ): Promise<TeardownFailure[]> {
   const failures: TeardownFailure[] = [];
   const labels = { [LABEL_SLUG]: slug, ...(owner ? { [LABEL_OWNER]: owner } : {}) };
-  const labelled = await listNames(runner, psByLabelsArgv(labels));
+  // Both asked at once: the sweep after every launch is on the teardown's critical path.
+  const [labelled, labelledNets] = await Promise.all([
+    listNames(runner, psByLabelsArgv(labels)),
+    listNames(runner, networkLsByLabelsArgv(labels)),
+  ]);
   for (const name of unique([...[...known.containers].reverse(), ...labelled])) {
     const reason = await removeContainer(runner, name);
     if (reason !== null) failures.push({ name, reason });
   }
-  const labelledNets = await listNames(runner, networkLsByLabelsArgv(labels));
   for (const name of unique([...[...known.networks].reverse(), ...labelledNets])) {
     const reason = await removeNetwork(runner, name);
     if (reason !== null) failures.push({ name, reason });

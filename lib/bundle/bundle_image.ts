@@ -2,9 +2,9 @@
  * The sidecar bundle image: a content-addressed tag over the embedded build context
  * (bundle_files.ts), the `docker build` argv, and a build-on-first-use helper.
  */
-import { createHash } from "node:crypto";
+import { Sha256 } from "../plan/sha256.ts";
 import { join } from "node:path";
-import { UserError } from "../errors.ts";
+import { buildArgv, buildImage, type BuildSpec, imagePresent } from "../host/docker_build.ts";
 import type { Runner } from "../host/runner.ts";
 import { BUNDLE_EXECUTABLES, BUNDLE_FILES } from "./bundle_files.ts";
 
@@ -22,27 +22,38 @@ export function bundleImageTag(
   baseImage: string = DEFAULT_BUNDLE_BASE_IMAGE,
   files: Readonly<Record<string, string>> = BUNDLE_FILES,
 ): string {
-  const hash = createHash("sha256");
+  const hash = new Sha256();
   for (const path of Object.keys(files).sort()) {
-    hash.update(path, "utf8").update("\0").update(files[path], "utf8").update("\0");
+    hash.update(path).update("\0").update(files[path]).update("\0");
   }
-  if (baseImage !== DEFAULT_BUNDLE_BASE_IMAGE) hash.update(`BASE_IMAGE=${baseImage}`, "utf8");
-  return `${BUNDLE_IMAGE_REPO}:${hash.digest("hex").slice(0, 12)}`;
+  if (baseImage !== DEFAULT_BUNDLE_BASE_IMAGE) hash.update(`BASE_IMAGE=${baseImage}`);
+  return `${BUNDLE_IMAGE_REPO}:${hash.hex().slice(0, 12)}`;
 }
 
-/** `docker build` argv for the bundle image. Pure. */
-export function bundleBuildArgv(contextDir: string, tag: string, baseImage: string): string[] {
-  return [
-    "docker",
-    "build",
-    "--build-arg",
-    `BASE_IMAGE=${baseImage}`,
-    "--label",
-    "io.bot-bottle.role=bundle-image",
-    "-t",
+/** The build of the bundle image from the context in `contextDir`. Pure. */
+export function bundleBuildSpec(
+  contextDir: string,
+  tag: string,
+  baseImage: string,
+  scope: { owner?: string; lockDir?: string } = {},
+): BuildSpec {
+  return {
+    what: `bundle image ${tag}`,
     tag,
-    contextDir,
-  ];
+    dockerfile: BUNDLE_FILES["Dockerfile"],
+    context: contextDir,
+    role: "bundle-image",
+    baseImage,
+    owner: scope.owner,
+    lockDir: scope.lockDir,
+    hint: `check that the base image ${baseImage} exists locally (docker image inspect ` +
+      `${baseImage}) and that deb.debian.org is reachable, then run: bot-bottle bundle build`,
+  };
+}
+
+/** `docker build` argv for the bundle image (legacy builder; the Dockerfile on stdin). Pure. */
+export function bundleBuildArgv(contextDir: string, tag: string, baseImage: string): string[] {
+  return buildArgv(bundleBuildSpec(contextDir, tag, baseImage), "legacy");
 }
 
 /** Options of {@link ensureBundleImage}. */
@@ -51,8 +62,14 @@ export interface EnsureBundleImageOptions {
   baseImage?: string;
   /** Directory the build context is written to (created if missing). */
   workDir: string;
-  /** Human progress lines (e.g. for a TTY spinner). */
+  /** Progress lines. */
   onProgress?: (line: string) => void;
+  /** A terminal's one-line status (the build's current step). */
+  onStatus?: (text: string) => void;
+  /** The state root's owner id and build-lock dir (labels and locks the build). */
+  owner?: string;
+  lockDir?: string;
+  signal?: AbortSignal;
 }
 
 /**
@@ -66,27 +83,15 @@ export async function ensureBundleImage(
   const baseImage = opts.baseImage ?? DEFAULT_BUNDLE_BASE_IMAGE;
   const tag = bundleImageTag(baseImage);
   const progress = opts.onProgress ?? (() => {});
-  const inspect = await runner.run(["docker", "image", "inspect", "--format", "{{.Id}}", tag]);
-  if (inspect.code === 0) {
+  if (await imagePresent(runner, tag)) {
     progress(`bundle image ${tag} is present`);
     return tag;
   }
   await writeBuildContext(opts.workDir);
-  progress(`building bundle image ${tag} from ${baseImage} (Debian packages; first use only)`);
-  const result = await runner.run(bundleBuildArgv(opts.workDir, tag, baseImage));
-  const output = `${result.stdout}\n${result.stderr}`.split("\n").filter((l) => l.trim() !== "");
-  for (const line of output) progress(line);
-  if (result.code !== 0) {
-    const tail = output.slice(-25).join("\n");
-    throw new UserError(
-      `building the bundle image ${tag} failed (docker build exit ${result.code}):\n${tail}`,
-      {
-        hint: `check that the base image ${baseImage} exists locally (docker image inspect ` +
-          `${baseImage}) and that deb.debian.org is reachable, then run: bot-bottle bundle build`,
-      },
-    );
-  }
-  progress(`built bundle image ${tag}`);
+  await buildImage(runner, bundleBuildSpec(opts.workDir, tag, baseImage, opts), {
+    progress: { line: progress, status: opts.onStatus },
+    signal: opts.signal,
+  });
   return tag;
 }
 

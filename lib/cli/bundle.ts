@@ -2,9 +2,9 @@
  * `bot-bottle bundle build`: build the sidecar bundle image from the files
  * embedded in this binary (launches also build it on first use).
  */
-import { ensureBundleImage } from "../bundle/bundle_image.ts";
 import { UsageError } from "../errors.ts";
 import { stateRoot } from "../state/state_paths.ts";
+import { ownerId } from "../plan/resource_names.ts";
 import type { Command } from "./_shared/command.ts";
 import type { CliContext } from "./_shared/context.ts";
 
@@ -18,10 +18,20 @@ export async function runBundle(ctx: CliContext, action: string | undefined): Pr
       "Run `bot-bottle bundle --help` for usage.",
     );
   }
+  const [{ ensureBundleImage }, { StatusLine }] = await Promise.all([
+    import("../bundle/bundle_image.ts"),
+    import("../ui/status_line.ts"),
+  ]);
+  const root = stateRoot(ctx.env);
+  const status = ctx.stderrIsTerminal ? new StatusLine((t) => ctx.stderr(t)) : null;
   const tag = await ensureBundleImage(ctx.runner, {
     baseImage: ctx.env.get("BOT_BOTTLE_BASE_IMAGE") || undefined,
-    workDir: `${stateRoot(ctx.env)}/bundle-build`,
-    onProgress: (line) => ctx.stderr(`bot-bottle: ${line}\n`),
+    workDir: `${root}/bundle-build`,
+    onProgress: (line) =>
+      status ? status.line(`bot-bottle: ${line}`) : ctx.stderr(`bot-bottle: ${line}\n`),
+    onStatus: status ? (text) => status.set(`bot-bottle: ${text}`) : undefined,
+    owner: ownerId(root),
+    lockDir: `${root}/builds`,
   });
   ctx.stdout(`${tag}\n`);
   return 0;
@@ -32,9 +42,11 @@ export const command: Command = {
   name: "bundle",
   args: "build",
   summary: "build the sidecar bundle image",
-  description: `Build the sidecar bundle image (squid egress proxy, null DNS, git gate) from the
-files embedded in bot-bottle. Launches build it on first use too.`,
+  description: `Build the sidecar bundle image (egress proxy, null DNS, git gate) from the files
+embedded in bot-bottle, showing the current step on a terminal, and print its tag on
+stdout. Launches build it on first use too.`,
   options: {},
   positionals: { min: 0, max: 1 },
+  completes: ["build"],
   run: (ctx, { positionals }) => runBundle(ctx, positionals[0]),
 };

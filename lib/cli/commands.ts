@@ -13,6 +13,7 @@ import { command as logs } from "./logs.ts";
 import { command as verify } from "./verify.ts";
 import { command as bundle } from "./bundle.ts";
 import { command as cleanup } from "./cleanup.ts";
+import { command as completions } from "./completions.ts";
 import { type Command, GLOBAL_OPTIONS, renderOptions } from "./_shared/command.ts";
 import { command as doctor } from "./doctor.ts";
 import { command as init } from "./init.ts";
@@ -42,6 +43,7 @@ export const COMMANDS: readonly Command[] = [
   agents,
   doctor,
   bundle,
+  completions,
   version,
 ];
 

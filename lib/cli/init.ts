@@ -4,11 +4,9 @@
  * without `--force`; with it, the old file is kept beside the new one as
  * `<file>.bak`.
  */
-import { dirname } from "node:path";
-import { PRESETS, userManifestToml } from "../agents/presets.ts";
+
 import { UserError } from "../errors.ts";
 import { manifestSources } from "../manifest/manifest_paths.ts";
-import { parseManifestText } from "../manifest/parse_manifest.ts";
 import type { Command } from "./_shared/command.ts";
 import type { CliContext } from "./_shared/context.ts";
 import { say } from "./_shared/output.ts";
@@ -23,6 +21,11 @@ export async function runInit(
     env: (name) => ctx.env.get(name),
     cwd: ctx.cwd,
   });
+  const [{ dirname }, { PRESETS, userManifestToml }, { parseManifestText }] = await Promise.all([
+    import("node:path"),
+    import("../agents/presets.ts"),
+    import("../manifest/parse_manifest.ts"),
+  ]);
   const text = userManifestToml();
   // What init writes must itself be a valid manifest (a test checks it too).
   parseManifestText(text, userPath, "user");

@@ -4,8 +4,9 @@
  * (the BottleEntry fields in lib/bottles/inventory.ts); the table, or with `-q` the slugs,
  * also on stdout; notes (what could not be listed) on stderr.
  */
-import { type BottleEntry, collectInventory } from "../bottles/inventory.ts";
+import type { BottleEntry } from "../bottles/inventory.ts";
 import { UsageError } from "../errors.ts";
+import { DOCKER_UNREACHABLE_HINT } from "../host/preflight.ts";
 import { stateRoot } from "../state/state_paths.ts";
 import type { Style } from "../ui/style.ts";
 import type { Command } from "./_shared/command.ts";
@@ -29,6 +30,7 @@ export async function runList(
   if (opts.json && opts.quiet) {
     throw new UsageError("list: --json and -q do not go together", USAGE);
   }
+  const { collectInventory } = await import("../bottles/inventory.ts");
   const inventory = await collectInventory({
     runner: ctx.runner,
     stateRoot: stateRoot(ctx.env),
@@ -47,6 +49,15 @@ export async function runList(
   if (!opts.json) {
     const style = stderrStyle(ctx);
     for (const note of inventory.notes) ctx.stderr(`${style.yellow("note:")} ${note}\n`);
+  }
+  // An inventory that could not see Docker (or a backend's guests) is not an answer.
+  if (inventory.unlisted.length > 0) {
+    ctx.stderr(
+      `bot-bottle: error: the list is incomplete: ${
+        inventory.unlisted.join(" and ")
+      } could not be listed (see the notes)\nhint: ${DOCKER_UNREACHABLE_HINT}\n`,
+    );
+    return 1;
   }
   return 0;
 }
@@ -93,7 +104,8 @@ export const command: Command = {
   description: `Every bottle on this machine, joined from state dirs, Docker labels and
 \`smolvm machine ls\`: slug, agent, backend, state (running, stopped, orphaned),
 subnet, age, as a table on stdout. --json prints {"schema": 1, "bottles": [...],
-"notes": [...]} instead; -q prints only the slugs, one a line.`,
+"notes": [...], "unlisted": [...]} instead; -q prints only the slugs, one a line.
+Exits 1 when Docker (or smolvm) could not be asked: the list would be incomplete.`,
   options: {
     json: { type: "boolean", help: "print the inventory as JSON on stdout" },
     quiet: { type: "boolean", short: "q", help: "print only the slugs, one a line" },

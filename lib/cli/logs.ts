@@ -12,14 +12,28 @@ import type { Command } from "./_shared/command.ts";
 import type { CliContext } from "./_shared/context.ts";
 import { findBottle, isRunning } from "./_shared/find_bottle.ts";
 
+/**
+ * JSON for a terminal: C1 controls, format characters (bidi overrides) and line separators,
+ * which JSON may carry raw, as \\u escapes (the same JSON value; the screen is not rewritten).
+ */
+export function jsonForTerminal(text: string): string {
+  return text.replace(
+    /[\u007f-\u009f\p{Cf}\u2028\u2029]/gu,
+    (ch) =>
+      ch.split("").map((unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, "0")}`).join(""),
+  );
+}
+
 /** Run `logs`. */
 export async function runLogs(
   ctx: CliContext,
   opts: { slug: string; follow: boolean; json: boolean; signal?: AbortSignal },
 ): Promise<number> {
   const bottle = await findBottle(ctx, opts.slug);
+  const json = (record: AuditRecord) =>
+    ctx.stdoutIsTerminal ? jsonForTerminal(JSON.stringify(record)) : JSON.stringify(record);
   const print = (record: AuditRecord) =>
-    ctx.stdout(`${opts.json ? JSON.stringify(record) : auditRow(record)}\n`);
+    ctx.stdout(`${opts.json ? json(record) : auditRow(record)}\n`);
   if (!opts.json) ctx.stdout(`${auditHeader()}\n`);
   if (!opts.follow || !bottle.running) {
     const { records, skipped } = await readAuditRecords(bottle.stateDir);

@@ -1,19 +1,18 @@
 /**
- * `bot-bottle resume <slug> [--yes] [--dry-run]`: relaunch a stopped bottle
- * from its metadata — same slug, backend (whatever BOT_BOTTLE_BACKEND says),
- * agent and label, and the same /24 when it is still free (else the next free
- * one, said in the plan).
+ * `bot-bottle resume <slug> [--yes] [--dry-run] [-- <agent args>]`: relaunch a
+ * stopped bottle from its metadata — same slug, backend (the recorded one;
+ * BOT_BOTTLE_BACKEND is for new bottles), agent, label and manifests (the
+ * files it was started from; `--manifest` overrides the user one), and the
+ * same /24 when it is still free (else the next free one, said in the plan).
  */
-import { collectInventory } from "../bottles/inventory.ts";
 import { UsageError, UserError } from "../errors.ts";
 import { resolveBottle } from "../manifest/resolve_bottle.ts";
 import { isValidSlug } from "../plan/slug.ts";
-import { readMetadata } from "../state/metadata_store.ts";
 import { bottleStateDir, stateRoot } from "../state/state_paths.ts";
 import type { Command } from "./_shared/command.ts";
 import type { CliContext } from "./_shared/context.ts";
-import { loadManifestForCli } from "./_shared/load_manifest_for_cli.ts";
-import { planAndLaunch } from "../launch/plan_and_launch.ts";
+import { loadManifestForCli, sourcesForCli } from "./_shared/load_manifest_for_cli.ts";
+import type { ManifestSources } from "../manifest/manifest_paths.ts";
 
 /** Run `resume`. */
 export async function runResume(
@@ -30,6 +29,13 @@ export async function runResume(
   if (opts.json && !opts.dryRun) {
     throw new UsageError("--json needs --dry-run", "Run `bot-bottle resume --help` for usage.");
   }
+  const [{ readMetadata }, { collectInventory }, { requireListed }, { planAndLaunch }] =
+    await Promise.all([
+      import("../state/metadata_store.ts"),
+      import("../bottles/inventory.ts"),
+      import("../bottles/stop_bottle.ts"),
+      import("../launch/plan_and_launch.ts"),
+    ]);
   const root = stateRoot(ctx.env);
   const dir = bottleStateDir(root, opts.slug);
   const meta = isValidSlug(opts.slug) ? await readMetadata(dir).catch(() => null) : null;
@@ -44,6 +50,7 @@ export async function runResume(
     now: ctx.now(),
     onPath: async (tool) => (await ctx.probe.which(tool)) !== null,
   });
+  requireListed(inventory, "nothing was resumed", [meta.backend]);
   const entry = inventory.bottles.find((b) => b.slug === opts.slug);
   if (entry?.state === "running") {
     throw new UserError(`bottle ${opts.slug} is running; only a stopped bottle can be resumed`, {
@@ -56,7 +63,19 @@ export async function runResume(
       hint: `tear them down first: bot-bottle stop ${opts.slug}`,
     });
   }
-  const manifest = await loadManifestForCli(ctx, opts.manifest);
+  // The manifests the bottle was started from (a --manifest now overrides the user one).
+  const recorded = meta.manifest ?? null;
+  const sources: ManifestSources = recorded
+    ? {
+      ...(opts.manifest !== undefined ? sourcesForCli(ctx, opts.manifest) : {
+        userPath: recorded.user_path,
+        userExplicit: recorded.user_explicit,
+        userOrigin: "recorded",
+      }),
+      projectPath: recorded.project_path,
+    }
+    : sourcesForCli(ctx, opts.manifest);
+  const manifest = await loadManifestForCli(ctx, opts.manifest, sources);
   if (!Object.hasOwn(manifest.agents, meta.agent)) {
     throw new UserError(
       `bottle ${opts.slug} ran agent "${meta.agent}", which is no longer defined in ${
@@ -72,6 +91,13 @@ export async function runResume(
   const notes = chain.join(",") === meta.bottles.join(",")
     ? []
     : [`the bottle chain is now ${chain.join(" -> ")} (it was ${meta.bottles.join(" -> ")})`];
+  const envBackend = ctx.env.get("BOT_BOTTLE_BACKEND");
+  if (envBackend && envBackend !== meta.backend) {
+    notes.push(
+      `resumed on the backend it was started on (${meta.backend}); BOT_BOTTLE_BACKEND=` +
+        `${envBackend} applies to new bottles only`,
+    );
+  }
   const octetOf = (subnet: string | null | undefined) => {
     const octet = Number(subnet?.split(".")[2]);
     return Number.isInteger(octet) && octet >= 1 && octet <= 254 ? octet : undefined;
@@ -92,31 +118,36 @@ export async function runResume(
     json: opts.json,
     yes: opts.yes,
     notes,
+    manifestSources: sources,
   });
 }
 
 /** The `resume` command. */
 export const command: Command = {
   name: "resume",
-  args: "<slug> [--dry-run [--json]] [--yes]",
+  args: "<slug> [--dry-run [--json]] [--yes] [-- <agent args>]",
   summary: "relaunch a stopped bottle from its recorded state",
-  description:
-    `Relaunch a stopped bottle from its metadata: the same slug, backend, agent and label,
-and the same /24 when it is still free (else the next free one, said in the plan).
-A running bottle or an unknown slug is refused.`,
+  description: `Relaunch a stopped bottle from its metadata: the same slug, backend (the one it was
+started on, whatever BOT_BOTTLE_BACKEND says), agent, label and manifest files (the
+ones it was started from; --manifest names another user manifest), and the same /24
+when it is still free (else the next free one, said in the plan). Arguments after --
+are added to the agent's command, as with start. A running bottle or an unknown slug
+is refused.`,
   options: {
     "dry-run": { type: "boolean", help: "resolve and print the plan, change nothing" },
     json: { type: "boolean", help: "with --dry-run: print the plan as one JSON object on stdout" },
     yes: { type: "boolean", short: "y", help: "do not ask before launching" },
   },
   positionals: { min: 1, max: 1, missing: "<slug>" },
-  run: (ctx, { values, positionals, manifest }) =>
+  completes: "slugs",
+  tail: true,
+  run: (ctx, { values, positionals, manifest, tail }) =>
     runResume(ctx, {
       slug: positionals[0],
       yes: values.yes === true,
       dryRun: values["dry-run"] === true,
       json: values.json === true,
       manifest,
-      agentArgs: [],
+      agentArgs: tail,
     }),
 };

@@ -3,14 +3,16 @@
  * attach the agent, tear down when it exits. A launch stops on a failed
  * preflight before any side effect; `--dry-run` only prints the plan.
  */
-import { UsageError, UserError } from "../errors.ts";
+import { UsageError } from "../errors.ts";
 import { NAME_PATTERN } from "../manifest/types.ts";
-import { type BackendName, BACKENDS } from "../plan/plan_types.ts";
+import { BACKENDS } from "../plan/plan_types.ts";
 import type { Command } from "./_shared/command.ts";
 import type { CliContext } from "./_shared/context.ts";
 import { findAgent } from "./_shared/find_agent.ts";
-import { loadManifestForCli } from "./_shared/load_manifest_for_cli.ts";
-import { planAndLaunch } from "../launch/plan_and_launch.ts";
+import { resolveBackend } from "./_shared/backend_choice.ts";
+
+export { resolveBackend };
+import { loadManifestForCli, sourcesForCli } from "./_shared/load_manifest_for_cli.ts";
 import { parseSize } from "../workspace/workspace_size.ts";
 
 /** Parsed `start` options. */
@@ -24,32 +26,10 @@ export interface StartOptions {
   yes: boolean;
   dryRun: boolean;
   json: boolean;
+  /** Delete the state when the agent exits. */
+  rm?: boolean;
   manifest?: string;
   agentArgs: string[];
-}
-
-/** `--backend` > `BOT_BOTTLE_BACKEND` > smolmachines; never a silent fallback. */
-export function resolveBackend(
-  flag: string | undefined,
-  envValue: string | undefined,
-): BackendName {
-  if (flag !== undefined) {
-    if ((BACKENDS as readonly string[]).includes(flag)) return flag as BackendName;
-    throw new UsageError(
-      `unknown backend "${flag}" for --backend (expected ${BACKENDS.join(" or ")})`,
-      "Run `bot-bottle start --help` for usage.",
-    );
-  }
-  if (envValue !== undefined && envValue !== "") {
-    if ((BACKENDS as readonly string[]).includes(envValue)) return envValue as BackendName;
-    throw new UserError(
-      `BOT_BOTTLE_BACKEND is "${envValue}", which is not a backend (expected ${
-        BACKENDS.join(" or ")
-      })`,
-      { hint: "unset it or set it to smolmachines or docker" },
-    );
-  }
-  return "smolmachines";
 }
 
 /** Run `start`. Returns the exit code. */
@@ -67,8 +47,10 @@ export async function runStart(ctx: CliContext, opts: StartOptions): Promise<num
   if (opts.maxWorkspace !== undefined && !opts.cwd) {
     throw new UsageError("--max-workspace needs --cwd", "Run `bot-bottle start --help` for usage.");
   }
-  const manifest = await loadManifestForCli(ctx, opts.manifest);
+  const sources = sourcesForCli(ctx, opts.manifest);
+  const manifest = await loadManifestForCli(ctx, opts.manifest, sources);
   findAgent(manifest, opts.agent);
+  const { planAndLaunch } = await import("../launch/plan_and_launch.ts");
   return await planAndLaunch(ctx, {
     manifest,
     agent: opts.agent,
@@ -81,6 +63,8 @@ export async function runStart(ctx: CliContext, opts: StartOptions): Promise<num
     dryRun: opts.dryRun,
     json: opts.json,
     yes: opts.yes,
+    rm: opts.rm,
+    manifestSources: sources,
   });
 }
 
@@ -92,7 +76,10 @@ export const command: Command = {
   description: `Resolve the plan for a bottle running <agent> (slug, backend, bundle subnet, guest
 environment with secret names only, egress allowlist, resources, Smolfile, preflight),
 print it, ask "Launch? [y/N]" on a terminal, launch, attach the agent to this terminal,
-tear everything down when it exits, and exit with the agent's exit code.`,
+tear everything down when it exits, and exit with the agent's exit code. The state is
+kept for \`bot-bottle resume\` (not with --rm); a start that fails before the agent runs
+leaves none. A dry run prints the plan on stdout and exits 1, saying why, when a start
+would be refused (a failed preflight check, a secret's host variable not set).`,
   options: {
     "dry-run": { type: "boolean", help: "resolve and print the plan, change nothing" },
     json: { type: "boolean", help: "with --dry-run: print the plan as one JSON object on stdout" },
@@ -100,6 +87,7 @@ tear everything down when it exits, and exit with the agent's exit code.`,
       type: "string",
       value: "NAME",
       help: "smolmachines (default) or docker; also BOT_BOTTLE_BACKEND",
+      choices: BACKENDS,
     },
     label: {
       type: "string",
@@ -120,8 +108,10 @@ tear everything down when it exits, and exit with the agent's exit code.`,
       short: "y",
       help: "do not ask before launching (required without a terminal)",
     },
+    rm: { type: "boolean", help: "delete the bottle's state when the agent exits (no resume)" },
   },
   positionals: { min: 1, max: 1, missing: "<agent>" },
+  completes: "agents",
   tail: true,
   run: (ctx, { values, positionals, tail, manifest }) =>
     runStart(ctx, {
@@ -135,6 +125,7 @@ tear everything down when it exits, and exit with the agent's exit code.`,
       yes: values.yes === true,
       dryRun: values["dry-run"] === true,
       json: values.json === true,
+      rm: values.rm === true,
       manifest,
       agentArgs: tail,
     }),

@@ -55,9 +55,13 @@ export function networkLsByLabelsArgv(labels: Record<string, string>): string[] 
   return ["docker", "network", "ls", ...labelFilters(labels), "--format", "{{.Name}}"];
 }
 
-/** `docker inspect --format '{{json .State.Health}}' NAME`. */
-export function healthInspectArgv(name: string): string[] {
-  return ["docker", "inspect", "--format", "{{json .State.Health}}", name];
+/**
+ * `docker exec NAME <health command>`: the bundle's readiness asked directly, at the launch's
+ * own pace (Docker's periodic health check runs rarely, so 64 running bundles do not each cost
+ * an exec a second).
+ */
+export function healthExecArgv(name: string, command: string): string[] {
+  return ["docker", "exec", name, command];
 }
 
 /** `docker logs --tail N NAME`. */

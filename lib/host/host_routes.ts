@@ -10,6 +10,11 @@ import type { TakenRange } from "../plan/bundle_subnet.ts";
 export interface HostRoutes {
   ranges: TakenRange[];
   note?: string;
+  /**
+   * True when not reading them is how this build always is (the compiled binary may not read
+   * /proc): `doctor` says so once, and plans do not repeat it.
+   */
+  expected?: boolean;
 }
 
 /** Parse /proc/net/route: destinations and masks are little-endian hex. */
@@ -50,13 +55,15 @@ export async function readHostRoutes(
   try {
     return { ranges: parseProcNetRoute(await read("/proc/net/route")) };
   } catch (error) {
-    const why = error instanceof Deno.errors.NotCapable
+    const expected = error instanceof Deno.errors.NotCapable;
+    const why = expected
       ? "Deno allows no access under /proc without --allow-all, which bot-bottle does not hold"
       : (error as Error).message;
     return {
       ranges: [],
       note: `host routes not checked (${why}); \`docker network create\` still refuses overlaps ` +
         "with other Docker networks",
+      expected,
     };
   }
 }

@@ -68,6 +68,10 @@ export interface PreflightDeps {
   env: { get(name: string): string | undefined };
 }
 
+/** The fix for a Docker that cannot be reached, as commands that need it name it. */
+export const DOCKER_UNREACHABLE_HINT = "start Docker (`sudo systemctl start docker`) or point " +
+  "DOCKER_HOST at it, check with `bot-bottle doctor`, and run this again";
+
 /** True when no check failed. */
 export function preflightPassed(checks: readonly PreflightCheck[]): boolean {
   return checks.every((c) => c.status !== "fail");

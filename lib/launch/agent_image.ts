@@ -5,54 +5,89 @@
  * or pulled. A bottle with `ca_certs` builds with them trusted in every stage
  * (build_trust.ts), and its tag covers them too.
  */
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../plan/sha256.ts";
 import { UserError } from "../errors.ts";
+import { buildArgv, buildImage, type BuildSpec, imagePresent } from "../host/docker_build.ts";
 import { lastLine, type Runner } from "../host/runner.ts";
 import { builtinDockerfile, builtinName } from "../agents/builtin_dockerfiles.ts";
 import { ensureBuildCaImage, withBuildTrust } from "./build_trust.ts";
 
 /** The tag a Dockerfile-built agent image gets. */
 export function dockerfileImageTag(bottle: string, dockerfileText: string): string {
-  const hash = createHash("sha256").update(dockerfileText).digest("hex").slice(0, 12);
+  const hash = sha256Hex(dockerfileText).slice(0, 12);
   return `bot-bottle/agent-${bottle}:${hash}`;
 }
 
-/**
- * `docker build` of a bottle's Dockerfile with its directory as context; with `fromStdin` the
- * Dockerfile's text (rewritten to trust ca_certs) comes on stdin instead of from the file.
- */
-export function agentBuildArgv(
-  dockerfile: string,
-  tag: string,
-  baseImage?: string,
-  fromStdin = false,
-): string[] {
-  if (builtinName(dockerfile) !== null) {
-    // A built-in Dockerfile has nothing to COPY: no context, the Dockerfile on stdin.
-    return [
-      "docker",
-      "build",
-      "--tag",
-      tag,
-      "--label",
-      "io.bot-bottle.role=agent-image",
-      ...(baseImage ? ["--build-arg", `BASE_IMAGE=${baseImage}`] : []),
-      "-",
-    ];
+/** Where a bottle's agent image comes from. */
+export interface AgentImageSource {
+  /** The image reference a launch runs. */
+  ref: string;
+  /** Built from this Dockerfile (a path or `builtin:<name>`), or null: pulled if missing. */
+  dockerfile: string | null;
+  /** The Dockerfile's text (built images only). */
+  text?: string;
+  /** The build context directory (null: none, a built-in). */
+  context?: string | null;
+  /** The bottle's ca_certs (PEM) the build trusts in every stage (built images only). */
+  trustPem?: string;
+}
+
+/** Resolve the agent image of a bottle (reads a Dockerfile from disk, nothing else). */
+export async function agentImageSource(opts: {
+  bottle: string;
+  image: string | null;
+  dockerfile: string | null;
+  /** The bottle's ca_certs (PEM; empty or absent: none), which its build trusts. */
+  caCertsPem?: string;
+}): Promise<AgentImageSource> {
+  if (!opts.dockerfile) return { ref: opts.image!, dockerfile: null };
+  const trustPem = opts.caCertsPem || undefined;
+  // Built to trust ca_certs, an image is tagged by them too.
+  const tagged = (text: string) => text + (trustPem ? `\0${trustPem}` : "");
+  const builtin = builtinName(opts.dockerfile);
+  if (builtin !== null) {
+    const text = builtinDockerfile(builtin);
+    // A built-in image is the same for every bottle that uses it: tagged by its own name.
+    return {
+      ref: dockerfileImageTag(builtin, tagged(text)),
+      dockerfile: opts.dockerfile,
+      text,
+      context: null,
+      ...(trustPem ? { trustPem } : {}),
+    };
   }
-  const dir = dockerfile.slice(0, dockerfile.lastIndexOf("/")) || "/";
-  return [
-    "docker",
-    "build",
-    "--file",
-    fromStdin ? "-" : dockerfile,
-    "--tag",
-    tag,
-    "--label",
-    "io.bot-bottle.role=agent-image",
-    ...(baseImage ? ["--build-arg", `BASE_IMAGE=${baseImage}`] : []),
-    dir,
-  ];
+  const text = await readDockerfile(opts.bottle, opts.dockerfile);
+  return {
+    ref: dockerfileImageTag(opts.bottle, tagged(text)),
+    dockerfile: opts.dockerfile,
+    text,
+    context: opts.dockerfile.slice(0, opts.dockerfile.lastIndexOf("/")) || "/",
+    ...(trustPem ? { trustPem } : {}),
+  };
+}
+
+/** The build of a Dockerfile-built agent image. Pure. */
+export function agentBuildSpec(
+  source: AgentImageSource,
+  opts: { baseImage?: string; owner?: string; lockDir?: string } = {},
+): BuildSpec {
+  return {
+    what: `agent image ${source.ref}`,
+    tag: source.ref,
+    dockerfile: source.text ?? "",
+    context: source.context ?? null,
+    role: "agent-image",
+    baseImage: opts.baseImage,
+    owner: opts.owner,
+    lockDir: opts.lockDir,
+    hint: `fix the Dockerfile (${source.dockerfile}) or the network it downloads from, then ` +
+      "start again; the image is built only once it builds",
+  };
+}
+
+/** `docker build` argv of an agent image (legacy builder; the Dockerfile on stdin). */
+export function agentBuildArgv(source: AgentImageSource, baseImage?: string): string[] {
+  return buildArgv(agentBuildSpec(source, { baseImage }), "legacy");
 }
 
 async function readDockerfile(bottle: string, path: string): Promise<string> {
@@ -75,53 +110,41 @@ export async function ensureAgentImage(
     dockerfile: string | null;
     baseImage?: string;
     progress: (line: string) => void;
+    /** A terminal's one-line status (the build's current step). */
+    status?: (text: string) => void;
+    owner?: string;
+    lockDir?: string;
+    signal?: AbortSignal;
     /** The bottle's ca_certs (PEM), trusted by every build stage; with the image to build from. */
     buildTrust?: { pem: string; fromImage: string };
   },
 ): Promise<string> {
-  if (opts.dockerfile) {
-    const builtin = builtinName(opts.dockerfile);
-    let text = builtin !== null
-      ? builtinDockerfile(builtin)
-      : await readDockerfile(opts.bottle, opts.dockerfile);
-    const trust = opts.buildTrust?.pem ? opts.buildTrust : undefined;
-    // A built-in image is the same for every bottle that uses it: tagged by its own name (and,
-    // built to trust ca_certs, by them).
-    const tag = dockerfileImageTag(builtin ?? opts.bottle, text + (trust ? `\0${trust.pem}` : ""));
-    if ((await runner.run(["docker", "image", "inspect", "--format", "{{.Id}}", tag])).code === 0) {
-      return tag;
+  const source = await agentImageSource({ ...opts, caCertsPem: opts.buildTrust?.pem });
+  if (await imagePresent(runner, source.ref)) return source.ref;
+  if (source.dockerfile) {
+    const spec = agentBuildSpec(source, opts);
+    if (source.trustPem && opts.buildTrust) {
+      // The user's Dockerfile, with every stage trusting the certificates of a helper image.
+      const ca = await ensureBuildCaImage(runner, source.trustPem, opts.buildTrust.fromImage);
+      spec.dockerfile = withBuildTrust(spec.dockerfile, ca);
+      spec.what += " (every stage trusts the bottle's ca_certs)";
     }
-    if (trust) {
-      text = withBuildTrust(text, await ensureBuildCaImage(runner, trust.pem, trust.fromImage));
-    }
-    opts.progress(
-      `building agent image ${tag} from ${opts.dockerfile} (first use only${
-        trust ? "; every stage trusts the bottle's ca_certs" : ""
-      })`,
-    );
-    const r = await runner.run(
-      agentBuildArgv(opts.dockerfile, tag, opts.baseImage, trust !== undefined),
-      builtin !== null || trust ? { input: text } : {},
-    );
-    if (r.code !== 0) {
-      const tail = `${r.stdout}\n${r.stderr}`.trim().split("\n").slice(-15).join("\n");
-      throw new UserError(`building the agent image from ${opts.dockerfile} failed:\n${tail}`);
-    }
-    return tag;
+    await buildImage(runner, spec, {
+      progress: { line: opts.progress, status: opts.status },
+      signal: opts.signal,
+    });
+    return source.ref;
   }
-  const image = opts.image!;
-  if ((await runner.run(["docker", "image", "inspect", "--format", "{{.Id}}", image])).code === 0) {
-    return image;
-  }
-  opts.progress(`pulling agent image ${image}`);
-  const r = await runner.run(["docker", "pull", image]);
+  opts.progress(`pulling agent image ${source.ref}`);
+  const r = await runner.run(["docker", "pull", source.ref]);
   if (r.code !== 0) {
     throw new UserError(
-      `the agent image ${image} is not present and could not be pulled: ${lastLine(r)}`,
+      `the agent image ${source.ref} is not present and could not be pulled: ${lastLine(r)}`,
       {
-        hint: `build or pull it yourself (docker pull ${image}), or give the bottle a dockerfile`,
+        hint: `build or pull it yourself (docker pull ${source.ref}), or give the bottle a ` +
+          "dockerfile",
       },
     );
   }
-  return image;
+  return source.ref;
 }

@@ -3,12 +3,12 @@
  * bounded), and the sidecar bundle on it at the plan's IP, healthy. Each
  * object goes on the launch's teardown stack the moment it exists.
  */
-import { bundleRunArgv } from "../bundle/bundle_run_argv.ts";
+import { BUNDLE_HEALTH_CMD, bundleRunArgv } from "../bundle/bundle_run_argv.ts";
 import { UserError } from "../errors.ts";
 import type { Plan } from "../plan/plan_types.ts";
 import { bundleName, LABEL_ROLE } from "../plan/resource_names.ts";
 import {
-  healthInspectArgv,
+  healthExecArgv,
   logsArgv,
   networkConnectArgv,
   networkCreateArgv,
@@ -149,9 +149,12 @@ export async function startBundle(
   return bundle;
 }
 
-/** The bounded wait for the bundle's health check: BOT_BOTTLE_HEALTH_TIMEOUT seconds, default 90. */
+/**
+ * The bounded wait for the bundle's health check: BOT_BOTTLE_HEALTH_TIMEOUT seconds, default
+ * 300 (64 bundles starting at once on two cores take minutes; a bundle that dies ends the wait).
+ */
 export function healthTimeoutMs(value: string | undefined): number {
-  if (value === undefined || value.trim() === "") return 90_000;
+  if (value === undefined || value.trim() === "") return 300_000;
   const seconds = Number(value);
   if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) {
     throw new UserError(
@@ -166,23 +169,25 @@ export async function waitHealthy(launch: Launch, name: string, timeoutMs: numbe
   const { runner } = launch;
   const deadline = Date.now() + timeoutMs;
   let last = "";
+  // The bundle's own health script, asked directly until it says healthy. A slow answer on a
+  // busy host is not a failure; a bundle that exited is (its init stops on any daemon's death).
   while (Date.now() < deadline) {
-    const r = await runner.run(healthInspectArgv(name));
-    if (r.code === 0) {
-      last = r.stdout.trim();
-      let status = "";
-      try {
-        status = (JSON.parse(last) as { Status?: string } | null)?.Status ?? "";
-      } catch { /* not JSON yet */ }
-      if (status === "healthy") return;
-      if (status === "unhealthy") break;
+    const r = await runner.run(healthExecArgv(name, BUNDLE_HEALTH_CMD));
+    if (r.code === 0 && r.stdout.trim() === "healthy") return;
+    last = (r.stdout.trim() || r.stderr.trim()).split("\n").pop() ?? "";
+    if (!r.stdout.startsWith("unhealthy:")) {
+      // The script did not answer: ask Docker whether the bundle is still there at all.
       const state = await runner.run(["docker", "inspect", "--format", "{{.State.Status}}", name]);
-      if (state.code === 0 && ["exited", "dead"].includes(state.stdout.trim())) {
+      if (state.code !== 0) {
+        last = "the container is gone";
+        break;
+      }
+      if (["exited", "dead"].includes(state.stdout.trim())) {
         last = `container ${state.stdout.trim()}`;
         break;
       }
     }
-    await sleep(250, launch.signal);
+    await sleep(400, launch.signal);
   }
   const logs = await runner.run(logsArgv(name, 40));
   throw new UserError(

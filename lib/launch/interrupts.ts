@@ -5,12 +5,36 @@
  * listeners keep the process alive until teardown has finished.
  */
 import { UserError } from "../errors.ts";
+import type { CreatedResource, TeardownFailure } from "./teardown_stack.ts";
 
 /** Thrown at the first checkpoint after a signal. */
 export class Interrupted extends UserError {
-  constructor(signal: string) {
-    super(`interrupted by ${signal}; tearing down what was created`, { exitCode: 130 });
+  readonly signal: string;
+
+  constructor(signal: string, message = `interrupted by ${signal}`) {
+    super(message, { exitCode: 130 });
     this.name = "Interrupted";
+    this.signal = signal;
+  }
+
+  /** The same interruption, told after teardown: what it ended, what was removed (past tense). */
+  after(
+    created: readonly CreatedResource[],
+    failures: readonly TeardownFailure[],
+    agentRan: boolean,
+  ): Interrupted {
+    const failed = new Set(failures.map((f) => f.name));
+    const removed = [...created].reverse().filter((r) => !failed.has(r.name))
+      .map((r) => `${r.kind} ${r.name}`);
+    const ended = agentRan ? "stopped the agent" : "stopped the launch before the agent ran";
+    const what = removed.length > 0
+      ? `removed ${removed.join(", ")}`
+      : "nothing had been created yet";
+    const left = failures.length > 0
+      ? `; could not remove ${failures.map((f) => f.name).join(", ")} (\`bot-bottle cleanup\` ` +
+        "retries)"
+      : "";
+    return new Interrupted(this.signal, `interrupted by ${this.signal}: ${ended}; ${what}${left}`);
   }
 }
 

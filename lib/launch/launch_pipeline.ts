@@ -31,13 +31,19 @@ import { ensureWorkspaceImage } from "../workspace/workspace_image.ts";
 import { formatSize } from "../workspace/workspace_size.ts";
 import { workspaceDir, writeWorkspaceRecord } from "../workspace/workspace_state.ts";
 import { Interrupted, type Interrupts } from "./interrupts.ts";
-import { TeardownStack } from "./teardown_stack.ts";
+import { type CreatedResource, type TeardownFailure, TeardownStack } from "./teardown_stack.ts";
 
 /** What a launch needs from the outside. */
 export interface LaunchDeps {
   runner: Runner;
   env: Env;
   progress(line: string): void;
+  /** A terminal's one-line status (image builds show their current step there). */
+  status?: (text: string) => void;
+  /** The state root's owner id (labels image builds' intermediate containers). */
+  owner?: string;
+  /** Where image builds take their locks (`<state root>/builds`). */
+  buildLockDir?: string;
   stdinIsTerminal: boolean;
   interrupts: Interrupts;
   /** Re-resolve the plan with more ranges marked taken (after an overlap at create time). */
@@ -48,10 +54,13 @@ export interface LaunchDeps {
   imageCacheDir: string;
   /** Base image for bundle and Dockerfile builds (CI uses a locally built one). */
   baseImage?: string;
-  /** Whether stderr is a terminal (progress lines are then rewritten in place). */
-  stderrIsTerminal?: boolean;
-  /** A progress line rewritten in place (`\r`), on a terminal. */
-  progressLine?: (line: string) => void;
+  /** Called just before the agent runs (what came before it was only setting up). */
+  onAgentStart?: () => void;
+  /** Called after teardown with what it created and what it could not remove. */
+  onTeardown?: (
+    created: readonly CreatedResource[],
+    failures: readonly TeardownFailure[],
+  ) => void;
 }
 
 /**
@@ -101,6 +110,8 @@ export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps):
     }, plan.labels[LABEL_OWNER]);
     return failures.length === 0 ? null : failures.map((f) => `${f.name}: ${f.reason}`).join("; ");
   });
+  let outcome: { code: number } | { error: unknown };
+  let agentRan = false;
   // Set once the workspace is in the guest: from then on its capture runs before teardown.
   let workspaceIn = false;
   try {
@@ -138,6 +149,8 @@ export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps):
       }
     }
     await writeStatus(launch.plan.state_dir, "running");
+    agentRan = true;
+    deps.onAgentStart?.();
     progress(`running ${launch.plan.command.join(" ")} in ${backend.guestName(slug)}`);
     // ask mode: what the proxy holds is shown here (a raw-mode terminal needs the \r).
     const eol = deps.stdinIsTerminal ? "\r" : "";
@@ -159,23 +172,30 @@ export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps):
       await watcher?.stop();
     }
     interrupts.signal.throwIfAborted();
-    return code;
+    outcome = { code };
   } catch (error) {
-    throw asInterruption(error, interrupts);
-  } finally {
-    if (workspaceIn) await captureBeforeTeardown(launch, backend, deps);
-    progress(`tearing down bottle ${slug}`);
-    const failures = await teardown.dispose();
-    for (const f of failures) progress(`could not remove ${f.name}: ${f.reason}`);
-    if (failures.length > 0) {
-      const byHand = backend.leftoverHint(slug);
-      progress(
-        `left behind: ${failures.map((f) => f.name).join(", ")}; \`bot-bottle cleanup\` retries` +
-          (byHand ? `, and ${byHand}` : ""),
-      );
-    }
-    await writeStatus(launch.plan.state_dir, "stopped").catch(() => {});
+    outcome = { error: asInterruption(error, interrupts) };
   }
+  // Whatever ended the agent, its work comes out of the guest before anything is removed.
+  if (workspaceIn) await captureBeforeTeardown(launch, backend, deps);
+  progress(`tearing down bottle ${slug}`);
+  const failures = await teardown.dispose();
+  for (const f of failures) progress(`could not remove ${f.name}: ${f.reason}`);
+  if (failures.length > 0) {
+    const byHand = backend.leftoverHint(slug);
+    progress(
+      `left behind: ${failures.map((f) => f.name).join(", ")}; \`bot-bottle cleanup\` retries` +
+        (byHand ? `, and ${byHand}` : ""),
+    );
+  }
+  await writeStatus(launch.plan.state_dir, "stopped").catch(() => {});
+  deps.onTeardown?.(teardown.created, failures);
+  if ("code" in outcome) return outcome.code;
+  // An interruption says what it ended and what teardown removed, now that it has.
+  if (outcome.error instanceof Interrupted) {
+    throw outcome.error.after(teardown.created, failures, agentRan);
+  }
+  throw outcome.error;
 }
 
 /** Bound on a capture before teardown (the guest archive and the helper's git work). */
@@ -212,9 +232,8 @@ async function copyWorkspaceIn(launch: Launch, backend: Backend, deps: LaunchDep
       ? { kind: "archive", path: w.source }
       : { kind: "snapshot", root: w.source, tree: w.kind },
     expectBytes: w.bytes,
-    onProgress: deps.stderrIsTerminal ? (line) => deps.progressLine?.(line) : null,
+    onProgress: deps.status ?? null,
   });
-  if (deps.stderrIsTerminal) deps.progressLine?.("");
   if (w.mode === "snapshot") {
     await writeWorkspaceRecord(plan.state_dir, {
       schema: 1,
@@ -223,6 +242,7 @@ async function copyWorkspaceIn(launch: Launch, backend: Backend, deps: LaunchDep
       base: copied.base ?? w.base,
       branch: w.branch,
       copied_at: new Date().toISOString(),
+      limit_bytes: w.limit_bytes,
     });
   }
   launch.progress(
@@ -261,11 +281,14 @@ async function ensureImages(
   deps: LaunchDeps,
 ): Promise<{ agent: string; bundle: string }> {
   const plan = launch.plan;
+  const scope = { owner: deps.owner, lockDir: deps.buildLockDir, signal: launch.signal };
   // The bundle first: a Dockerfile bottle with ca_certs builds its trust from the bundle image.
   const bundle = await ensureBundleImage(launch.runner, {
     baseImage: deps.baseImage,
     workDir: `${plan.state_dir}/bundle-build`,
     onProgress: launch.progress,
+    onStatus: deps.status,
+    ...scope,
   });
   const pem = plan.bundle_config.files[CA_CERTS_FILE];
   const agent = await ensureAgentImage(launch.runner, {
@@ -274,6 +297,8 @@ async function ensureImages(
     dockerfile: plan.dockerfile,
     baseImage: deps.baseImage,
     progress: launch.progress,
+    status: deps.status,
+    ...scope,
     buildTrust: pem ? { pem, fromImage: bundle } : undefined,
   });
   // With a workspace: the same image plus an empty /workspace owned by its user.

@@ -4,26 +4,21 @@
  * changes before the preflight has passed and the user has said yes.
  */
 import { backendFor } from "../backends/registry.ts";
-import { Interrupts } from "./interrupts.ts";
 import { UserError } from "../errors.ts";
 import type { Manifest } from "../manifest/types.ts";
+import type { ManifestSources } from "../manifest/manifest_paths.ts";
 import type { TakenRange } from "../plan/bundle_subnet.ts";
 import type { BackendName } from "../plan/plan_types.ts";
 import type { SubnetRole } from "../backends/backend.ts";
 
-/** The third octet of a 192.168.x.0/24. */
-function octetOf(subnet: string): number {
-  return Number(subnet.split(".")[2]);
-}
-import { renderChecks, renderPlan } from "../plan/render_plan.ts";
+import { notReadyReasons, renderChecks, renderPlan } from "../plan/render_plan.ts";
 import { type PlanInput, resolvePlan } from "../plan/resolve_plan.ts";
 import { makeSlug } from "../plan/slug.ts";
 import { placeholderSource } from "../plan/placeholder.ts";
 import { readDockerSubnets } from "../host/docker_networks.ts";
 import { preflightPassed } from "../host/preflight.ts";
-import { runLaunch } from "./launch_pipeline.ts";
-import { reserveStateDir } from "../state/metadata_store.ts";
-import { type OwnerLock, takeOwnerLock } from "../state/owner_lock.ts";
+import { planImages } from "./plan_images.ts";
+import { resolveBottle } from "../manifest/resolve_bottle.ts";
 import { bottleStateDir, stateRoot } from "../state/state_paths.ts";
 import { approvalTexts, readApprovals } from "../state/approvals.ts";
 import type { PlannedWorkspace } from "../plan/plan_types.ts";
@@ -36,6 +31,11 @@ import {
 import { makeStyle } from "../ui/style.ts";
 import type { CliContext } from "../cli/_shared/context.ts";
 import { printJson, stdoutStyle } from "../cli/_shared/output.ts";
+
+/** The third octet of a 192.168.x.0/24. */
+function octetOf(subnet: string): number {
+  return Number(subnet.split(".")[2]);
+}
 
 /** What to plan and launch. */
 export interface LaunchSpec {
@@ -54,6 +54,10 @@ export interface LaunchSpec {
   dryRun: boolean;
   json: boolean;
   yes: boolean;
+  /** Delete the bottle's state when the agent exits (`start --rm`). */
+  rm?: boolean;
+  /** Where `manifest` was read from (recorded in the metadata for `resume`). */
+  manifestSources?: ManifestSources;
   /** Extra plan notes (e.g. from resume). */
   notes?: string[];
 }
@@ -107,24 +111,47 @@ async function planWorkspace(
 /** Plan, print, confirm and launch. Returns the exit code. */
 export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<number> {
   const { backend } = spec;
-  const checks = await backendFor(backend).preflight({
+  const bottle = resolveBottle(spec.manifest, spec.manifest.agents[spec.agent].bottle);
+  // Everything the plan asks of the host, at once: the preflight, and (read-only, used only if
+  // the preflight finds Docker reachable) the Docker networks, the images and the host routes.
+  const checksAsked = backendFor(backend).preflight({
     runner: ctx.runner,
     probe: ctx.probe,
     env: ctx.env,
   });
+  const networksAsked = readDockerSubnets(ctx.runner);
+  const routesAsked = ctx.hostRoutes();
+  const imagesAsked = planImages(ctx.runner, {
+    bottle: bottle.name,
+    image: bottle.image ?? null,
+    dockerfile: bottle.dockerfile ?? null,
+    // A build that trusts ca_certs is tagged by them: the plan names the image the launch builds.
+    caCertsPem: bottle.caCerts.map((c) => c.pem).join(""),
+    baseImage: ctx.env.get("BOT_BOTTLE_BASE_IMAGE") || undefined,
+    dockerReachable: true,
+  });
+  // Awaited whatever happens next, so nothing runs on after this function.
+  const facts = Promise.allSettled([networksAsked, routesAsked, imagesAsked]);
+  const checks = await checksAsked;
   const style = makeStyle(ctx.stderrIsTerminal, ctx.env.get("NO_COLOR"));
   if (!spec.dryRun && !preflightPassed(checks)) {
+    await facts;
     ctx.stderr(`${style.bold(`preflight for the ${backend} backend failed:`)}\n`);
     ctx.stderr(`${renderChecks(checks.filter((c) => c.status === "fail"), style).join("\n")}\n`);
     throw new UserError(`cannot start a ${backend} bottle on this host; nothing was created`);
   }
-
+  await facts;
   const dockerOk = checks.some((c) => c.id === "docker-daemon" && c.status === "ok");
-  const docker = dockerOk ? await readDockerSubnets(ctx.runner) : {
+  const docker = dockerOk ? await networksAsked : {
     ranges: [],
     note: "existing Docker networks not checked (the Docker daemon is not reachable)",
   };
-  const routes = await ctx.hostRoutes();
+  const routes = await routesAsked;
+  const asked = await imagesAsked;
+  const images = dockerOk ? asked : {
+    agent: { ...asked.agent, present: null },
+    bundle: { ...asked.bundle, present: null },
+  };
   const root = stateRoot(ctx.env);
   // A resumed bottle keeps what `approve`/`deny` decided (it is in its state dir).
   const approvals = spec.resume
@@ -158,23 +185,49 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
     auditMaxBytes: auditMaxBytes(ctx.env.get("BOT_BOTTLE_AUDIT_MAX_BYTES")),
     // Fresh for each launch, kept across its replans.
     placeholder: placeholderSource(),
+    // Unreadable routes are how the compiled binary always is: doctor says it, plans do not.
     notes: [
       docker.note,
-      routes.note,
+      routes.expected ? undefined : routes.note,
       spec.cwd !== undefined && !dockerOk
         ? "the workspace was not surveyed: its helper runs in Docker, which is not reachable"
         : undefined,
       ...(spec.notes ?? []),
     ].filter((n): n is string => n !== undefined),
+    images,
+    manifestSources: spec.manifestSources,
   };
   let plan = resolvePlan(input);
   if (spec.dryRun) {
-    // A dry run's plan is what it produces (stdout).
+    // A dry run's plan is what it produces (stdout); whether it would launch is its exit code.
     if (spec.json) printJson(ctx, plan);
     else ctx.stdout(renderPlan(plan, stdoutStyle(ctx)));
-    return 0;
+    if (plan.ready) return 0;
+    const reasons = notReadyReasons(plan);
+    ctx.stderr(
+      `bot-bottle: not ready: a start would be refused (${reasons.length} ` +
+        `${reasons.length === 1 ? "reason" : "reasons"}):\n` +
+        reasons.map((r) => `  ${r}\n`).join(""),
+    );
+    return 1;
   }
 
+  // What only a launch needs, loaded only for one (a dry run stays light).
+  const [
+    { runLaunch },
+    { Interrupts },
+    { reserveStateDir },
+    { takeOwnerLock },
+    { StatusLine },
+    { confirm },
+  ] = await Promise.all([
+    import("./launch_pipeline.ts"),
+    import("./interrupts.ts"),
+    import("../state/metadata_store.ts"),
+    import("../state/owner_lock.ts"),
+    import("../ui/status_line.ts"),
+    import("../cli/_shared/prompt.ts"),
+  ]);
   // A launch shows its plan as part of the y/N dialogue; stdout is the agent's.
   ctx.stderr(renderPlan(plan, style));
   // Checks the bottle itself adds (its runtime) can fail where the host's passed.
@@ -201,9 +254,7 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
         hint: "pass --yes to launch without the y/N prompt",
       });
     }
-    ctx.stderr("Launch? [y/N] ");
-    const answer = (await ctx.readLine())?.trim().toLowerCase();
-    if (answer !== "y" && answer !== "yes") {
+    if (!(await confirm(ctx, "Launch?", "not launched, nothing was created"))) {
       ctx.stderr("not launched; nothing was created\n");
       return 1;
     }
@@ -220,18 +271,29 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
       plan = resolvePlan(input);
     }
   }
-  const lock: OwnerLock | null = await takeOwnerLock(plan.state_dir);
+  const lock = await takeOwnerLock(plan.state_dir);
   if (!lock) {
     throw new UserError(`bottle ${plan.slug} is running (another bot-bottle process owns it)`, {
       hint: `stop it first: bot-bottle stop ${plan.slug}`,
     });
   }
+  let agentStarted = false;
+  let teardownFailed = false;
   const interrupts = new Interrupts();
+  const statusLine = ctx.stderrIsTerminal ? new StatusLine((t) => ctx.stderr(t)) : null;
+  const progress = (line: string) => {
+    const text = `${style.dim(`bot-bottle: ${line}`)}`;
+    if (statusLine) statusLine.line(text);
+    else ctx.stderr(`${text}\n`);
+  };
   try {
     const code = await runLaunch(plan, backendFor(backend), {
       runner: ctx.runner,
       env: ctx.env,
-      progress: (line: string) => ctx.stderr(`${style.dim(`bot-bottle: ${line}`)}\n`),
+      progress,
+      status: statusLine ? (text) => statusLine.set(`bot-bottle: ${text}`) : undefined,
+      owner: ownerId(root),
+      buildLockDir: `${root}/builds`,
       stdinIsTerminal: ctx.stdinIsTerminal,
       interrupts,
       replan: (extra: TakenRange[], keep: SubnetRole[]) => {
@@ -248,21 +310,42 @@ export async function planAndLaunch(ctx: CliContext, spec: LaunchSpec): Promise<
       probe: ctx.probe,
       imageCacheDir: `${root}/images`,
       baseImage: ctx.env.get("BOT_BOTTLE_BASE_IMAGE") || undefined,
-      stderrIsTerminal: ctx.stderrIsTerminal,
-      // Rewritten in place; the next progress line starts on a fresh one.
-      progressLine: (line: string) =>
-        ctx.stderr(line === "" ? "\r\x1b[K" : `\r${style.dim(`bot-bottle: ${line}`)}\x1b[K`),
+      onAgentStart: () => agentStarted = true,
+      onTeardown: (_created, failures) => teardownFailed = failures.length > 0,
     });
-    ctx.stderr(
-      `${
-        style.dim(
-          `bot-bottle: agent exited with ${code}; state kept for \`bot-bottle resume ${plan.slug}\``,
-        )
-      }\n`,
-    );
+    const kept = spec.rm
+      ? await forget(plan.state_dir, teardownFailed)
+      : `state kept for \`bot-bottle resume ${plan.slug}\``;
+    progress(`agent exited with ${code}; ${kept}`);
     return code;
+  } catch (error) {
+    // A new bottle that never ran its agent leaves nothing, its record included (a resumed
+    // one keeps its state: it is still the bottle to resume). With --rm, nothing either.
+    if ((!agentStarted && !spec.resume) || spec.rm) {
+      const gone = await forget(plan.state_dir, teardownFailed);
+      progress(agentStarted ? gone : `the agent never ran: ${gone}`);
+    }
+    throw error;
   } finally {
     interrupts.dispose();
     lock.release();
+  }
+}
+
+/**
+ * Delete a bottle's state dir, unless teardown left something behind (then the state is what
+ * lets `list` and `cleanup` find it); says which.
+ */
+async function forget(stateDir: string, teardownFailed: boolean): Promise<string> {
+  if (teardownFailed) {
+    return `state kept in ${stateDir} because teardown left something; \`bot-bottle cleanup\` ` +
+      "removes both";
+  }
+  try {
+    await Deno.remove(stateDir, { recursive: true });
+    return "its state was deleted";
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return "its state was deleted";
+    return `its state ${stateDir} could not be deleted: ${(error as Error).message}`;
   }
 }

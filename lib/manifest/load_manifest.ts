@@ -68,6 +68,8 @@ function origin(sources: ManifestSources): string {
       return "given by --manifest";
     case "BOT_BOTTLE_MANIFEST":
       return "given by BOT_BOTTLE_MANIFEST";
+    case "recorded":
+      return "the bottle was started from it; name another with --manifest PATH";
     default:
       return "given explicitly";
   }
@@ -120,12 +122,12 @@ export async function loadManifest(
     }
   }
   let project: ParsedManifest = { bottles: {}, agents: {} };
-  if (!sameFile(sources.userPath, sources.projectPath)) {
-    const projectText = await read(sources.projectPath);
+  const projectPath = sources.projectPath;
+  if (projectPath !== null && !sameFile(sources.userPath, projectPath)) {
+    const projectText = await read(projectPath);
     if (projectText !== null) {
-      files.push(sources.projectPath);
-      project = collect(() => parseManifestText(projectText, sources.projectPath, "project")) ??
-        project;
+      files.push(projectPath);
+      project = collect(() => parseManifestText(projectText, projectPath, "project")) ?? project;
     }
   }
   // A file that does not parse: its own problems, all of them (checks across files would
@@ -143,7 +145,9 @@ export async function loadManifest(
     }
     agents[name] = agent;
   }
-  const searched = [...new Set([sources.userPath, sources.projectPath])];
+  const searched = [
+    ...new Set([sources.userPath, ...(projectPath === null ? [] : [projectPath])]),
+  ];
   // Every ca_certs file, read and checked now: a bad one is an error at load, not at launch.
   const certificates: Record<string, string> = {};
   for (const bottle of Object.values(user.bottles)) {

@@ -8,7 +8,12 @@ import { ManifestError } from "./manifest_error.ts";
 export const MANIFEST_FILE_NAME = "bot-bottle.toml";
 
 /** Which setting chose the user manifest path. */
-export type UserManifestOrigin = "--manifest" | "BOT_BOTTLE_MANIFEST" | "XDG_CONFIG_HOME" | "HOME";
+export type UserManifestOrigin =
+  | "--manifest"
+  | "BOT_BOTTLE_MANIFEST"
+  | "XDG_CONFIG_HOME"
+  | "HOME"
+  | "recorded";
 
 /** The two manifest files a command reads. */
 export interface ManifestSources {
@@ -16,8 +21,8 @@ export interface ManifestSources {
   userPath: string;
   /** True when `--manifest` or `BOT_BOTTLE_MANIFEST` named it: then it must exist. */
   userExplicit: boolean;
-  /** Project manifest `<cwd>/bot-bottle.toml`: agents only. */
-  projectPath: string;
+  /** Project manifest `<cwd>/bot-bottle.toml`: agents only (null: none is read). */
+  projectPath: string | null;
   /** Which setting chose `userPath` (used in messages). */
   userOrigin?: UserManifestOrigin;
 }

@@ -6,7 +6,7 @@
  * `.2`. Beyond the seed, a /24 that overlaps an existing Docker network or
  * host route moves to the next octet (wrapping within 1..254, skipping 17).
  */
-import { createHash } from "node:crypto";
+import { sha256 } from "./sha256.ts";
 import { UserError } from "../errors.ts";
 
 /** The three addresses a bottle's bundle network uses. */
@@ -44,7 +44,7 @@ export interface SubnetChoice extends BundleSubnet {
 
 /** The seed octet for a slug: `sha256(slug)[0] % 254 + 1`, with 17 replaced by 18. */
 export function seedOctet(slug: string): number {
-  const digest = createHash("sha256").update(new TextEncoder().encode(slug)).digest();
+  const digest = sha256(slug);
   const octet = (digest[0] % 254) + 1;
   return octet === 17 ? 18 : octet;
 }

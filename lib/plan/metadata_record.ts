@@ -2,7 +2,7 @@
  * The metadata record a launch writes (SPEC §4.5), the `resume` contract,
  * derived from the plan (the plan holds no second copy of it).
  */
-import type { BackendName, Plan, PlannedResource } from "./plan_types.ts";
+import type { BackendName, Plan, PlannedManifest, PlannedResource } from "./plan_types.ts";
 
 /** `metadata.json` of a bottle's state dir. */
 export interface MetadataRecord {
@@ -30,6 +30,8 @@ export interface MetadataRecord {
   secrets?: { guest: string; host_var: string; inject?: boolean }[];
   /** What the proxy does with an unlisted host (`ask`: `start` shows what is held). */
   egress_on_block?: "refuse" | "ask";
+  /** The manifests the bottle was started from (`resume` reads them again); absent in old records. */
+  manifest?: PlannedManifest | null;
 }
 
 /** The record for a plan. */
@@ -56,5 +58,6 @@ export function metadataOf(plan: Plan): MetadataRecord {
       ...(s.holder === "bundle" ? { inject: true } : {}),
     })),
     egress_on_block: plan.egress_on_block,
+    manifest: plan.manifest,
   };
 }

@@ -92,6 +92,22 @@ export interface PlannedWorkspace {
   in_progress: string | null;
 }
 
+/** Which manifest files a plan came from. */
+export interface PlannedManifest {
+  user_path: string;
+  user_explicit: boolean;
+  /** The project manifest that was read (null: none was). */
+  project_path: string | null;
+}
+
+/** The images a launch runs, and whether they exist yet (null: not known). */
+export interface PlannedImages {
+  /** The agent's image: built from `built_from` (a Dockerfile) or pulled when it is missing. */
+  agent: { ref: string; present: boolean | null; built_from: string | null };
+  /** The sidecar bundle's image, built from the files in bot-bottle when missing. */
+  bundle: { ref: string; present: boolean | null };
+}
+
 /** The plan's schema version. */
 export const PLAN_SCHEMA = 1;
 
@@ -106,11 +122,19 @@ export interface Plan {
   backend: BackendName;
   image: string | null;
   dockerfile: string | null;
+  /** The images the launch runs and which it must build or pull first (null: not resolved). */
+  images: PlannedImages | null;
   command: string[];
   /** The agent's prompt, written to `$HOME/.bot-bottle-prompt.txt` in the guest before it runs. */
   prompt: string | null;
   /** Where the agent (and so its command) is defined: the user manifest or the project's. */
   agent_source: { scope: "user" | "project"; file: string };
+  /**
+   * The manifests this plan was read from (recorded, so `resume` reads the same ones): the
+   * user manifest's path, whether it was named (--manifest, BOT_BOTTLE_MANIFEST), and the
+   * project manifest it read, if any. Null when not known.
+   */
+  manifest: PlannedManifest | null;
   /** Host directory to copy in (`--cwd`), or null. */
   cwd: string | null;
   copy_cwd: boolean;

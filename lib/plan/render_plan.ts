@@ -22,7 +22,17 @@ export function renderPlan(plan: Plan, style: Style): string {
       : `${plan.backend} (runtime ${plan.runtime === "runsc" ? "runsc: gVisor" : "runc"})`,
   );
   row("bottles", plan.bottles.join(" -> "));
-  row("image", visible(plan.image ?? `built from ${plan.dockerfile}`));
+  if (!plan.images) {
+    row("image", visible(plan.image ?? `built from ${plan.dockerfile}`));
+  } else {
+    const { agent, bundle } = plan.images;
+    const from = agent.built_from ? `, from ${agent.built_from}` : "";
+    row("image", visible(`${agent.ref}${from} (${imageState(agent.present, agent.built_from)})`));
+    row(
+      "bundle",
+      visible(`${bundle.ref} (${imageState(bundle.present, "the files in bot-bottle")})`),
+    );
+  }
   row("command", plan.command.map(shellQuote).join(" "));
   if (typeof plan.prompt === "string") {
     row("prompt", `${plan.prompt.length} characters, written to $HOME/${PROMPT_FILE} in the guest`);
@@ -42,7 +52,8 @@ export function renderPlan(plan: Plan, style: Style): string {
     );
     for (const note of w.notes) out.push(`  ${" ".repeat(10)} ${style.dim(visible(note))}`);
   }
-  row("resources", `${plan.resources.cpus} cpus, ${plan.resources.memory_mib} MiB`);
+  const cpus = plan.resources.cpus;
+  row("resources", `${cpus} ${cpus === 1 ? "CPU" : "CPUs"}, ${plan.resources.memory_mib} MiB`);
   row("subnet", `${plan.subnet} (gateway ${plan.gateway}, bundle ${plan.bundle_ip})`);
   for (const move of plan.subnet_moves) {
     out.push(
@@ -75,16 +86,21 @@ export function renderPlan(plan: Plan, style: Style): string {
   }
   const injected = new Set(plan.secrets.filter((s) => s.holder === "bundle").map((s) => s.guest));
   const env = Object.entries(plan.guest_env).filter(([name]) => !injected.has(name));
-  row("env", env.length === 0 ? "(none)" : "");
+  row("env", env.length === 0 ? "(none)" : count(env.length, "variable", "literal values"));
   for (const [name, value] of env) out.push(`    ${name}=${visible(value)}`);
-  row("secrets", plan.secrets.length === 0 ? "(none)" : "");
+  row(
+    "secrets",
+    plan.secrets.length === 0
+      ? "(none)"
+      : count(plan.secrets.length, "secret", "read from the host at launch, values never shown"),
+  );
   for (const s of plan.secrets) {
     const state = s.present ? style.green("set") : style.red("NOT SET");
     if (s.holder === "agent") {
       out.push(
         `    ${s.guest} <- $${s.host_var} (${state}; ${
           style.yellow("the agent holds this value")
-        }; never shown)`,
+        })`,
       );
     } else {
       out.push(
@@ -110,9 +126,12 @@ export function renderPlan(plan: Plan, style: Style): string {
     );
   }
   if (plan.tls.ca_certs.length > 0) row("ca_certs", plan.tls.ca_certs.map(visible).join(", "));
-  row("git", plan.git.length === 0 ? "(none)" : "");
-  for (const g of plan.git) out.push(`    ${g.name} -> ${g.upstream} (via the bundle's git gate)`);
-  row("creates", "");
+  row(
+    "git",
+    plan.git.length === 0 ? "(none)" : count(plan.git.length, "remote", "through the git gate"),
+  );
+  for (const g of plan.git) out.push(`    ${g.name} -> ${g.upstream}`);
+  row("creates", plan.create.length === 0 ? "(nothing)" : count(plan.create.length, "object", ""));
   for (const r of plan.create) out.push(`    ${r.kind} ${r.name}`);
   row("state", visible(plan.state_dir));
   if (plan.smolfile !== null) {
@@ -125,6 +144,37 @@ export function renderPlan(plan: Plan, style: Style): string {
   out.push(...renderChecks(plan.preflight, style));
   for (const note of plan.notes) out.push(`  ${style.yellow("note")} ${visible(note)}`);
   return `${out.join("\n")}\n`;
+}
+
+/** `3 variables (literal values)`. */
+function count(n: number, noun: string, detail: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}${detail ? ` (${detail})` : ""}`;
+}
+
+/**
+ * Why a plan is not ready: each failed check and each secret whose host variable is unset,
+ * one line each with its fix. Empty when it is ready.
+ */
+export function notReadyReasons(plan: Plan): string[] {
+  const reasons = plan.preflight.filter((c) => c.status === "fail").map((c) =>
+    `${c.id}: ${c.summary}${c.fix ? `\n    fix: ${c.fix}` : ""}`
+  );
+  for (const s of plan.secrets) {
+    if (!s.present) {
+      reasons.push(
+        `secret ${s.guest} reads host variable ${s.host_var}, which is not set\n    fix: ` +
+          `export ${s.host_var}=...`,
+      );
+    }
+  }
+  return reasons;
+}
+
+/** What happens to an image before the launch. */
+function imageState(present: boolean | null, builtFrom: string | null): string {
+  if (present === null) return "not checked: Docker is not reachable";
+  if (present) return "present";
+  return builtFrom ? "will be built first: first use" : "will be pulled first";
 }
 
 /** One line per check, with the fix under failures and warnings. */

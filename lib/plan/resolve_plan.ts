@@ -11,6 +11,7 @@ import type { PreflightCheck } from "../host/preflight.ts";
 import { preflightPassed } from "../host/preflight.ts";
 import { resolveBottle } from "../manifest/resolve_bottle.ts";
 import type { Manifest } from "../manifest/types.ts";
+import type { ManifestSources } from "../manifest/manifest_paths.ts";
 import { bottleStateDir } from "../state/state_paths.ts";
 import { chooseBundleSubnet, type TakenRange } from "./bundle_subnet.ts";
 import { guestEnv, sortedRecord } from "./guest_env.ts";
@@ -18,6 +19,7 @@ import {
   type BackendName,
   type Plan,
   PLAN_SCHEMA,
+  type PlannedImages,
   type PlannedTls,
   type PlannedWorkspace,
 } from "./plan_types.ts";
@@ -64,6 +66,10 @@ export interface PlanInput {
    * Needed only when the bottle injects secrets.
    */
   placeholder?: (guest: string) => string;
+  /** The images and whether they are present (asked of Docker by the caller). */
+  images?: PlannedImages;
+  /** Where the manifest was read from (recorded for `resume`). */
+  manifestSources?: ManifestSources;
 }
 
 /** The audit log: rotated at 4 MiB, 3 old files kept (at most 16 MiB per bottle). */
@@ -201,8 +207,19 @@ export function resolvePlan(input: PlanInput): Plan {
     backend: input.backend,
     image: bottle.image ?? null,
     dockerfile: bottle.dockerfile ?? null,
+    images: input.images ?? null,
     command: [...agent.command, ...(input.agentArgs ?? [])],
     agent_source: { scope: agent.scope, file: agent.source },
+    manifest: input.manifestSources
+      ? {
+        user_path: input.manifestSources.userPath,
+        user_explicit: input.manifestSources.userExplicit,
+        project_path: input.manifestSources.projectPath !== null &&
+            input.manifest.files.includes(input.manifestSources.projectPath)
+          ? input.manifestSources.projectPath
+          : null,
+      }
+      : null,
     prompt: agent.prompt ?? null,
     cwd: input.cwd ?? null,
     copy_cwd: input.cwd !== undefined,

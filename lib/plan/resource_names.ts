@@ -1,7 +1,7 @@
 /**
  * Names and labels of everything a bottle creates (SPEC §4.1).
  */
-import { createHash } from "node:crypto";
+import { sha256Hex } from "./sha256.ts";
 import type { BackendName } from "./plan_types.ts";
 
 /** Label keys. */
@@ -41,7 +41,7 @@ export function machineName(slug: string): string {
 
 /** The owner label value: 12 hex of SHA-256 over the state root. */
 export function ownerId(stateRoot: string): string {
-  return createHash("sha256").update(stateRoot).digest("hex").slice(0, 12);
+  return sha256Hex(stateRoot).slice(0, 12);
 }
 
 /** Labels common to every resource of a bottle. */

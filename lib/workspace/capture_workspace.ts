@@ -14,9 +14,10 @@
 import type { Backend } from "../backends/backend.ts";
 import { lastLine, type Runner } from "../host/runner.ts";
 import { pipeStreams } from "./stream_pipe.ts";
+import { visible } from "../plan/render_plan.ts";
 import type { HelperContext } from "./survey_workspace.ts";
 import { workspaceHelperArgv } from "./workspace_helper_argv.ts";
-import { formatSize } from "./workspace_size.ts";
+import { DEFAULT_WORKSPACE_LIMIT, formatSize } from "./workspace_size.ts";
 import {
   type CaptureRecord,
   GUEST_WORKSPACE,
@@ -65,7 +66,18 @@ export async function captureWorkspace(opts: {
       }),
       { stdout: "piped", stderr: "piped" },
     );
-    const piped = await pipeStreams(tar, out.writable);
+    // The guest decides what it sends: a sparse or huge file must not fill the host's disk.
+    const limit = 2 * (record.limit_bytes ?? DEFAULT_WORKSPACE_LIMIT);
+    const piped = await pipeStreams(tar, out.writable, () => {}, limit);
+    if (piped.overLimit) {
+      await Deno.remove(tmp).catch(() => {});
+      opts.say(
+        `workspace not captured: ${GUEST_WORKSPACE} is larger than ${formatSize(limit)} ` +
+          "(twice the limit it was copied in with; the last capture is kept; " +
+          "`start --cwd --max-workspace SIZE` raises it)",
+      );
+      return null;
+    }
     const err = piped.sourceErr.trim();
     if (piped.sourceCode !== 0) {
       const onlyUnreadable = piped.sourceCode === 2 && piped.bytes > 0 &&
@@ -76,7 +88,9 @@ export async function captureWorkspace(opts: {
         opts.say(
           gone
             ? `the agent removed ${GUEST_WORKSPACE}: nothing captured (the last capture is kept)`
-            : `workspace not captured (exit ${piped.sourceCode}): ${err.split("\n").pop() ?? ""}`,
+            : `workspace not captured (exit ${piped.sourceCode}): ${
+              visible(err.split("\n").pop() ?? "")
+            }`,
         );
         return null;
       }
@@ -111,7 +125,7 @@ export async function captureWorkspace(opts: {
         workspace_bytes: piped.bytes,
       };
       if (r.code !== 0) {
-        const why = lastLine(r).replace(/^bb-workspace: (no_git: )?/, "");
+        const why = visible(lastLine(r).replace(/^bb-workspace: (no_git: )?/, ""));
         const failed: CaptureRecord = {
           ...base,
           tip: "",
@@ -134,7 +148,14 @@ export async function captureWorkspace(opts: {
         return failed;
       }
       const summary = JSON.parse(r.stdout);
+      // The helper's outputs are taken only as regular files, the bundle only for the tip
+      // the summary names (nothing in /out may point the host elsewhere).
       const hasBundle = await exists(`${work}/changes.bundle`);
+      if (hasBundle) {
+        await requireRegular(`${work}/changes.bundle`);
+        await requireBundleTip(`${work}/changes.bundle`, summary.tip, summary.ref);
+      }
+      await requireRegular(`${work}/diff.patch`);
       if (hasBundle) await Deno.rename(`${work}/changes.bundle`, files.bundle);
       else await Deno.remove(files.bundle).catch(() => {});
       await Deno.rename(`${work}/diff.patch`, files.diff);
@@ -166,5 +187,43 @@ export function describeCapture(c: CaptureRecord): string {
 }
 
 async function exists(path: string): Promise<boolean> {
-  return await Deno.stat(path).then(() => true, () => false);
+  return await Deno.lstat(path).then(() => true, () => false);
+}
+
+async function requireRegular(path: string): Promise<void> {
+  const info = await Deno.lstat(path);
+  if (!info.isFile) {
+    throw new Error(
+      `the workspace helper left ${path.split("/").pop()} as something other ` +
+        "than a file; nothing was taken from it",
+    );
+  }
+}
+
+/** A v2/v3 git bundle whose only ref is `ref` at `tip`. */
+async function requireBundleTip(path: string, tip: unknown, ref: unknown): Promise<void> {
+  const file = await Deno.open(path, { read: true });
+  try {
+    const head = new Uint8Array(4096);
+    const n = (await file.read(head)) ?? 0;
+    const lines = new TextDecoder().decode(head.subarray(0, n)).split("\n");
+    const refs = [];
+    for (const line of lines.slice(1)) {
+      if (line === "" || line.startsWith("@")) {
+        if (line === "") break;
+        continue;
+      }
+      if (!line.startsWith("-")) refs.push(line);
+    }
+    const ok = /^# v[23] git bundle$/.test(lines[0]) && refs.length === 1 &&
+      refs[0] === `${tip} ${ref}`;
+    if (!ok) {
+      throw new Error(
+        "the workspace helper's bundle does not hold exactly the captured tip; " +
+          "nothing was taken from it",
+      );
+    }
+  } finally {
+    file.close();
+  }
 }

@@ -14,6 +14,8 @@ export interface PipeResult {
   sourceErr: string;
   sinkCode: number | null;
   sinkErr: string;
+  /** The source sent more than `limit` bytes: the pipe was cut there. */
+  overLimit: boolean;
 }
 
 async function text(stream: ReadableStream<Uint8Array> | null): Promise<string> {
@@ -31,13 +33,21 @@ export async function pipeStreams(
   source: Spawned | ReadableStream<Uint8Array>,
   sink: Spawned | WritableStream<Uint8Array>,
   onBytes: (total: number) => void = () => {},
+  /** Cut the pipe (and stop the source) once more than this many bytes came. */
+  limit = Infinity,
 ): Promise<PipeResult> {
   const readable = source instanceof ReadableStream ? source : source.stdout!;
   const writable = sink instanceof WritableStream ? sink : sink.stdin!;
   let bytes = 0;
+  let overLimit = false;
   const counter = new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, controller) {
       bytes += chunk.byteLength;
+      if (bytes > limit) {
+        overLimit = true;
+        controller.error(new Error(`more than ${limit} bytes`));
+        return;
+      }
       onBytes(bytes);
       controller.enqueue(chunk);
     },
@@ -58,5 +68,12 @@ export async function pipeStreams(
     sink instanceof WritableStream ? Promise.resolve(null) : sink.status,
   ]);
   await sinkOut;
-  return { bytes, sourceCode, sourceErr: await sourceErr, sinkCode, sinkErr: await sinkErr };
+  return {
+    bytes,
+    sourceCode,
+    sourceErr: await sourceErr,
+    sinkCode,
+    sinkErr: await sinkErr,
+    overLimit,
+  };
 }

@@ -43,6 +43,8 @@ export interface WorkspaceRecord {
   base: string | null;
   branch: string | null;
   copied_at: string;
+  /** The copy-in's size limit; a capture larger than it is refused (absent: 4 GiB). */
+  limit_bytes?: number;
 }
 
 /** `capture.json`. */

@@ -69,29 +69,23 @@ export function exec(container: string, script: string): Promise<RunResult> {
   return docker(["exec", container, "bash", "-c", script], { allowFailure: true });
 }
 
-/** The container's health status (`starting`, `healthy`, ...), or "" (none, or no container). */
-export async function containerHealth(container: string): Promise<string> {
-  const r = await docker(
-    ["inspect", "--format", "{{if .State.Health}}{{.State.Health.Status}}{{end}}", container],
-    { allowFailure: true },
-  );
-  return r.code === 0 ? r.stdout.trim() : "";
-}
-
-/** Waits (bounded) until the container's health check passes; throws with its logs if not. */
+/**
+ * Waits (bounded) until the bundle's health script, asked directly as the launch asks it,
+ * says healthy; throws with its logs if not (Docker's own check runs only every 30 s).
+ */
 export async function waitHealthy(container: string, timeoutMs = 90_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   let status = "";
   while (performance.now() < deadline) {
-    const r = await docker([
-      "inspect",
-      "-f",
-      "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}",
-      container,
-    ]);
-    status = r.stdout.trim();
-    if (status === "running healthy") return;
-    if (!status.startsWith("running")) break;
+    const r = await docker(["exec", container, "/usr/local/bin/bot-bottle-health"], {
+      allowFailure: true,
+    });
+    status = (r.stdout.trim() || r.stderr.trim()).split("\n").pop() ?? "";
+    if (r.code === 0 && status === "healthy") return;
+    const state = await docker(["inspect", "-f", "{{.State.Status}}", container], {
+      allowFailure: true,
+    });
+    if (state.stdout.trim() !== "running") break;
     await sleep(250);
   }
   const logs = await docker(["logs", container], { allowFailure: true });

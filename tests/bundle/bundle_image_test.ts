@@ -7,19 +7,7 @@ import {
   writeBuildContext,
 } from "../../lib/bundle/bundle_image.ts";
 import { UserError } from "../../lib/errors.ts";
-import type { Runner, RunOptions, RunResult, Spawned } from "../../lib/host/runner.ts";
-
-class FakeRunner implements Runner {
-  calls: string[][] = [];
-  constructor(private answer: (argv: readonly string[]) => RunResult) {}
-  run(argv: readonly string[], _options?: RunOptions): Promise<RunResult> {
-    this.calls.push([...argv]);
-    return Promise.resolve(this.answer(argv));
-  }
-  spawn(): Spawned {
-    throw new Error("FakeRunner: the bundle image is built with run, not spawn");
-  }
-}
+import { fail, ok, on, RecordingRunner } from "../fixtures/recording_runner.ts";
 
 Deno.test("bundleImageTag: stable 12-hex content tag", () => {
   const tag = bundleImageTag();
@@ -48,16 +36,24 @@ Deno.test("bundleImageTag: any change to the files or the base image changes the
   assert.equal(bundleImageTag(undefined, reversed), tag);
 });
 
-Deno.test("bundleBuildArgv", () => {
+Deno.test("bundleBuildArgv: labels, --force-rm, the Dockerfile on stdin", () => {
   assert.deepEqual(bundleBuildArgv("/tmp/ctx", "bot-bottle/bundle:abc", "debian:bookworm-slim"), [
     "docker",
     "build",
-    "--build-arg",
-    "BASE_IMAGE=debian:bookworm-slim",
+    "--rm",
+    "--force-rm",
+    "--tag",
+    "bot-bottle/bundle:abc",
     "--label",
     "io.bot-bottle.role=bundle-image",
-    "-t",
-    "bot-bottle/bundle:abc",
+    "--label",
+    "io.bot-bottle.build=",
+    "--label",
+    "io.bot-bottle.owner=",
+    "--build-arg",
+    "BASE_IMAGE=debian:bookworm-slim",
+    "--file",
+    "-",
     "/tmp/ctx",
   ]);
 });
@@ -84,12 +80,12 @@ Deno.test("BUNDLE_FILES: Dockerfile uses Debian packages only, base image as bui
 });
 
 Deno.test("ensureBundleImage skips the build when the tag exists", async () => {
-  const runner = new FakeRunner(() => ({ code: 0, stdout: "sha256:x\n", stderr: "" }));
+  const runner = new RecordingRunner([on(["docker", "image", "inspect"], ok("sha256:x\n"))]);
   const dir = await Deno.makeTempDir();
   try {
     const tag = await ensureBundleImage(runner, { workDir: dir });
     assert.equal(tag, bundleImageTag());
-    assert.deepEqual(runner.calls, [["docker", "image", "inspect", "--format", "{{.Id}}", tag]]);
+    assert.deepEqual(runner.argvs, [["docker", "image", "inspect", "--format", "{{.Id}}", tag]]);
     assert.deepEqual([...Deno.readDirSync(dir)], []);
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -97,11 +93,11 @@ Deno.test("ensureBundleImage skips the build when the tag exists", async () => {
 });
 
 Deno.test("ensureBundleImage writes the context and builds when missing", async () => {
-  const runner = new FakeRunner((argv) =>
-    argv[1] === "image"
-      ? { code: 1, stdout: "", stderr: "No such image" }
-      : { code: 0, stdout: "Step 1/2\nSuccessfully built x\n", stderr: "" }
-  );
+  const runner = new RecordingRunner([
+    on(["docker", "image", "inspect"], fail(1, "No such image")),
+    on(["docker", "buildx"], fail(1, "docker: unknown command: docker buildx")),
+    on(["docker", "build"], ok("Step 1/2 : FROM x\nSuccessfully built x\n")),
+  ]);
   const dir = await Deno.makeTempDir();
   const lines: string[] = [];
   try {
@@ -111,32 +107,55 @@ Deno.test("ensureBundleImage writes the context and builds when missing", async 
       onProgress: (line) => lines.push(line),
     });
     assert.equal(tag, bundleImageTag("local/base:1"));
-    assert.deepEqual(runner.calls[1], bundleBuildArgv(dir, tag, "local/base:1"));
+    const build = runner.calls.find((c) => c.argv[1] === "build")!;
+    assert.deepEqual(build.argv, bundleBuildArgv(dir, tag, "local/base:1"));
+    const dockerfile = new TextDecoder().decode(
+      new Uint8Array((build.stdin ?? []).flatMap((c) => [...c])),
+    );
+    assert.match(dockerfile, /^FROM \$\{BASE_IMAGE\}\nLABEL io\.bot-bottle\.build="bot-bottle/m);
     for (const [path, content] of Object.entries(BUNDLE_FILES)) {
       assert.equal(await Deno.readTextFile(`${dir}/${path}`), content);
       const mode = (await Deno.stat(`${dir}/${path}`)).mode! & 0o777;
       assert.equal(mode, BUNDLE_EXECUTABLES.includes(path) ? 0o755 : 0o644, path);
     }
-    assert.ok(lines.some((l) => l.includes("Successfully built x")));
+    assert.equal(lines[0], `building bundle image ${tag} (first use only)`);
+    assert.equal(lines[1], `building bundle image ${tag}: step 1/2 FROM x`);
+    assert.match(lines[2], new RegExp(`^built bundle image ${tag.replace(/[.:/]/g, "\\$&")} in `));
+    assert.equal(lines.length, 3, "the build's own output is not echoed");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
 
-Deno.test("ensureBundleImage: a failed build is a UserError with the log tail", async () => {
-  const runner = new FakeRunner((argv) =>
-    argv[1] === "image"
-      ? { code: 1, stdout: "", stderr: "" }
-      : { code: 1, stdout: "", stderr: "E: Unable to locate package gitleaks\n" }
-  );
+Deno.test("ensureBundleImage: a failed build is a UserError with one clean log tail", async () => {
+  const runner = new RecordingRunner([
+    on(["docker", "image", "inspect"], fail(1)),
+    on(["docker", "buildx"], fail(1)),
+    on(["docker", "build"], {
+      code: 1,
+      stdout: "Step 3/9 : RUN apt-get install gitleaks\n ---> Running in abc\n",
+      stderr: "\x1b[31mE: Unable to locate package gitleaks\x1b[0m\r\n",
+    }),
+  ]);
   const dir = await Deno.makeTempDir();
+  const lines: string[] = [];
   try {
-    await assert.rejects(ensureBundleImage(runner, { workDir: dir }), (err: unknown) => {
-      assert.ok(err instanceof UserError);
-      assert.match(err.message, /Unable to locate package gitleaks/);
-      assert.match(err.hint ?? "", /bot-bottle bundle build/);
-      return true;
-    });
+    await assert.rejects(
+      ensureBundleImage(runner, { workDir: dir, onProgress: (l) => lines.push(l) }),
+      (err: unknown) => {
+        assert.ok(err instanceof UserError);
+        assert.match(
+          err.message,
+          /failed at step 3\/9 RUN apt-get install gitleaks after .* \(docker build exit 1\)/,
+        );
+        assert.equal(err.message.match(/Unable to locate package gitleaks/g)?.length, 1);
+        assert.ok(!err.message.includes("\x1b"), "no raw escapes");
+        assert.ok(!err.message.includes("\r"));
+        assert.match(err.hint ?? "", /bot-bottle bundle build/);
+        return true;
+      },
+    );
+    assert.ok(!lines.some((l) => l.includes("Unable to locate")), "the log is not printed twice");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -87,9 +87,9 @@ Deno.test("bundleRunArgv: table of properties", () => {
       { ...BASE, labels: { z: "1", a: "2" } },
       (a) => assert.deepEqual(values(a, "--label"), ["a=2", "z=1"]),
     ],
-    ["health check is the bundle script, every second", BASE, (a) => {
+    ["health check is the bundle script, every 30 s", BASE, (a) => {
       assert.deepEqual(values(a, "--health-cmd"), [BUNDLE_HEALTH_CMD]);
-      assert.deepEqual(values(a, "--health-interval"), ["1s"]);
+      assert.deepEqual(values(a, "--health-interval"), ["30s"]);
     }],
     ["never privileged, no host network, no docker socket", BASE, (a) => {
       assert.ok(!a.includes("--privileged"));

@@ -92,5 +92,45 @@ Deno.test("doctor reports every failure and exits 1 without stopping early", asy
   );
   assert.match(text, /FAIL kvm-access: \/dev\/kvm exists but is not readable and writable/);
   assert.match(text, /FAIL docker-daemon: the Docker daemon is not reachable: Cannot connect/);
-  assert.match(text, /smolmachines backend: not ready\n {2}docker backend: {7}not ready\n$/);
+  assert.match(
+    text,
+    /smolmachines backend: not ready\n {2}docker backend: {7}not ready\nstart uses the smolmachines backend \(the default\): not ready\n$/,
+  );
+});
+
+Deno.test("doctor --backend B: that backend's checks only, exit 0 when it is ready", async () => {
+  // A Docker-only host: no smolvm.
+  const dockerOnly = { have: ["docker"] };
+  const c = testContext(dockerOnly);
+  assert.equal(await main(["doctor", "--backend", "docker"], c), 0, c.stdoutText);
+  assert.deepEqual(
+    c.stdoutText.split("\n").filter((l) => /^ {2}(ok|FAIL|warn) /.test(l)).map((l) =>
+      l.split(":")[0]
+    ),
+    ["  ok   docker-installed", "  ok   docker-daemon"],
+  );
+  assert.match(c.stdoutText, /^ {2}docker backend: ready$/m);
+  assert.ok(!c.stdoutText.includes("smolmachines"));
+  const json = testContext(dockerOnly);
+  assert.equal(await main(["doctor", "--backend", "docker", "--json"], json), 0);
+  const report = JSON.parse(json.stdoutText);
+  assert.equal(report.backend, "docker");
+  assert.equal(report.ok, true);
+  assert.deepEqual(report.ready, { docker: true });
+
+  // The same host without --backend: the default backend is not ready, and doctor says what is.
+  const all = testContext(dockerOnly);
+  assert.equal(await main(["doctor"], all), 1);
+  assert.match(
+    all.stdoutText,
+    /start uses the smolmachines backend \(the default\): not ready; the docker backend is ready: use --backend docker or BOT_BOTTLE_BACKEND=docker\n$/,
+  );
+  const env = testContext({ ...dockerOnly, env: { BOT_BOTTLE_BACKEND: "docker" } });
+  assert.equal(await main(["doctor"], env), 0);
+  assert.match(env.stdoutText, /start uses the docker backend \(BOT_BOTTLE_BACKEND\): ready\n$/);
+  const smol = testContext(dockerOnly);
+  assert.equal(await main(["doctor", "--backend", "smolmachines"], smol), 1);
+  const bad = testContext();
+  assert.equal(await main(["doctor", "--backend", "qemu"], bad), 2);
+  assert.match(bad.stderrText, /unknown backend "qemu"[^]*bot-bottle doctor --help/);
 });

@@ -11,12 +11,13 @@ import {
   NETWORKS_ARGV,
 } from "../../lib/bottles/inventory.ts";
 import { ownerId } from "../../lib/plan/resource_names.ts";
+import { buildLeftoversArgv } from "../../lib/host/docker_build.ts";
 import { lsJsonArgv } from "../../lib/backends/smolvm/smolvm_argv.ts";
 import { readStatus, writeStatus } from "../../lib/state/metadata_store.ts";
 import { takeOwnerLock } from "../../lib/state/owner_lock.ts";
 import { writeFakeBottle } from "../fixtures/bottle_state.ts";
-import { type Handler, ok, on } from "../fixtures/recording_runner.ts";
-import { testContext, type TestContextOptions } from "../fixtures/test_context.ts";
+import { fail, type Handler, ok, on } from "../fixtures/recording_runner.ts";
+import { HEALTHY_HOST, testContext, type TestContextOptions } from "../fixtures/test_context.ts";
 
 const MANIFEST = "/home/u/.config/bot-bottle/bot-bottle.toml";
 const USER_TOML = `
@@ -121,21 +122,106 @@ Deno.test("resume of a bottle with leftovers asks for a stop first", async () =>
   });
 });
 
-Deno.test("stop and rm of an unknown slug exit 1 and touch nothing", async () => {
+Deno.test("stop and rm of a gone bottle say so and exit 0; a near miss is an error", async () => {
   await withState(async (xdg, root) => {
     await writeFakeBottle(root, { slug: "other-aaaaa", status: "stopped" });
     for (const command of ["stop", "rm"]) {
       const c = ctx(xdg, { handlers: inventory() });
-      assert.equal(await main([command, "nope-abcde"], c), 1, c.stderrText);
-      assert.match(c.stderrText, /bot-bottle: error: no bottle named "nope-abcde" on this machine/);
-      assert.match(c.stderrText, /hint: see `bot-bottle list`/);
+      assert.equal(await main([command, "nope-abcde"], c), 0, c.stderrText);
+      assert.match(
+        c.stderrText,
+        /^bot-bottle: nope-abcde: no such bottle on this machine \(already (stopped|removed)\?\); nothing to do\n$/,
+      );
       assert.deepEqual(mutations(c.runner.argvs), []);
+      const typo = ctx(xdg, { handlers: inventory() });
+      assert.equal(await main([command, "othre-aaaaa"], typo), 1, typo.stderrText);
+      assert.match(
+        typo.stderrText,
+        /error: no bottle "othre-aaaaa" on this machine \(did you mean "other-aaaaa"\?\)/,
+      );
+      assert.deepEqual(mutations(typo.runner.argvs), []);
     }
     assert.equal(await readStatus(`${root}/bottles/other-aaaaa`), "stopped");
-    // Missing slug is a usage error.
-    const c = ctx(xdg, { handlers: inventory() });
-    assert.equal(await main(["stop"], c), 2);
-    assert.match(c.stderrText, /stop: missing <slug>/);
+    // Missing slug, and what cannot be a slug, are usage errors.
+    for (
+      const [argv, pattern] of [
+        [["stop"], /stop: missing <slug>/],
+        [["rm"], /rm: missing <slug>/],
+        [["rm", "../etc"], /rm: "\.\.\/etc" is not a bottle slug/],
+        [["rm", "a-aaaaa", "--stopped"], /rm: give slugs or --stopped, not both/],
+      ] as [string[], RegExp][]
+    ) {
+      const c = ctx(xdg, { handlers: inventory() });
+      assert.equal(await main(argv, c), 2, argv.join(" "));
+      assert.match(c.stderrText, pattern);
+    }
+  });
+});
+
+Deno.test("a second stop or rm says it was done already and exits 0", async () => {
+  await withState(async (xdg, root) => {
+    const dir = await writeFakeBottle(root, { slug: "demo-aaaaa", status: "stopped" });
+    const handlers = [...inventory(), on(["docker"], ok(""))];
+    const stop = ctx(xdg, { handlers });
+    assert.equal(await main(["stop", "demo-aaaaa"], stop), 0);
+    assert.match(stop.stderrText, /demo-aaaaa is already stopped; resume it with/);
+    assert.deepEqual(mutations(stop.runner.argvs), []);
+    const rm = ctx(xdg, { handlers });
+    assert.equal(await main(["rm", "demo-aaaaa"], rm), 0);
+    await assert.rejects(Deno.stat(dir), Deno.errors.NotFound);
+    const again = ctx(xdg, { handlers });
+    assert.equal(await main(["rm", "demo-aaaaa"], again), 0);
+    assert.match(
+      again.stderrText,
+      /demo-aaaaa: no such bottle on this machine \(already removed\?\)/,
+    );
+  });
+});
+
+Deno.test("rm takes several slugs; rm --stopped removes every stopped bottle and only those", async () => {
+  await withState(async (xdg, root) => {
+    const a = await writeFakeBottle(root, { slug: "a-aaaaa", status: "stopped" });
+    const b = await writeFakeBottle(root, { slug: "b-bbbbb", status: "stopped" });
+    const c3 = await writeFakeBottle(root, { slug: "c-ccccc", status: "stopped" });
+    const orphan = await writeFakeBottle(root, { slug: "d-ddddd", status: "starting" });
+    const handlers = [...inventory(), on(["docker"], ok(""))];
+    const several = ctx(xdg, { handlers });
+    assert.equal(await main(["rm", "a-aaaaa", "b-bbbbb", "gone-zzzzz"], several), 0);
+    assert.match(several.stderrText, /a-aaaaa removed, state deleted\n.*b-bbbbb removed/s);
+    for (const dir of [a, b]) await assert.rejects(Deno.stat(dir), Deno.errors.NotFound);
+
+    const stopped = ctx(xdg, { handlers });
+    assert.equal(await main(["rm", "--stopped"], stopped), 0, stopped.stderrText);
+    await assert.rejects(Deno.stat(c3), Deno.errors.NotFound);
+    assert.ok((await Deno.stat(orphan)).isDirectory, "an orphan is cleanup's, not rm --stopped's");
+    const none = ctx(xdg, { handlers });
+    assert.equal(await main(["rm", "--stopped"], none), 0);
+    assert.equal(none.stderrText, "bot-bottle: no stopped bottles; nothing removed\n");
+  });
+});
+
+Deno.test("with Docker unreachable nothing claims success: rm, stop, cleanup and list exit 1", async () => {
+  await withState(async (xdg, root) => {
+    const dir = await writeFakeBottle(root, { slug: "demo-aaaaa", status: "stopped" });
+    const down = [
+      on(lsJsonArgv(), ok("[]\n")),
+      on(["docker"], { code: 1, stdout: "", stderr: "Cannot connect to the Docker daemon" }),
+    ];
+    for (const argv of [["rm", "demo-aaaaa"], ["stop", "demo-aaaaa"], ["cleanup", "--yes"]]) {
+      const c = ctx(xdg, { handlers: down });
+      assert.equal(await main(argv, c), 1, argv.join(" "));
+      assert.match(
+        c.stderrText,
+        /error: cannot see Docker's containers and networks \(Docker containers not listed: Cannot connect to the Docker daemon/,
+      );
+      assert.match(c.stderrText, /so nothing was removed|so nothing was stopped/);
+      assert.ok(!/removed, state deleted|nothing to clean up/.test(c.stderrText), c.stderrText);
+      assert.deepEqual(mutations(c.runner.argvs), []);
+    }
+    assert.ok((await Deno.stat(dir)).isDirectory);
+    const list = ctx(xdg, { handlers: down });
+    assert.equal(await main(["list"], list), 1);
+    assert.match(list.stderrText, /the list is incomplete: docker could not be listed/);
   });
 });
 
@@ -157,7 +243,10 @@ Deno.test("stop keeps the state as stopped; rm deletes it", async () => {
       ["docker", "network", "rm", "bot-bottle-demo-aaaaa"],
     ]);
     assert.equal(await readStatus(dir), "stopped");
-    assert.match(stop.stderrText, /demo-aaaaa stopped; resume it with `bot-bottle resume demo-/);
+    assert.match(
+      stop.stderrText,
+      /demo-aaaaa stopped; resume it with `bot-bottle resume demo-aaaaa`; removed container bot-bottle-demo-aaaaa-bundle, network bot-bottle-demo-aaaaa\n/,
+    );
 
     const rm = ctx(xdg, { handlers: [...inventory(), on(["docker"], ok(""))] });
     assert.equal(await main(["rm", "demo-aaaaa"], rm), 0, rm.stderrText);
@@ -267,6 +356,18 @@ Deno.test("cleanup without a TTY and without --yes refuses and removes nothing",
     assert.equal(await main(["cleanup"], tty), 1);
     assert.match(tty.stderrText, /Remove all of the above\? \[y\/N\] nothing removed\n$/);
     assert.deepEqual(mutations(tty.runner.argvs), []);
+
+    // Ctrl-C at the prompt: 130, and it says nothing was removed.
+    const ctrlC = ctx(xdg, {
+      stdinIsTerminal: true,
+      interruptRead: true,
+      handlers: inventory([
+        `bot-bottle-left-aaaaa-bundle\texited\tleft-aaaaa\tbundle\tdocker\t${me}`,
+      ]),
+    });
+    assert.equal(await main(["cleanup"], ctrlC), 130);
+    assert.match(ctrlC.stderrText, /interrupted by SIGINT at the prompt; nothing was removed\n$/);
+    assert.deepEqual(mutations(ctrlC.runner.argvs), []);
     assert.ok((await Deno.stat(orphan)).isDirectory);
   });
 });
@@ -390,5 +491,119 @@ Deno.test("list --json: schema 1 on stdout, nothing on stderr; empty list says s
     assert.equal(doc.bottles[1].age_seconds, 3 * 86400);
     const c2 = listCtx(xdg, root, {}, false);
     assert.equal(await main(["list", "extra"], c2), 2);
+  });
+});
+
+Deno.test("cleanup removes intermediate containers of builds that did not finish", async () => {
+  await withState(async (xdg, root) => {
+    const me = ownerId(root);
+    const handlers = [
+      on(buildLeftoversArgv(me), ok("bb-dead\texited\tbot-bottle/agent-x:1\n")),
+      ...inventory(),
+      on(["docker", "rm"], ok("")),
+    ];
+    const dry = ctx(xdg, { handlers });
+    assert.equal(await main(["cleanup", "--dry-run"], dry), 0, dry.stderrText);
+    assert.equal(
+      dry.stdoutText,
+      "cleanup would remove:\n" +
+        "  image builds (intermediate containers of builds that did not finish)\n" +
+        "    container bb-dead\n",
+    );
+    assert.deepEqual(mutations(dry.runner.argvs), []);
+    const c = ctx(xdg, { handlers });
+    assert.equal(await main(["cleanup", "--yes"], c), 0, c.stderrText);
+    assert.deepEqual(mutations(c.runner.argvs), [
+      ["docker", "rm", "--force", "--volumes", "bb-dead"],
+    ]);
+    assert.match(c.stderrText, /removed container bb-dead\ncleanup: 1 removed, 0 failed\n$/);
+  });
+});
+
+Deno.test("a start that fails before the agent runs leaves no state; a resume keeps its own", async () => {
+  await withState(async (xdg, root) => {
+    const failing = [
+      on(["docker", "network", "create"], fail(1, "Error response from daemon: boom")),
+      ...HEALTHY_HOST,
+      on(["docker"], ok("")),
+    ];
+    const c = ctx(xdg, { handlers: failing });
+    assert.equal(await main(["start", "demo", "--backend", "docker", "--yes"], c), 1);
+    assert.match(c.stderrText, /creating network bot-bottle-demo-abcde-internal .* failed: .*boom/);
+    assert.match(c.stderrText, /the agent never ran: its state was deleted/);
+    assert.deepEqual([...Deno.readDirSync(`${root}/bottles`)], [], "no record of it");
+
+    // A resumed bottle that fails the same way is still there to resume.
+    const dir = await writeFakeBottle(root, {
+      slug: "demo-bbbbb",
+      status: "stopped",
+      backend: "docker",
+    });
+    const r = ctx(xdg, { handlers: [...inventory(), ...failing] });
+    assert.equal(await main(["resume", "demo-bbbbb", "--yes"], r), 1, r.stderrText);
+    assert.equal(await readStatus(dir), "stopped");
+  });
+});
+
+Deno.test("resume reads the manifest the bottle was started from, on its recorded backend", async () => {
+  await withState(async (xdg, root) => {
+    const elsewhere = "/srv/manifests/team.toml";
+    await writeFakeBottle(root, {
+      slug: "demo-ccccc",
+      status: "stopped",
+      backend: "docker",
+      manifest: { user_path: elsewhere, user_explicit: true, project_path: null },
+    });
+    // No --manifest, and the default user manifest does not define the agent at all.
+    const c = testContext({
+      files: { [elsewhere]: USER_TOML, [MANIFEST]: "" },
+      env: { XDG_STATE_HOME: xdg, BOT_BOTTLE_BACKEND: "smolmachines" },
+      handlers: [...inventory(), ...HEALTHY_HOST],
+    });
+    assert.equal(
+      await main(["resume", "demo-ccccc", "--dry-run", "--json", "--", "-c", "echo again"], c),
+      0,
+      c.stderrText,
+    );
+    const plan = JSON.parse(c.stdoutText);
+    assert.equal(plan.slug, "demo-ccccc");
+    assert.equal(plan.backend, "docker", "the recorded backend, not BOT_BOTTLE_BACKEND");
+    assert.deepEqual(plan.manifest, {
+      user_path: elsewhere,
+      user_explicit: true,
+      project_path: null,
+    });
+    assert.deepEqual(plan.agent_source, { scope: "user", file: elsewhere });
+    assert.deepEqual(plan.command, ["bash", "-l", "-c", "echo again"]);
+    assert.ok(
+      plan.notes.some((n: string) => n.includes("BOT_BOTTLE_BACKEND=smolmachines applies to new")),
+    );
+
+    // The recorded file is gone: said so, with how to name another.
+    const gone = testContext({
+      files: {},
+      env: { XDG_STATE_HOME: xdg },
+      handlers: [...inventory(), ...HEALTHY_HOST],
+    });
+    assert.equal(await main(["resume", "demo-ccccc", "--dry-run"], gone), 1);
+    assert.match(
+      gone.stderrText,
+      /\/srv\/manifests\/team\.toml: manifest file not found \(the bottle was started from it; name another with --manifest PATH\)/,
+    );
+  });
+});
+
+Deno.test("start records where its manifests are, for resume", async () => {
+  const c = testContext({
+    files: { "/tmp/m.toml": USER_TOML, "/home/u/project/bot-bottle.toml": "" },
+  });
+  assert.equal(
+    await main(["start", "demo", "--dry-run", "--json", "--manifest", "/tmp/m.toml"], c),
+    0,
+  );
+  assert.deepEqual(JSON.parse(c.stdoutText).manifest, {
+    user_path: "/tmp/m.toml",
+    user_explicit: true,
+    project_path: "/home/u/project/bot-bottle.toml",
   });
 });

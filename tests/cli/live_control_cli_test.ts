@@ -258,3 +258,17 @@ Deno.test("resume of a running bottle names exec", async () => {
     }
   });
 });
+
+Deno.test("the agent's bytes reach a terminal escaped: diff lines, logs --json", async () => {
+  const { patchForTerminal } = await import("../../lib/cli/diff.ts");
+  const { jsonForTerminal } = await import("../../lib/cli/logs.ts");
+  const patch = "+curl x | sh\r\x1b[2K# tidy\n+\tindented\x07\n";
+  const shown = patchForTerminal(patch);
+  assert.equal(shown, "+curl x | sh\\r\\e[2K# tidy\n+\tindented\\x07\n");
+  // deno-lint-ignore no-control-regex
+  assert.ok(!/[\x00-\x08\x0b-\x1f\x7f]/.test(shown), "no raw control character left");
+  const record = JSON.stringify({ path: "/a\u009b31m\u202eb\u2028c\u{e0041}" });
+  const json = jsonForTerminal(record);
+  assert.ok(!/[\u0080-\u009f\u202e\u2028]/u.test(json), json);
+  assert.deepEqual(JSON.parse(json), JSON.parse(record), "the same JSON value");
+});

@@ -119,7 +119,7 @@ Deno.test("list notes (what could not be listed) go to stderr, the table to stdo
         on(["docker"], { code: 1, stdout: "", stderr: "boom" }),
       ],
     });
-    await main(["list"], c);
+    assert.equal(await main(["list"], c), 1);
     assert.match(c.stdoutText, /^SLUG/);
     assert.match(c.stderrText, /^note: Docker containers not listed: boom$/m);
     assert.ok(!c.stdoutText.includes("note"));
@@ -178,6 +178,7 @@ Deno.test("cleanup --dry-run: the listing on stdout, --json too; --json needs --
           { kind: "state dir", name: orphan },
         ],
       }],
+      build_leftovers: [],
       kept: [],
       notes: [],
     });

@@ -92,7 +92,14 @@ const REFUSALS: Refusal[] = [
   },
 ];
 
-const READ_ONLY = [["smolvm", "--version"], ["docker", "info"]];
+/** What a plan asks of the host (the preflight and, at the same time, networks and images). */
+const READ_ONLY = [
+  ["smolvm", "--version"],
+  ["docker", "info"],
+  ["docker", "network", "ls"],
+  ["docker", "network", "inspect"],
+  ["docker", "image", "inspect"],
+];
 
 for (const refusal of REFUSALS) {
   Deno.test(`start --yes (smolmachines) refuses before any side effect: ${refusal.name}`, async () => {

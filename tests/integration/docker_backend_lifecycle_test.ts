@@ -97,7 +97,10 @@ Deno.test("docker backend: SIGINT while the bundle comes up exits 130 and remove
     cli.kill("SIGINT");
     const { code } = await cli.done;
     assert.equal(code, 130, cli.transcript);
-    assert.match(cli.stderr, /interrupted by SIGINT/);
+    assert.match(
+      cli.stderr,
+      /error: interrupted by SIGINT: stopped the launch before the agent ran; (removed (container|network) bot-bottle-|nothing had been created yet)/,
+    );
     console.log(cli.stderr.split("\n").filter((l) => l.startsWith("bot-bottle:")).join("\n"));
     assert.doesNotMatch(cli.stderr, /running bash/, "the agent must not have started");
     assert.doesNotMatch(cli.stdout, /STARTED/);
@@ -116,10 +119,75 @@ Deno.test("docker backend: SIGINT while the agent runs exits 130 and removes eve
     const { code } = await cli.done;
     const ms = performance.now() - t0;
     assert.equal(code, 130, cli.transcript);
+    assert.match(
+      cli.stderr,
+      new RegExp(
+        `error: interrupted by SIGINT: stopped the agent; removed container bot-bottle-${
+          slugs[0]
+        }-agent, container bot-bottle-${slugs[0]}-bundle, network bot-bottle-${slugs[0]}, ` +
+          `network bot-bottle-${slugs[0]}-internal\n`,
+      ),
+    );
     assert.doesNotMatch(cli.stdout, /NOT INTERRUPTED/);
     assert.ok(ms < 15_000, `teardown after SIGINT took ${ms.toFixed(0)} ms`);
     console.log(`SIGINT to exit (teardown included): ${ms.toFixed(0)} ms`);
     await assertNothingLeft(slugs[0]);
+  });
+});
+
+Deno.test("docker backend: start --rm leaves no state; rm takes several slugs, twice", async () => {
+  await withBottles("--rm and rm of several", async (sandbox, manifest, slugs, clis) => {
+    // --rm: the agent's code, and no record afterwards.
+    const once = sandbox.spawn([
+      ...sandbox.startArgs("exits", { backend: "docker", manifest }),
+      "--rm",
+    ]);
+    clis.push(once);
+    slugs.push(await once.slug());
+    assert.equal((await once.done).code, 7, once.transcript);
+    assert.match(once.stderr, /agent exited with 7; its state was deleted/);
+    assert.equal(await sandbox.recordedSlug(), null);
+    await assertNothingLeft(slugs[0]);
+
+    // Two running bottles, removed by one rm.
+    const two = [0, 1].map((i) =>
+      sandbox.start("sleeper", { backend: "docker", manifest, label: `${sandbox.prefix}-r${i}` })
+    );
+    clis.push(...two);
+    const pair = await Promise.all(two.map((c) => c.slug()));
+    slugs.push(...pair);
+    await Promise.all(two.map((c) => c.waitFor("stdout", /^STARTED$/m, 90_000)));
+    const rm = await sandbox.run(["rm", ...pair]);
+    assert.equal(rm.code, 0, rm.stderr);
+    for (const slug of pair) {
+      assert.match(rm.stderr, new RegExp(`${slug} removed, state deleted; removed container `));
+      await assert.rejects(Deno.stat(sandbox.stateDir(slug)), Deno.errors.NotFound);
+    }
+    await Promise.all(two.map((c) => c.wait(60_000)));
+    for (const slug of pair) await assertNothingLeft(slug);
+    // Truly idempotent: a second rm says so and exits 0.
+    const again = await sandbox.run(["rm", ...pair]);
+    assert.equal(again.code, 0, again.stderr);
+    for (const slug of pair) {
+      assert.match(again.stderr, new RegExp(`${slug}: no such bottle on this machine`));
+    }
+  });
+});
+
+Deno.test("docker backend: resume without --manifest reads the one the bottle was started from", async () => {
+  await withBottles("resume remembers the manifest", async (sandbox, manifest, slugs, clis) => {
+    const first = sandbox.start("exits", { backend: "docker", manifest });
+    clis.push(first);
+    const slug = await first.slug();
+    slugs.push(slug);
+    assert.equal((await first.done).code, 7, first.transcript);
+    // From the sandbox's empty working dir, with no user manifest there: only the record knows.
+    const again = await sandbox.run(["resume", slug, "--yes", "--", "extra"]);
+    assert.equal(again.code, 7, again.stderr);
+    assert.deepEqual(tagged(again.stdout, "HELLO"), [`from bot-bottle-${slug}-agent`]);
+    assert.match(again.stderr, new RegExp(`^ {2}command {4}bash -c .* extra$`, "m"));
+    await assertNothingLeft(slug);
+    assert.equal((await sandbox.run(["rm", slug])).code, 0);
   });
 });
 

@@ -19,20 +19,11 @@ import { MAIN } from "../_harness/paths.ts";
 import { Sandbox } from "../_harness/sandbox.ts";
 import { startWebUpstream } from "../_harness/upstreams.ts";
 import { shellQuote } from "../../lib/plan/render_plan.ts";
+import type { AuditRecord } from "../../lib/audit/audit_records.ts";
 
 const IDLE = `echo "READY"; exec sleep 600`;
 
-interface Rec {
-  time: string;
-  source: string;
-  decision: string;
-  host: string | null;
-  port: number | null;
-  method: string | null;
-  reason: string | null;
-  path?: string | null;
-  [k: string]: unknown;
-}
+type Rec = AuditRecord;
 
 async function records(sb: Sandbox, slug: string): Promise<Rec[]> {
   const r = await sb.run(["logs", slug, "--json"]);

@@ -6,6 +6,7 @@
  * `export` after it exits.
  */
 import assert from "node:assert/strict";
+import { git } from "../_harness/git.ts";
 import { Cli, tagged } from "../_harness/cli.ts";
 import { networkIpam, removeLabelled } from "../_harness/docker.ts";
 import { manifestToml } from "../_harness/manifests.ts";
@@ -25,25 +26,6 @@ echo READY
 for i in $(seq 600); do [ -e /tmp/release ] && break; sleep 0.2; done
 exit 0
 `;
-
-async function git(cwd: string, ...args: string[]): Promise<string> {
-  const out = await new Deno.Command("git", {
-    args,
-    cwd,
-    env: {
-      GIT_CONFIG_NOSYSTEM: "1",
-      HOME: cwd,
-      GIT_AUTHOR_NAME: "u",
-      GIT_AUTHOR_EMAIL: "u@x",
-      GIT_COMMITTER_NAME: "u",
-      GIT_COMMITTER_EMAIL: "u@x",
-    },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  return new TextDecoder().decode(out.stdout);
-}
 
 Deno.test({
   name: "smolmachines: --cwd in, exec and verify in the live guest, the work out",

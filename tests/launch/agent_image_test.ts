@@ -10,6 +10,7 @@ import { fail, ok, on, RecordingRunner } from "../fixtures/recording_runner.ts";
 Deno.test("a built-in Dockerfile builds with no context, its text on stdin, tagged by its name", async () => {
   const runner = new RecordingRunner([
     on(["docker", "image", "inspect"], fail(1, "No such image")),
+    on(["docker", "buildx"], fail(1)),
     on(["docker", "build"], ok("Successfully built abc\n")),
   ]);
   const tag = await ensureAgentImage(runner, {
@@ -22,7 +23,14 @@ Deno.test("a built-in Dockerfile builds with no context, its text on stdin, tagg
   assert.match(tag, /^bot-bottle\/agent-codex:[0-9a-f]{12}$/);
   const build = runner.calls.find((c) => c.argv[1] === "build")!;
   assert.equal(build.argv[build.argv.length - 1], "-");
-  assert.equal((build.options as { input?: string }).input, BUILTIN_DOCKERFILES.codex.text);
+  const stdin = new TextDecoder().decode(
+    new Uint8Array((build.stdin ?? []).flatMap((c) => [...c])),
+  );
+  assert.ok(stdin.startsWith(BUILTIN_DOCKERFILES.codex.text.split("FROM ${BASE_IMAGE}")[0]));
+  assert.match(
+    stdin,
+    /FROM \$\{BASE_IMAGE\}\nLABEL io\.bot-bottle\.build="bot-bottle\/agent-codex:/,
+  );
 });
 
 Deno.test("every built-in Dockerfile starts from BASE_IMAGE and runs as the agent user", () => {
@@ -31,5 +39,6 @@ Deno.test("every built-in Dockerfile starts from BASE_IMAGE and runs as the agen
     assert.match(text, /^USER agent$/m, name);
     assert.ok(!/^\s*(COPY|ADD)\b/m.test(text), `${name}: a built-in has no build context`);
   }
-  assert.deepEqual(agentBuildArgv("/a/b/Dockerfile", "t:1").slice(-1), ["/a/b"]);
+  const source = { ref: "t:1", dockerfile: "/a/b/Dockerfile", text: "FROM x\n", context: "/a/b" };
+  assert.deepEqual(agentBuildArgv(source).slice(-3), ["--file", "-", "/a/b"]);
 });

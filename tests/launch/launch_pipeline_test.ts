@@ -103,7 +103,7 @@ async function world(backend: BackendName, toml = TOML): Promise<World> {
 function healthyHost(argv: readonly string[]) {
   const a = argv.join(" ");
   if (a.startsWith("docker image inspect")) return ok(`${IMAGE_ID}\n`);
-  if (a.includes("{{json .State.Health}}")) return ok('{"Status":"healthy"}\n');
+  if (argv[1] === "exec" && a.includes("/usr/local/bin/bot-bottle-health")) return ok("healthy\n");
   if (a.startsWith("docker run --rm --name bot-bottle-demo-abcde-agent-probe")) {
     return ok("probe ok: refused\n");
   }
@@ -386,7 +386,7 @@ for (const backend of ["docker", "smolmachines"] as const) {
           // from, and the launch goes on.
           assert.ok(
             failedAt.slice(0, 3).join(" ") === "docker image inspect" ||
-              failedAt.includes("{{json .State.Health}}"),
+              failedAt.includes("/usr/local/bin/bot-bottle-health"),
             tag,
           );
           assert.equal(outcome.code, 0, tag);

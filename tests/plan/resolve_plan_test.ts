@@ -85,7 +85,7 @@ Deno.test("plan: a held secret and an injected one, each marked; the guest gets 
   assert.equal(p.guest_env.ANTHROPIC_API_KEY, `bot-bottle-placeholder-${"0".repeat(32)}`);
   assert.equal(p.guest_env.GH_TOKEN, undefined);
   const text = renderPlan(p, makeStyle(false, "1"));
-  assert.match(text, /GH_TOKEN <- \$HOST_GH \(set; the agent holds this value; never shown\)/);
+  assert.match(text, /GH_TOKEN <- \$HOST_GH \(set; the agent holds this value\)$/m);
   assert.match(
     text,
     /ANTHROPIC_API_KEY <- \$HOST_ANTHROPIC \(set; injected by the bundle into requests to api\.anthropic\.com; the agent holds only the placeholder bot-bottle-placeholder-0{32}\)/,

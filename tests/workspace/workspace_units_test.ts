@@ -135,3 +135,22 @@ Deno.test("describeCapture: commits, the auto-commit, findings", () => {
     /kept for resume, but not as commits: no \.git/,
   );
 });
+
+Deno.test("pipeStreams: a source past the limit is cut there, not written on", async () => {
+  const { pipeStreams } = await import("../../lib/workspace/stream_pipe.ts");
+  const chunks = Array.from({ length: 10 }, () => new Uint8Array(1000));
+  const source = ReadableStream.from(chunks);
+  let written = 0;
+  const sink = new WritableStream<Uint8Array>({ write: (c) => void (written += c.byteLength) });
+  const r = await pipeStreams(source, sink, () => {}, 4500);
+  assert.equal(r.overLimit, true);
+  assert.ok(written <= 4500, `${written} bytes written past a 4500-byte limit`);
+  const under = await pipeStreams(
+    ReadableStream.from([new Uint8Array(10)]),
+    new WritableStream(),
+    () => {},
+    4500,
+  );
+  assert.equal(under.overLimit, false);
+  assert.equal(under.bytes, 10);
+});

@@ -6,11 +6,8 @@
  * plan's /24 (the bundle at .2, the agent beside it, no route anywhere);
  * `bot-bottle-<slug>` is the bundle's egress bridge.
  */
-import { removeContainer, teardownDocker } from "../../bottles/teardown.ts";
 import { UserError } from "../../errors.ts";
 import { lastLine, runOk } from "../../host/runner.ts";
-import { createSubnetNetwork, roleLabels, startBundle } from "../../launch/bundle_up.ts";
-import { probeArgv } from "../../launch/egress_probe.ts";
 import {
   agentContainerName,
   bundleName,
@@ -20,6 +17,11 @@ import {
 import type { Backend } from "../backend.ts";
 import { agentExecArgv, agentRunArgv, confineNetnsArgv } from "./agent_container_argv.ts";
 import { dockerChecks } from "./docker_preflight.ts";
+
+// What only a launch (or a teardown) uses is loaded by the step that needs it, so planning
+// (a dry run, doctor) does not load it.
+const bundleSteps = () => import("../../launch/bundle_up.ts");
+const teardowns = () => import("../../bottles/teardown.ts");
 
 /** The docker backend. */
 export const dockerBackend: Backend = {
@@ -46,6 +48,7 @@ export const dockerBackend: Backend = {
   prepare: () => Promise.resolve(),
 
   async networkAndBundle(launch) {
+    const { createSubnetNetwork, startBundle } = await bundleSteps();
     const slug = launch.plan.slug;
     // The internal /24 first (it may have to move), then the egress bridge.
     const internal = internalNetworkName(slug);
@@ -66,6 +69,7 @@ export const dockerBackend: Backend = {
   },
 
   async createGuest(launch) {
+    const [{ roleLabels }, { removeContainer }] = await Promise.all([bundleSteps(), teardowns()]);
     const plan = launch.plan;
     const agent = agentContainerName(plan.slug);
     const argv = agentRunArgv({
@@ -106,6 +110,10 @@ export const dockerBackend: Backend = {
   start: () => Promise.resolve(),
 
   async probe(launch, target) {
+    const [{ roleLabels }, { probeArgv }] = await Promise.all([
+      bundleSteps(),
+      import("../../launch/egress_probe.ts"),
+    ]);
     const plan = launch.plan;
     const agent = agentContainerName(plan.slug);
     // The probe runs with --rm; if it is interrupted, the teardown's label sweep finds it.
@@ -142,7 +150,8 @@ export const dockerBackend: Backend = {
 
   leftoverHint: () => null,
 
-  teardown: (runner, objects) => teardownDocker(runner, objects.slug, objects, objects.owner),
+  teardown: async (runner, objects) =>
+    (await teardowns()).teardownDocker(runner, objects.slug, objects, objects.owner),
 
   guestTool: null,
 

@@ -5,11 +5,8 @@
  * at the bundle and secrets by reference, and the record smolvm stored is
  * read back (read-only, fail closed) before the machine boots.
  */
-import { removeMachine, teardownDocker } from "../../bottles/teardown.ts";
 import { UserError } from "../../errors.ts";
 import { lastLine, runOk } from "../../host/runner.ts";
-import { createSubnetNetwork, startBundle } from "../../launch/bundle_up.ts";
-import { PROBE_SCRIPT } from "../../launch/egress_probe.ts";
 import { renderSmolfile } from "../../plan/render_smolfile.ts";
 import {
   bundleName,
@@ -20,19 +17,18 @@ import {
 import { writeFileAtomic } from "../../state/metadata_store.ts";
 import type { Backend, GuestEntry, Launch } from "../backend.ts";
 import { dockerChecks } from "../docker/docker_preflight.ts";
-import {
-  ensureImageArchive,
-  type ImageArchive,
-  prepareStagingDir,
-  privateCopy,
-  releaseStagedArchive,
-  stageLock,
-} from "./image_archive.ts";
+import type { ImageArchive } from "./image_archive.ts";
 import { createArgv, execArgv, lsJsonArgv, startArgv } from "./smolvm_argv.ts";
 import { type SmolvmPaths, smolvmPaths, stagedArchiveDir } from "./smolvm_paths.ts";
 import { IDLE_ENTRYPOINT } from "../../plan/render_smolfile.ts";
 import { smolmachinesChecks } from "./smolvm_preflight.ts";
-import { verifyAllowlist } from "./verify_allowlist.ts";
+
+// What only a launch (or a teardown) uses is loaded by the step that needs it, so planning
+// (a dry run, doctor) does not load it: the archive handling, the state DB read-back
+// (node:sqlite), the bundle steps, the probe and teardown.
+const archives = () => import("./image_archive.ts");
+const bundleSteps = () => import("../../launch/bundle_up.ts");
+const teardowns = () => import("../../bottles/teardown.ts");
 
 /** Host-side bound on the probe's `machine exec`. */
 const PROBE_LIMIT_MS = 45_000;
@@ -92,7 +88,9 @@ export const smolvmBackend: Backend = {
   guestTrust: { caDir: "/tmp/bot-bottle-ca", systemStore: false },
 
   async preflight(deps) {
-    return [...await smolmachinesChecks(deps), ...await dockerChecks(deps)];
+    // Independent checks, asked at once.
+    const [smolvm, docker] = await Promise.all([smolmachinesChecks(deps), dockerChecks(deps)]);
+    return [...smolvm, ...docker];
   },
 
   planGuest: (input) => ({
@@ -112,6 +110,7 @@ export const smolvmBackend: Backend = {
   }),
 
   async prepare(launch) {
+    const { ensureImageArchive, privateCopy } = await archives();
     const paths = await pathsFor(launch);
     const archive = await ensureImageArchive(launch.runner, {
       image: launch.images.agent,
@@ -130,6 +129,7 @@ export const smolvmBackend: Backend = {
     // The bundle's network carries the /24; the host reaches the bundle on it,
     // which is how smolvm's user-space network stack delivers the guest's traffic.
     const network = networkName(launch.plan.slug);
+    const { createSubnetNetwork, startBundle } = await bundleSteps();
     await createSubnetNetwork(launch, {
       name: network,
       role: "egress",
@@ -140,6 +140,9 @@ export const smolvmBackend: Backend = {
   },
 
   async createGuest(launch) {
+    const [{ prepareStagingDir, releaseStagedArchive, stageLock }, { removeMachine }] =
+      await Promise
+        .all([archives(), teardowns()]);
     const plan = launch.plan;
     const machine = machineName(plan.slug);
     // Whether the machine is ours is decided before create: absent now (the slug's state dir
@@ -197,7 +200,8 @@ export const smolvmBackend: Backend = {
     );
   },
 
-  verify(launch) {
+  async verify(launch) {
+    const { verifyAllowlist } = await import("./verify_allowlist.ts");
     const plan = launch.plan;
     const state = states.get(launch)!;
     verifyAllowlist(state.paths.dbPath, machineName(plan.slug), {
@@ -205,9 +209,7 @@ export const smolvmBackend: Backend = {
       workload: IDLE_ENTRYPOINT,
       image: `local:${state.archive.sha256}`,
     });
-    return Promise.resolve(
-      `smolvm stored the allowlist ["${plan.bundle_ip}/32"], DNS ${plan.bundle_ip}: verified`,
-    );
+    return `smolvm stored the allowlist ["${plan.bundle_ip}/32"], DNS ${plan.bundle_ip}: verified`;
   },
 
   async start(launch) {
@@ -217,6 +219,7 @@ export const smolvmBackend: Backend = {
   },
 
   async probe(launch, target) {
+    const { PROBE_SCRIPT } = await import("../../launch/egress_probe.ts");
     const plan = launch.plan;
     const probe = await launch.runner.run(
       execArgv({
@@ -274,6 +277,7 @@ export const smolvmBackend: Backend = {
     `\`smolvm machine delete --name ${machineName(slug)} -f\` removes the machine by hand`,
 
   async teardown(runner, objects) {
+    const { removeMachine, teardownDocker } = await teardowns();
     const machine = objects.machine ? await removeMachine(runner, objects.machine) : null;
     return [
       ...(machine === null ? [] : [{ name: objects.machine!, reason: machine }]),

@@ -15,7 +15,14 @@ export interface OptionSpec {
   help: string;
   /** A string option given more than once collects every value. */
   multiple?: boolean;
+  /** The values it takes, for shell completion. */
+  choices?: readonly string[];
+  /** Its value is a file path (shell completion offers files). */
+  file?: boolean;
 }
+
+/** What a command's positionals are, for shell completion. */
+export type Completes = "agents" | "slugs" | "commands" | readonly string[];
 
 /** Parsed options. */
 export type OptionValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
@@ -45,6 +52,8 @@ export interface Command {
   positionals: { min: number; max: number; missing?: string };
   /** Whether it takes `-- <args>`. */
   tail?: boolean;
+  /** What its positionals complete to in a shell (completions). */
+  completes?: Completes;
   run(ctx: CliContext, invocation: Invocation): Promise<number> | number;
 }
 
@@ -54,6 +63,7 @@ export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
     type: "string",
     value: "PATH",
     help: "use PATH as the user manifest (also BOT_BOTTLE_MANIFEST)",
+    file: true,
   },
   help: { type: "boolean", short: "h", help: "show this help" },
   version: { type: "boolean", help: "print the version" },

@@ -8,6 +8,7 @@ import { realHostProbe } from "../../host/host_probe.ts";
 import { type HostRoutes, readHostRoutes } from "../../host/host_routes.ts";
 import type { HostProbe } from "../../host/preflight.ts";
 import { DenoRunner, type Runner } from "../../host/runner.ts";
+import { Interrupted } from "../../launch/interrupts.ts";
 
 /** Host access for commands. */
 export interface CliContext {
@@ -21,7 +22,10 @@ export interface CliContext {
   stdout(text: string): void;
   /** Progress, prompts and diagnostics. */
   stderr(text: string): void;
-  /** One line from stdin (without the newline); null at end of input. */
+  /**
+   * One line from stdin (without the newline); null at end of input. Rejects with
+   * `Interrupted` when SIGINT or SIGTERM arrives while it waits (see prompt.ts).
+   */
   readLine(): Promise<string | null>;
   stdinIsTerminal: boolean;
   stdoutIsTerminal: boolean;
@@ -59,8 +63,29 @@ export function realContext(): CliContext {
   };
 }
 
-/** Read one line from stdin, byte by byte (nothing past the newline is consumed). */
+/**
+ * Read one line from stdin; a SIGINT/SIGTERM while waiting rejects with `Interrupted` (the
+ * read itself cannot be cancelled: main() exits the process explicitly).
+ */
 async function readStdinLine(): Promise<string | null> {
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  const listeners: [Deno.Signal, () => void][] = [];
+  const interrupted = new Promise<never>((_, reject) => {
+    for (const signal of signals) {
+      const listener = () => reject(new Interrupted(signal));
+      Deno.addSignalListener(signal, listener);
+      listeners.push([signal, listener]);
+    }
+  });
+  try {
+    return await Promise.race([readLineBytes(), interrupted]);
+  } finally {
+    for (const [signal, listener] of listeners) Deno.removeSignalListener(signal, listener);
+  }
+}
+
+/** Read one line from stdin, byte by byte (nothing past the newline is consumed). */
+async function readLineBytes(): Promise<string | null> {
   const bytes: number[] = [];
   const buf = new Uint8Array(1);
   while (true) {

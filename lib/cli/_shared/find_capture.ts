@@ -3,6 +3,7 @@
  * refusal that says why there is none (no `--cwd`, not captured yet, the
  * capture could not make commits).
  */
+import { visible } from "../../plan/render_plan.ts";
 import { UserError } from "../../errors.ts";
 import {
   type CaptureRecord,
@@ -38,7 +39,7 @@ export async function findCapture(ctx: CliContext, slug: string): Promise<{
   if (capture.error) {
     throw new UserError(
       `the last capture of bottle ${slug} kept its workspace, but could not make commits of it: ` +
-        capture.error,
+        visible(capture.error),
       { hint: `the workspace is restored by \`bot-bottle resume ${slug}\`; fix it there` },
     );
   }

@@ -20,6 +20,7 @@ Paths are bytes throughout: a file name need not be UTF-8.
 """
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -42,7 +43,7 @@ def _env() -> Dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.update({"HOME": tempfile.gettempdir(), "GIT_CONFIG_NOSYSTEM": "1",
                 "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_OPTIONAL_LOCKS": "0",
-                "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
+                "GIT_TERMINAL_PROMPT": "0", "GIT_NO_REPLACE_OBJECTS": "1", "LC_ALL": "C"})
     return env
 
 
@@ -223,74 +224,171 @@ def snapshot(kind: str, name: str = "", to: str = "") -> int:
     return rc
 
 
-def _sanitize(repo: bytes) -> None:
-    """The guest's repository is the agent's: keep only what git needs to read its objects
-    (format version and extensions), drop hooks and alternates, so no command here runs
-    anything it configured."""
-    gitdir = os.path.join(repo, b".git")
-    if not os.path.isdir(gitdir) or os.path.islink(gitdir):
-        raise Failure("no_git: the workspace has no .git directory (the agent removed it)")
-    if os.path.exists(os.path.join(gitdir, b"commondir")):
-        raise Failure("the workspace's .git belongs to a linked worktree; cannot capture it")
-    keep = git(["config", "--file", ".git/config", "--get-regexp",
-                r"^(core\.repositoryformatversion|extensions\..*)$"], repo, check=False).stdout
-    lines = ["[core]", "\tbare = false", "\tfilemode = true", "\tlogallrefupdates = false"]
-    version = "0"
-    extensions: List[str] = []
-    for line in keep.decode(errors="replace").splitlines():
-        key, _, value = line.partition(" ")
-        if key == "core.repositoryformatversion":
-            version = value
-        elif key.startswith("extensions."):
-            extensions.append(f"\t{key[len('extensions.'):]} = {value}")
-    lines.append(f"\trepositoryformatversion = {version}")
-    if extensions:
-        lines += ["[extensions]", *extensions]
-    with open(os.path.join(gitdir, b"config"), "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    for name in (b"hooks", b"objects/info/alternates", b"info/attributes"):
-        path = os.path.join(gitdir, name)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        elif os.path.lexists(path):
-            os.unlink(path)
+OID = re.compile(rb"^([0-9a-f]{40}|[0-9a-f]{64})$")
+
+
+def _regular(path: bytes) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _agent_head(gitdir: bytes) -> Optional[str]:
+    """The commit the agent's HEAD names, read as files (no git command runs in the agent's
+    repository, whose config, hooks, replace refs, grafts and commit-graph are the agent's);
+    None for a branch with no commit yet."""
+    path = os.path.join(gitdir, b"HEAD")
+    if not _regular(path):
+        raise Failure("the workspace's .git/HEAD is missing or not a file")
+    with open(path, "rb") as f:
+        head = f.read(4096).strip()
+    for _ in range(5):
+        if OID.match(head):
+            return head.decode()
+        if not head.startswith(b"ref: refs/"):
+            raise Failure("the workspace's .git/HEAD names neither a commit nor a branch")
+        name = head[5:].strip()
+        if b".." in name or b"\0" in name or name.endswith(b"/"):
+            raise Failure("the workspace's .git/HEAD names a malformed ref")
+        loose = os.path.join(gitdir, name)
+        if _regular(loose):
+            with open(loose, "rb") as f:
+                head = f.read(4096).strip()
+            continue
+        packed = os.path.join(gitdir, b"packed-refs")
+        found = None
+        if _regular(packed):
+            with open(packed, "rb") as f:
+                for line in f:
+                    parts = line.strip().split(b" ", 1)
+                    if len(parts) == 2 and parts[1] == name and OID.match(parts[0]):
+                        found = parts[0]
+                        break
+        if found is None:
+            return None
+        head = found
+    raise Failure("the workspace's .git/HEAD is a chain of symbolic refs")
+
+
+def _adopt_objects(agent_gitdir: bytes, gitdir: bytes) -> None:
+    """The agent's object store into a repository made here: loose objects and packs (.pack,
+    .idx) only, regular files only; no alternates, commit-graph, bitmaps or pack lists."""
+    src = os.path.join(agent_gitdir, b"objects")
+    dst = os.path.join(gitdir, b"objects")
+    if not os.path.isdir(src) or os.path.islink(src):
+        raise Failure("no_git: the workspace's .git has no object store")
+    shutil.rmtree(dst)
+    os.rename(src, dst)
+    for top in os.listdir(dst):
+        path = os.path.join(dst, top)
+        keep_dir = (len(top) == 2 and all(c in b"0123456789abcdef" for c in top)) or top == b"pack"
+        if not keep_dir or os.path.islink(path) or not os.path.isdir(path):
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+            continue
+        for name in os.listdir(path):
+            entry = os.path.join(path, name)
+            wanted = name.endswith((b".pack", b".idx")) if top == b"pack" else True
+            if not wanted or not _regular(entry):
+                if os.path.isdir(entry) and not os.path.islink(entry):
+                    shutil.rmtree(entry)
+                else:
+                    os.unlink(entry)
+
+
+def _object_format(agent_gitdir: bytes) -> str:
+    """sha1 or sha256, from the agent's config read as a file (includes are not followed)."""
+    value = git(["config", "--file", os.fsdecode(os.path.join(agent_gitdir, b"config")),
+                 "--no-includes", "--get", "extensions.objectformat"], b"/", check=False)
+    fmt = value.stdout.decode(errors="replace").strip().lower() or "sha1"
+    if fmt not in ("sha1", "sha256"):
+        raise Failure(f"the workspace's repository uses object format {fmt!r}")
+    return fmt
 
 
 def capture(slug: str, base: str, kind: str) -> Dict[str, object]:
-    ws = tempfile.mkdtemp(prefix="bb-ws-").encode()
+    """The agent's work, from data it cannot make lie: its objects are adopted by a repository
+    made here (none of its config, hooks, refs or caches), the result goes through a complete
+    bundle into a second, bare repository (index-pack hashes every object), and the diff, the
+    counts, the scan and the exported bundle all come from that one."""
+    tmp = tempfile.mkdtemp(prefix="bb-cap-").encode()
+    ws = os.path.join(tmp, b"tree")
+    os.mkdir(ws)
     untar = subprocess.run(["tar", "-x", "-f", "/in/guest.tar", "-C", os.fsdecode(ws),
                             "--no-same-owner"], stderr=subprocess.PIPE)
     if untar.returncode != 0:
         raise Failure(f"cannot read the captured workspace: {untar.stderr.decode(errors='replace').strip()}")
-    _sanitize(ws)
-    if base and git(["cat-file", "-e", f"{base}^{{commit}}"], ws, check=False).returncode != 0:
+    agent_gitdir = os.path.join(ws, b".git")
+    if not os.path.isdir(agent_gitdir) or os.path.islink(agent_gitdir):
+        raise Failure("no_git: the workspace has no .git directory (the agent removed it)")
+    if os.path.lexists(os.path.join(agent_gitdir, b"commondir")):
+        raise Failure("the workspace's .git belongs to a linked worktree; cannot capture it")
+    # Out of the work tree, so `git add -A` below never sees it.
+    moved = os.path.join(tmp, b"agent.git")
+    os.rename(agent_gitdir, moved)
+    fmt = _object_format(moved)
+    head = _agent_head(moved)
+
+    work = os.path.join(tmp, b"work.git")
+    git(["init", "-q", "--bare", f"--object-format={fmt}", os.fsdecode(work)], tmp)
+    _adopt_objects(moved, work)
+    shutil.rmtree(moved)
+    env = {"GIT_DIR": os.fsdecode(work), "GIT_WORK_TREE": os.fsdecode(ws),
+           "GIT_INDEX_FILE": os.fsdecode(os.path.join(work, b"index")), **IDENTITY}
+    ref = f"refs/heads/bot-bottle/{slug}"
+    if head:
+        if git(["cat-file", "-e", f"{head}^{{commit}}"], ws, env=env, check=False).returncode != 0:
+            raise Failure(f"the workspace's HEAD {head} is not a commit in its repository")
+        git(["update-ref", ref, head], ws, env=env)
+    git(["symbolic-ref", "HEAD", ref], ws, env=env)
+    if head:
+        git(["read-tree", head], ws, env=env)
+    git(["add", "-A"], ws, env=env)
+    staged = (not head) or git(["diff-index", "--cached", "--quiet", head], ws, env=env,
+                               check=False).returncode == 1
+    if staged:
+        git(["commit", "-q", "--no-verify", "--allow-empty", "-m",
+             f"bot-bottle: work left uncommitted in {slug}"], ws, env=env)
+    tip = git(["rev-parse", ref], ws, env=env).stdout.decode().strip()
+    full = os.path.join(tmp, b"full.bundle")
+    git(["bundle", "create", "-q", os.fsdecode(full), ref], ws, env=env)
+    shutil.rmtree(ws)
+    shutil.rmtree(work)
+
+    # The checked repository: every object hashed by index-pack on the way in.
+    repo = os.path.join(tmp, b"checked.git")
+    git(["init", "-q", "--bare", f"--object-format={fmt}", os.fsdecode(repo)], tmp)
+    unb = git(["bundle", "unbundle", os.fsdecode(full)], repo, check=False)
+    if unb.returncode != 0:
+        raise Failure("the workspace's repository is corrupt (its objects do not match their "
+                      "names): " + unb.stderr.decode(errors="replace").strip().split("\n")[-1])
+    os.unlink(full)
+    git(["update-ref", ref, tip], repo)
+    if git(["rev-list", "--objects", "--quiet", ref], repo, check=False).returncode != 0:
+        raise Failure("the workspace's repository is incomplete: objects of its history are missing")
+    if base and git(["cat-file", "-e", f"{base}^{{commit}}"], repo, check=False).returncode != 0:
         raise Failure(f"the base commit {base} is no longer in the workspace's repository "
                       "(the agent rewrote or pruned its history)")
-    git(["add", "-A"], ws, env=IDENTITY)
-    staged = git(["diff", "--cached", "--quiet"], ws, check=False).returncode == 1
-    head = git(["rev-parse", "--verify", "-q", "HEAD"], ws, check=False).stdout.decode().strip()
-    if staged or not head:
-        git(["commit", "-q", "--no-verify", "--allow-empty", "-m",
-             f"bot-bottle: work left uncommitted in {slug}"], ws, env=IDENTITY)
-    tip = git(["rev-parse", "HEAD"], ws).stdout.decode().strip()
-    ref = f"refs/heads/bot-bottle/{slug}"
-    git(["update-ref", ref, tip], ws)
+    empty = git(["hash-object", "-t", "tree", "--stdin"], repo, input=b"").stdout.decode().strip()
     exclude = [f"^{base}"] if base and kind == "git" else []
-    since = base or EMPTY_TREE
-    commits = [c for c in git(["rev-list", tip, *([f"^{base}"] if base else [])], ws)
+    since = base or empty
+    commits = [c for c in git(["rev-list", tip, *([f"^{base}"] if base else [])], repo)
                .stdout.decode().split() if c]
-    numstat = git(["diff", "--numstat", "-z", "--no-renames", since, tip], ws).stdout
+    numstat = git(["diff", "--numstat", "-z", "--no-renames", since, tip], repo).stdout
     changed = len([x for x in numstat.split(b"\0") if x and x.count(b"\t") >= 2])
     with open("/out/diff.patch", "wb") as f:
         git(["diff", "--no-ext-diff", "--no-textconv", "--binary", "--no-color", since, tip],
-            ws, stdout=f)
+            repo, stdout=f)
     if commits or kind != "git":
-        git(["bundle", "create", "-q", "/out/changes.bundle", ref, *exclude], ws)
+        git(["bundle", "create", "-q", "/out/changes.bundle", ref, *exclude], repo)
     findings: List[str] = []
     scanned = False
     if commits:
         scan = subprocess.run([SCANNER, "--scan-range", base or "", tip, ref],
-                              cwd=os.path.join(ws, b".git"), env={**_env(), "GIT_DIR": "."},
+                              cwd=repo, env={**_env(), "GIT_DIR": "."},
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         if scan.returncode not in (0, 99):
             raise Failure("the secret scan could not be completed: "
@@ -298,7 +396,7 @@ def capture(slug: str, base: str, kind: str) -> Dict[str, object]:
         scanned = True
         findings = [line for line in scan.stdout.decode(errors="replace").splitlines() if line]
     return {"tip": tip, "base": base or None, "ref": ref, "commits": len(commits),
-            "auto_commit": staged or not head, "files_changed": changed, "scanned": scanned,
+            "auto_commit": staged, "files_changed": changed, "scanned": scanned,
             "findings": findings}
 
 
