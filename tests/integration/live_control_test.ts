@@ -214,7 +214,12 @@ Deno.test("docker: logs, approve/deny live, exec, verify, approvals kept for res
     ], { tty: true });
     assert.equal(tty.code, 5, tty.stdout);
     assert.match(tty.stdout, /ON-A-TTY/);
-    assert.match(tty.stdout, /^agent\r?$/m, "exec runs as the agent's user");
+    // (Both the pty of `script` and docker's may turn "\n" into "\r\n".)
+    assert.match(
+      tty.stdout,
+      /^agent\r*$/m,
+      `exec runs as the agent's user: ${JSON.stringify(tty.stdout)}`,
+    );
 
     // 7. verify: all passed on the healthy bottle.
     // The test network's gateway: the host's own address on it (Docker gives the bridge .1).
