@@ -103,6 +103,9 @@ export async function captureWorkspace(opts: {
     await Deno.rename(tmp, files.guestTar);
 
     // 2. Commits, bundle, diff and scan, in the helper.
+    const hostObjects = record.kind === "git" && record.base
+      ? await hostObjectDir(record.root)
+      : null;
     const work = await Deno.makeTempDir({ dir: files.dir, prefix: "capture-" });
     try {
       const r = await opts.runner.run(workspaceHelperArgv({
@@ -110,6 +113,11 @@ export async function captureWorkspace(opts: {
         mounts: [
           { source: files.guestTar, target: "/in/guest.tar", readonly: true },
           { source: work, target: "/out", readonly: false },
+          // Your repository's objects, read-only: the base the agent's new objects are checked
+          // against comes from there, not from the guest (absent: a complete check instead).
+          ...(hostObjects
+            ? [{ source: hostObjects, target: "/host/objects", readonly: true }]
+            : []),
         ],
         args: ["capture", opts.slug, record.base ?? "", record.kind],
         // A small workspace is unpacked in memory (much faster than the container's disk).
@@ -188,6 +196,14 @@ export function describeCapture(c: CaptureRecord): string {
 
 async function exists(path: string): Promise<boolean> {
   return await Deno.lstat(path).then(() => true, () => false);
+}
+
+/** `<root>/.git/objects` when it is a real directory (not a link, not a gitdir file). */
+async function hostObjectDir(root: string): Promise<string | null> {
+  const dir = `${root}/.git/objects`;
+  const git = await Deno.lstat(`${root}/.git`).catch(() => null);
+  const objects = await Deno.lstat(dir).catch(() => null);
+  return git?.isDirectory && objects?.isDirectory ? dir : null;
 }
 
 async function requireRegular(path: string): Promise<void> {

@@ -36,7 +36,11 @@ const STEPS: Step[] = [
         const names = await containersNamed(`bot-bottle-${sb.prefix}-`);
         return names.find((n) => n.endsWith("-bundle"));
       });
-      await docker(["pause", bundle]);
+      // Found as soon as it is created; it can be paused once it runs.
+      await waitFor(
+        "the bundle paused",
+        async () => (await docker(["pause", bundle], { allowFailure: true })).code === 0,
+      );
       const subs = (await readCalls(sb)).filter((c) => c.argv[1] === "machine");
       assert.deepEqual(subs, [], "paused during the health wait, before any machine call");
     },
@@ -149,7 +153,7 @@ Deno.test({
         );
         assert.ok(x.afterSignalMs < 30_000, `${tag}\ntook ${x.afterSignalMs} ms after SIGINT`);
         const subs = x.calls.filter((c) => c.argv[1] === "machine").map((c) => c.argv[2]);
-        const teardown = x.step.before.length > 0 ? ["stop", "delete"] : [];
+        const teardown = x.step.before.length > 0 ? ["stop", "delete", "ls"] : [];
         assert.deepEqual(subs, [...x.step.before, ...teardown], tag);
         assert.deepEqual(x.left, [], tag);
         assert.deepEqual(x.fakes, [], `${tag}\nfake smolvm processes left running`);

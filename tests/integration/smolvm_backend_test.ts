@@ -175,6 +175,8 @@ Deno.test({
         ],
         ["smolvm", "machine", "stop", "--name", machine],
         ["smolvm", "machine", "delete", "--name", machine, "-f"],
+        // Before the staged archive goes: does any machine (yours too) still use its image?
+        ["smolvm", "machine", "ls", "--json"],
       ]);
       // smolvm resolves the secret reference at start and at every exec: the
       // host variable must be in those processes' environments (reference §9).
@@ -406,10 +408,9 @@ Deno.test({
         if (x.m.probed) assert.ok(callsOf(x.calls, "exec")[0].argv.includes(PROBE_SCRIPT), tag);
         assert.ok(!x.r.stdout.includes("AGENT-RAN"), `${tag}\nthe agent ran`);
         // Teardown ran: the machine is stopped and deleted, docker is clean, the staged
-        // archive is removed.
-        assert.deepEqual(subs.slice(-2), ["machine stop", "machine delete"], tag);
+        // archive is removed (once `machine ls` showed no machine left on its image).
+        assert.deepEqual(subs.slice(-3), ["machine stop", "machine delete", "machine ls"], tag);
         assert.ok(!x.r.stderr.includes(x.sb.needle), tag);
-        assert.deepEqual(x.staged, [], `${tag}\nstaged archive left`);
         if (x.m.name === "no-db") {
           assert.equal(x.dbExists, false, "bot-bottle must never create smolvm's DB");
         }
@@ -421,7 +422,11 @@ Deno.test({
             x.r.stderr,
             new RegExp(`could not remove ${machine}: (stop: Error:.*; )?delete: Error:`),
           );
+          // The machine that stays may need its image: the staged archive stays with it.
+          assert.equal(x.staged.length, 1, tag);
+          assert.match(x.r.stderr, /smolvm machines not listed: .*the staged archive stays/, tag);
         } else {
+          assert.deepEqual(x.staged, [], `${tag}\nstaged archive left`);
           assert.deepEqual(x.left, [], tag);
         }
       }

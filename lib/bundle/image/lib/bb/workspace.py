@@ -31,6 +31,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 SRC = b"/src"
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 SCANNER = "/usr/local/lib/bot-bottle/git-pre-receive"
+HOST_OBJECTS = "/host/objects"
 IDENTITY = {"GIT_AUTHOR_NAME": "bot-bottle", "GIT_AUTHOR_EMAIL": "bot-bottle@localhost",
             "GIT_COMMITTER_NAME": "bot-bottle", "GIT_COMMITTER_EMAIL": "bot-bottle@localhost"}
 EXAMPLES = 5
@@ -335,32 +336,50 @@ def capture(slug: str, base: str, kind: str) -> Dict[str, object]:
     work = os.path.join(tmp, b"work.git")
     git(["init", "-q", "--bare", f"--object-format={fmt}", os.fsdecode(work)], tmp)
     _adopt_objects(moved, work)
+    index = os.path.join(work, b"index")
+    # The agent's index only saves hashing unchanged files again: what it says ends up in the
+    # commit, which is checked like everything else below. One git cannot read is dropped.
+    adopted = _regular(os.path.join(moved, b"index"))
+    if adopted:
+        os.rename(os.path.join(moved, b"index"), index)
     shutil.rmtree(moved)
     env = {"GIT_DIR": os.fsdecode(work), "GIT_WORK_TREE": os.fsdecode(ws),
-           "GIT_INDEX_FILE": os.fsdecode(os.path.join(work, b"index")), **IDENTITY}
+           "GIT_INDEX_FILE": os.fsdecode(index), **IDENTITY}
     ref = f"refs/heads/bot-bottle/{slug}"
     if head:
         if git(["cat-file", "-e", f"{head}^{{commit}}"], ws, env=env, check=False).returncode != 0:
             raise Failure(f"the workspace's HEAD {head} is not a commit in its repository")
         git(["update-ref", ref, head], ws, env=env)
     git(["symbolic-ref", "HEAD", ref], ws, env=env)
-    if head:
-        git(["read-tree", head], ws, env=env)
-    git(["add", "-A"], ws, env=env)
+    if not adopted or git(["add", "-A"], ws, env=env, check=False).returncode != 0:
+        if os.path.lexists(index):
+            os.unlink(index)
+        if head:
+            git(["read-tree", head], ws, env=env)
+        git(["add", "-A"], ws, env=env)
     staged = (not head) or git(["diff-index", "--cached", "--quiet", head], ws, env=env,
                                check=False).returncode == 1
     if staged:
         git(["commit", "-q", "--no-verify", "--allow-empty", "-m",
              f"bot-bottle: work left uncommitted in {slug}"], ws, env=env)
     tip = git(["rev-parse", ref], ws, env=env).stdout.decode().strip()
-    full = os.path.join(tmp, b"full.bundle")
-    git(["bundle", "create", "-q", os.fsdecode(full), ref], ws, env=env)
-    shutil.rmtree(ws)
-    shutil.rmtree(work)
 
-    # The checked repository: every object hashed by index-pack on the way in.
+    # The checked repository: every object the agent made hashed by index-pack on the way in;
+    # the base and what it holds come from the user's own repository when it is mounted
+    # (/host/objects, read-only), else everything goes through (a complete bundle).
     repo = os.path.join(tmp, b"checked.git")
     git(["init", "-q", "--bare", f"--object-format={fmt}", os.fsdecode(repo)], tmp)
+    thin = bool(base) and kind == "git" and os.path.isdir(HOST_OBJECTS) and git(
+        ["cat-file", "-e", f"{base}^{{commit}}"], repo,
+        env={"GIT_ALTERNATE_OBJECT_DIRECTORIES": HOST_OBJECTS}, check=False).returncode == 0
+    if thin:
+        with open(os.path.join(repo, b"objects", b"info", b"alternates"), "w") as f:
+            f.write(HOST_OBJECTS + "\n")
+    full = os.path.join(tmp, b"transfer.bundle")
+    git(["bundle", "create", "-q", os.fsdecode(full), ref, *([f"^{base}"] if thin else [])],
+        ws, env=env)
+    shutil.rmtree(ws)
+    shutil.rmtree(work)
     unb = git(["bundle", "unbundle", os.fsdecode(full)], repo, check=False)
     if unb.returncode != 0:
         raise Failure("the workspace's repository is corrupt (its objects do not match their "
