@@ -16,9 +16,9 @@ import APT_GITLEAKS_PREF from "./image/apt/gitleaks.pref" with { type: "text" };
 import APT_TRIXIE_SOURCES from "./image/apt/trixie.sources" with { type: "text" };
 import BIN_HEALTH from "./image/bin/bot-bottle-health" with { type: "text" };
 import BIN_INIT from "./image/bin/bot-bottle-init" with { type: "text" };
-import BIN_BB_AUDIT from "./image/bin/bb-audit" with { type: "text" };
-import BIN_BB_SECRETS from "./image/bin/bb-secrets" with { type: "text" };
-import BIN_BB_WORKSPACE from "./image/bin/bb-workspace" with { type: "text" };
+import BIN_BB_AUDIT from "./image/lib/bb-audit.py" with { type: "text" };
+import BIN_BB_SECRETS from "./image/lib/bb-secrets.py" with { type: "text" };
+import BIN_BB_WORKSPACE from "./image/lib/bb-workspace.py" with { type: "text" };
 import LIB_BB_INIT from "./image/lib/bb/__init__.py" with { type: "text" };
 import LIB_BB_ADDRESSES from "./image/lib/bb/addresses.py" with { type: "text" };
 import LIB_BB_AUDIT from "./image/lib/bb/audit.py" with { type: "text" };
@@ -42,9 +42,9 @@ export const IMAGE_FILES: Readonly<Record<string, string>> = Object.freeze({
   "apt/trixie.sources": APT_TRIXIE_SOURCES,
   "bin/bot-bottle-health": BIN_HEALTH,
   "bin/bot-bottle-init": BIN_INIT,
-  "bin/bb-audit": BIN_BB_AUDIT,
-  "bin/bb-secrets": BIN_BB_SECRETS,
-  "bin/bb-workspace": BIN_BB_WORKSPACE,
+  "lib/bb-audit.py": BIN_BB_AUDIT,
+  "lib/bb-secrets.py": BIN_BB_SECRETS,
+  "lib/bb-workspace.py": BIN_BB_WORKSPACE,
   "lib/bb/__init__.py": LIB_BB_INIT,
   "lib/bb/addresses.py": LIB_BB_ADDRESSES,
   "lib/bb/audit.py": LIB_BB_AUDIT,

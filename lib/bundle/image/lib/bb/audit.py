@@ -1,7 +1,7 @@
 """The bottle's audit log: one JSON line per decision, in a file the host keeps.
 
 Every part of the bundle reports here: the egress proxy and the DNS sink in-process, the git
-gate's hooks over a datagram socket (bin/bb-audit). The file is rotated by size, so an agent
+gate's hooks over a datagram socket (bb-audit). The file is rotated by size, so an agent
 that floods requests cannot fill the host's disk: at most `keep + 1` files of `max_bytes`.
 """
 import json

@@ -6,7 +6,7 @@ the headers; anywhere else, a request that carries the value in any of its usual
 refused. Every response the bundle can see has the value (in those encodings) replaced by the
 placeholder, so an upstream that echoes it back cannot hand it to the agent.
 
-Values arrive once, at launch, over a Unix socket only root in the bundle can open (bin/bb-secrets
+Values arrive once, at launch, over a Unix socket only root in the bundle can open (bb-secrets
 reads them from `docker exec -i` stdin): they are never written to a file, an argument, the
 environment or a log. This module imports nothing of mitmproxy, so it is tested on its own.
 """
@@ -238,7 +238,7 @@ class StreamRedactor:
 
 
 class Intake:
-    """The Unix socket the values arrive on, once (bin/bb-secrets, run by `docker exec -i`)."""
+    """The Unix socket the values arrive on, once (bb-secrets, run by `docker exec -i`)."""
 
     def __init__(self, path: str, secrets: Secrets, said: Callable[[str], None]):
         self.path = path
