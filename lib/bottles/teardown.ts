@@ -1,6 +1,7 @@
 /**
- * Removing a bottle's objects: one container, network or machine at a time
- * (the launch's teardown stack calls these in reverse creation order), and
+ * Removing a bottle's objects: a container, network or machine (the launch's
+ * teardown stack calls these in reverse creation order, neighbours of one
+ * kind at once), and
  * the sweep of everything labelled with a bottle's slug and owner (stop, rm,
  * cleanup, and the last step of every launch's teardown). Idempotent: an
  * object that is already gone counts as removed.
@@ -57,10 +58,30 @@ export async function removeMachine(runner: Runner, name: string): Promise<strin
   return reasons.length === 0 ? null : reasons.join("; ");
 }
 
+/** A bottle's labelled containers and networks, as Docker lists them now. */
+export interface Labelled {
+  containers: string[];
+  networks: string[];
+}
+
+/** Everything labelled with `slug` (and, when given, owned by `owner`); both asked at once. */
+export async function listLabelled(
+  runner: Runner,
+  slug: string,
+  owner?: string,
+): Promise<Labelled> {
+  const labels = { [LABEL_SLUG]: slug, ...(owner ? { [LABEL_OWNER]: owner } : {}) };
+  const [containers, networks] = await Promise.all([
+    listNames(runner, psByLabelsArgv(labels)),
+    listNames(runner, networkLsByLabelsArgv(labels)),
+  ]);
+  return { containers, networks };
+}
+
 /**
  * Remove `known` containers and networks (given in creation order) plus
  * everything else labelled with `slug` (and, when given, owned by `owner`):
- * containers first, newest first, then networks.
+ * the containers first (all at once, started newest first), then the networks.
  */
 export async function teardownDocker(
   runner: Runner,
@@ -68,20 +89,23 @@ export async function teardownDocker(
   known: { containers: readonly string[]; networks: readonly string[] },
   owner?: string,
 ): Promise<TeardownFailure[]> {
-  const failures: TeardownFailure[] = [];
-  const labels = { [LABEL_SLUG]: slug, ...(owner ? { [LABEL_OWNER]: owner } : {}) };
   // Both asked at once: the sweep after every launch is on the teardown's critical path.
-  const [labelled, labelledNets] = await Promise.all([
-    listNames(runner, psByLabelsArgv(labels)),
-    listNames(runner, networkLsByLabelsArgv(labels)),
-  ]);
-  for (const name of unique([...[...known.containers].reverse(), ...labelled])) {
-    const reason = await removeContainer(runner, name);
-    if (reason !== null) failures.push({ name, reason });
-  }
-  for (const name of unique([...[...known.networks].reverse(), ...labelledNets])) {
-    const reason = await removeNetwork(runner, name);
-    if (reason !== null) failures.push({ name, reason });
+  const labelled = await listLabelled(runner, slug, owner);
+  return await removeAll(runner, {
+    containers: unique([...[...known.containers].reverse(), ...labelled.containers]),
+    networks: unique([...[...known.networks].reverse(), ...labelled.networks]),
+  });
+}
+
+/** Remove the containers at once (their removals started in order), then the networks at once. */
+export async function removeAll(runner: Runner, what: Labelled): Promise<TeardownFailure[]> {
+  const failures: TeardownFailure[] = [];
+  const gone = await Promise.all(what.containers.map((name) => removeContainer(runner, name)));
+  const netsGone = await Promise.all(what.networks.map((name) => removeNetwork(runner, name)));
+  for (const [names, reasons] of [[what.containers, gone], [what.networks, netsGone]] as const) {
+    names.forEach((name, i) => {
+      if (reasons[i] !== null) failures.push({ name, reason: reasons[i]! });
+    });
   }
   return failures;
 }

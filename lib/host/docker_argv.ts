@@ -56,12 +56,13 @@ export function networkLsByLabelsArgv(labels: Record<string, string>): string[] 
 }
 
 /**
- * `docker exec NAME <health command>`: the bundle's readiness asked directly, at the launch's
- * own pace (Docker's periodic health check runs rarely, so 64 running bundles do not each cost
- * an exec a second).
+ * `docker exec NAME <health command> [--wait S]`: the bundle's readiness asked directly, at
+ * the launch's own pace (Docker's periodic health check runs rarely, so 64 running bundles do
+ * not each cost an exec a second). With `waitSeconds` the script itself asks again every 0.1 s
+ * for up to that long, so one exec answers the moment the bundle is up.
  */
-export function healthExecArgv(name: string, command: string): string[] {
-  return ["docker", "exec", name, command];
+export function healthExecArgv(name: string, command: string, waitSeconds?: number): string[] {
+  return ["docker", "exec", name, command, ...(waitSeconds ? ["--wait", String(waitSeconds)] : [])];
 }
 
 /** `docker logs --tail N NAME`. */

@@ -24,6 +24,8 @@ import { sleep } from "./interrupts.ts";
 import { deliverSecrets } from "./secret_delivery.ts";
 
 const OVERLAP = /overlap/i;
+/** How long one health ask waits inside the bundle before answering "unhealthy". */
+const HEALTH_ASK_SECONDS = 5;
 const MAX_SUBNET_TRIES = 8;
 
 /** Labels of one resource of the plan's bottle. */
@@ -169,10 +171,14 @@ export async function waitHealthy(launch: Launch, name: string, timeoutMs: numbe
   const { runner } = launch;
   const deadline = Date.now() + timeoutMs;
   let last = "";
-  // The bundle's own health script, asked directly until it says healthy. A slow answer on a
+  // The bundle's own health script, asked directly until it says healthy; each ask waits
+  // inside the bundle (up to HEALTH_ASK_SECONDS, polling every 0.1 s there). A slow answer on a
   // busy host is not a failure; a bundle that exited is (its init stops on any daemon's death).
   while (Date.now() < deadline) {
-    const r = await runner.run(healthExecArgv(name, BUNDLE_HEALTH_CMD));
+    const left = Math.ceil((deadline - Date.now()) / 1000);
+    const r = await runner.run(
+      healthExecArgv(name, BUNDLE_HEALTH_CMD, Math.max(1, Math.min(HEALTH_ASK_SECONDS, left))),
+    );
     if (r.code === 0 && r.stdout.trim() === "healthy") return;
     last = (r.stdout.trim() || r.stderr.trim()).split("\n").pop() ?? "";
     if (!r.stdout.startsWith("unhealthy:")) {

@@ -6,7 +6,7 @@
  * exit, a failed step, SIGINT/SIGTERM/SIGHUP). Returns the agent's exit code.
  */
 import type { Backend, Env, Launch, SubnetRole } from "../backends/backend.ts";
-import { teardownDocker } from "../bottles/teardown.ts";
+import { type Labelled, listLabelled, removeAll, teardownDocker } from "../bottles/teardown.ts";
 import { ensureBundleImage } from "../bundle/bundle_image.ts";
 import { CA_CERTS_FILE } from "../bundle/config/render_bundle_config.ts";
 import { UserError } from "../errors.ts";
@@ -103,11 +103,24 @@ export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps):
   const slug = plan.slug;
   // Added first, so it runs last: whatever docker made for this bottle and no step recorded
   // (a container `docker run` created before failing, an interrupted probe) carries its labels.
+  // When no docker call can still be in flight (nothing was interrupted or timed out), Docker
+  // is asked for them as teardown starts, beside the first removals; what the stack removed
+  // itself is then left out. Otherwise they are listed last, after everything else is gone.
+  const owner = plan.labels[LABEL_OWNER];
+  let listedEarly: Promise<Labelled> | null = null;
   teardown.defer("labelled leftovers", async () => {
-    const failures = await teardownDocker(deps.runner, slug, {
-      containers: [],
-      networks: [],
-    }, plan.labels[LABEL_OWNER]);
+    let failures: TeardownFailure[];
+    if (listedEarly === null) {
+      failures = await teardownDocker(deps.runner, slug, { containers: [], networks: [] }, owner);
+    } else {
+      const listed = await listedEarly;
+      const failed = new Set(teardown.failures.map((f) => f.name));
+      const removed = new Set(teardown.created.map((c) => c.name).filter((n) => !failed.has(n)));
+      failures = await removeAll(deps.runner, {
+        containers: listed.containers.filter((n) => !removed.has(n)),
+        networks: listed.networks.filter((n) => !removed.has(n)),
+      });
+    }
     return failures.length === 0 ? null : failures.map((f) => `${f.name}: ${f.reason}`).join("; ");
   });
   let outcome: { code: number } | { error: unknown };
@@ -177,8 +190,9 @@ export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps):
     outcome = { error: asInterruption(error, interrupts) };
   }
   // Whatever ended the agent, its work comes out of the guest before anything is removed.
-  if (workspaceIn) await captureBeforeTeardown(launch, backend, deps);
+  const settled = workspaceIn ? await captureBeforeTeardown(launch, backend, deps) : true;
   progress(`tearing down bottle ${slug}`);
+  if (settled && !interrupts.signal.aborted) listedEarly = listLabelled(deps.runner, slug, owner);
   const failures = await teardown.dispose();
   for (const f of failures) progress(`could not remove ${f.name}: ${f.reason}`);
   if (failures.length > 0) {
@@ -252,12 +266,15 @@ async function copyWorkspaceIn(launch: Launch, backend: Backend, deps: LaunchDep
   );
 }
 
-/** Capture the workspace before teardown, whatever ended the agent (bounded; never throws). */
+/**
+ * Capture the workspace before teardown, whatever ended the agent (bounded; never throws).
+ * True when it ran to its end (false: it failed or timed out, a helper may be left running).
+ */
 async function captureBeforeTeardown(
   launch: Launch,
   backend: Backend,
   deps: LaunchDeps,
-): Promise<void> {
+): Promise<boolean> {
   const runner = abortable(deps.runner, AbortSignal.timeout(CAPTURE_LIMIT_MS));
   try {
     await captureWorkspace({
@@ -270,8 +287,10 @@ async function captureBeforeTeardown(
       helper: workspaceHelperOf(launch, deps, runner),
       say: launch.progress,
     });
+    return true;
   } catch (error) {
     launch.progress(`workspace not captured: ${(error as Error).message}`);
+    return false;
   }
 }
 

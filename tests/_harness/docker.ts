@@ -77,7 +77,7 @@ export async function waitHealthy(container: string, timeoutMs = 90_000): Promis
   const deadline = performance.now() + timeoutMs;
   let status = "";
   while (performance.now() < deadline) {
-    const r = await docker(["exec", container, "/usr/local/bin/bot-bottle-health"], {
+    const r = await docker(["exec", container, "/usr/local/bin/bot-bottle-health", "--wait", "5"], {
       allowFailure: true,
     });
     status = (r.stdout.trim() || r.stderr.trim()).split("\n").pop() ?? "";

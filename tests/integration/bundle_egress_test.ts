@@ -155,6 +155,43 @@ Deno.test({
         assert.doesNotMatch(r.stdout, new RegExp(marker), url);
       };
 
+      await t.step(
+        "the health script: --wait answers at once when healthy, bad input is 2",
+        async () => {
+          const up = await docker([
+            "exec",
+            bundleName,
+            "/usr/local/bin/bot-bottle-health",
+            "--wait",
+            "3",
+          ]);
+          assert.equal(up.stdout, "healthy\n");
+          const bad = await docker(
+            ["exec", bundleName, "/usr/local/bin/bot-bottle-health", "--wait", "0"],
+            { allowFailure: true },
+          );
+          assert.equal(bad.code, 2);
+          assert.match(bad.stderr, /usage: bot-bottle-health \[--wait SECONDS \(1-999\)\]/);
+          // No daemons at all (a bare container of the image): unhealthy after the wait, naming why.
+          const bare = await docker([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "/usr/local/bin/bot-bottle-health",
+            bundle,
+            "--wait",
+            "1",
+          ], { allowFailure: true });
+          assert.equal(bare.code, 1);
+          assert.equal(
+            bare.stdout,
+            "unhealthy: bundle init has not finished starting its daemons\n",
+          );
+        },
+      );
+
       await t.step("allowlisted exact host answers 200 with the upstream body", async () => {
         const r = await curl("http://allowed.test/");
         assert.equal(r.stdout, `${marker}\n\n200`, r.stderr);

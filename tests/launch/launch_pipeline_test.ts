@@ -347,6 +347,38 @@ for (const backend of ["docker", "smolmachines"] as const) {
     }
   });
 
+  Deno.test(`pipeline (${backend}): the label sweep removes leftovers, never the stack's twice`, async () => {
+    const w = await world(backend);
+    try {
+      const slug = w.plan.slug;
+      const leftover = `bot-bottle-${slug}-agent-probe`;
+      // Docker lists everything of the bottle as teardown starts, the stack's own objects too.
+      const listing: Handler = (argv) => {
+        const docker = backend === "docker";
+        if (argv[1] === "ps") {
+          return ok(
+            `${docker ? `bot-bottle-${slug}-agent\n` : ""}bot-bottle-${slug}-bundle\n${leftover}\n`,
+          );
+        }
+        if (argv[1] === "network" && argv[2] === "ls") {
+          return ok(`bot-bottle-${slug}\n${docker ? `bot-bottle-${slug}-internal\n` : ""}`);
+        }
+        return undefined;
+      };
+      const { runner, outcome } = await launch(w, [listing, healthyHost]);
+      assert.deepEqual(outcome, { code: 0 });
+      const argvs = runner.argvs;
+      const start = argvs.findIndex(isTeardownStart);
+      const removals = argvs.slice(start).filter((a) => a[1] === "rm" || a[2] === "rm")
+        .map((a) => a.at(-1));
+      assert.equal(removals.filter((n) => n === leftover).length, 1, removals.join(" "));
+      assert.equal(removals.at(-1), leftover, "the leftover goes after the stack's objects");
+      assert.equal(new Set(removals).size, removals.length, `removed twice: ${removals}`);
+    } finally {
+      await Deno.remove(w.root, { recursive: true });
+    }
+  });
+
   Deno.test(`pipeline (${backend}): a failure at every step removes exactly what exists`, async () => {
     const w = await world(backend);
     try {
@@ -379,9 +411,10 @@ for (const backend of ["docker", "smolmachines"] as const) {
         );
         const tag = `${backend} step ${i}: ${failedAt.slice(0, 4).join(" ")}`;
         assert.deepEqual(teardown, [...exists].reverse().flatMap(removalOf), tag);
-        // The label sweep runs last, always.
-        assert.deepEqual(argvs.at(-2)?.slice(0, 2), ["docker", "ps"], tag);
-        assert.deepEqual(argvs.at(-1)?.slice(0, 3), ["docker", "network", "ls"], tag);
+        // The label sweep's listings: asked as teardown starts (nothing was interrupted, so no
+        // docker call is in flight), and nothing the stack removed is removed twice.
+        assert.deepEqual(argvs[start]?.slice(0, 2), ["docker", "ps"], tag);
+        assert.deepEqual(argvs[start + 1]?.slice(0, 3), ["docker", "network", "ls"], tag);
         if ("error" in outcome) assert.match(outcome.error.message, /injected|failed|probe/, tag);
         else if (failedAt.includes("--go")) assert.equal(outcome.code, 1, `${tag}: agent's code`);
         else {
