@@ -188,43 +188,56 @@ export async function collectInventory(deps: InventoryDeps): Promise<Inventory> 
     return e;
   };
 
+  // Every listing is asked at once, while the state dirs are read; the answers are then taken
+  // in a fixed order (state dirs, containers, networks, guests), so the result does not
+  // depend on which came back first.
+  const ask = (argv: string[]) =>
+    deps.runner.run(argv).catch((e) => ({ code: -1, stdout: "", stderr: String(e) }));
+  const containerLists = Promise.all([CONTAINERS_ARGV, LABELLED_CONTAINERS_ARGV].map(ask));
+  const networkLists = Promise.all([NETWORKS_ARGV, LABELLED_NETWORKS_ARGV].map(ask));
+  const guestLists = Promise.all(
+    allBackends().map(async (backend) => {
+      if (backend.guestTool !== null && !(await deps.onPath(backend.guestTool))) return null;
+      return await backend.listGuests(deps.runner).catch((e) => ({ note: String(e) }));
+    }),
+  );
+
   // State dirs.
   const bottlesDir = `${deps.stateRoot}/bottles`;
   const owners = new Map<string, boolean>();
+  const dirs: string[] = [];
   try {
     for await (const dirEntry of Deno.readDir(bottlesDir)) {
-      if (!dirEntry.isDirectory) continue;
-      const dir = `${bottlesDir}/${dirEntry.name}`;
-      const e = entry(dirEntry.name);
-      e.state_dir = dir;
-      let meta: MetadataRecord | null = null;
-      try {
-        meta = await readMetadata(dir);
-      } catch {
-        notes.push(`unreadable metadata in ${dir}`);
-      }
-      if (meta) {
-        e.agent = meta.agent;
-        e.backend = meta.backend;
-        e.subnet = meta.subnet;
-        e.started_at = meta.started_at;
-        const started = Date.parse(meta.started_at);
-        if (!Number.isNaN(started)) {
-          e.age_seconds = Math.max(0, Math.round((deps.now.getTime() - started) / 1000));
-        }
-      }
-      e.status = await readStatus(dir);
-      e.approvals = approvalTexts(
-        await readApprovals(dir).catch(() => ({ approved: [], denied: [] })),
-      );
-      e.keep = await exists(`${dir}/${KEEP_MARKER}`);
-      owners.set(dirEntry.name, await ownerAlive(dir));
+      if (dirEntry.isDirectory) dirs.push(dirEntry.name);
     }
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) {
       notes.push(`cannot read ${bottlesDir}: ${(error as Error).message}`);
     }
   }
+  const states = await Promise.all(dirs.map((name) => readStateDir(`${bottlesDir}/${name}`)));
+  dirs.forEach((name, i) => {
+    const dir = `${bottlesDir}/${name}`;
+    const state = states[i];
+    const e = entry(name);
+    e.state_dir = dir;
+    const meta = state.meta;
+    if (meta === "unreadable") notes.push(`unreadable metadata in ${dir}`);
+    else if (meta) {
+      e.agent = meta.agent;
+      e.backend = meta.backend;
+      e.subnet = meta.subnet;
+      e.started_at = meta.started_at;
+      const started = Date.parse(meta.started_at);
+      if (!Number.isNaN(started)) {
+        e.age_seconds = Math.max(0, Math.round((deps.now.getTime() - started) / 1000));
+      }
+    }
+    e.status = state.status;
+    e.approvals = state.approvals;
+    e.keep = state.keep;
+    owners.set(name, state.ownerAlive);
+  });
 
   // Docker containers and networks; another state root's (another user's) are not ours.
   const me = ownerId(deps.stateRoot);
@@ -234,15 +247,13 @@ export async function collectInventory(deps: InventoryDeps): Promise<Inventory> 
   const ownRows = async (
     what: string,
     argvs: string[][],
+    answers: Promise<{ code: number; stdout: string; stderr: string }[]>,
     onRow: (slug: string, row: DockerRow) => void,
   ) => {
     const seen = new Set<string>();
-    for (const argv of argvs) {
-      const r = await deps.runner.run(argv).catch((e) => ({
-        code: -1,
-        stdout: "",
-        stderr: String(e),
-      }));
+    const results = await answers;
+    for (const [i, argv] of argvs.entries()) {
+      const r = results[i];
       if (r.code !== 0) {
         notes.push(`Docker ${what} not listed: ${lastLine(r)}`);
         unlisted.add("docker");
@@ -265,12 +276,15 @@ export async function collectInventory(deps: InventoryDeps): Promise<Inventory> 
       }
     }
   };
-  await ownRows("containers", [CONTAINERS_ARGV, LABELLED_CONTAINERS_ARGV], (slug, row) => {
+  await ownRows("containers", [CONTAINERS_ARGV, LABELLED_CONTAINERS_ARGV], containerLists, (
+    slug,
+    row,
+  ) => {
     const e = entry(slug);
     e.containers.push({ name: row.name, state: row.state, role: row.role || "unknown" });
     e.backend ??= row.backend || null;
   });
-  await ownRows("networks", [NETWORKS_ARGV, LABELLED_NETWORKS_ARGV], (slug, row) => {
+  await ownRows("networks", [NETWORKS_ARGV, LABELLED_NETWORKS_ARGV], networkLists, (slug, row) => {
     const e = entry(slug);
     e.networks.push(row.name);
     e.backend ??= row.backend || null;
@@ -289,9 +303,9 @@ export async function collectInventory(deps: InventoryDeps): Promise<Inventory> 
   }
 
   // Guests a backend runs outside Docker (smolvm machines), when its tool is on PATH.
-  for (const backend of allBackends()) {
-    if (backend.guestTool !== null && !(await deps.onPath(backend.guestTool))) continue;
-    const listed = await backend.listGuests(deps.runner).catch((e) => ({ note: String(e) }));
+  const guests = await guestLists;
+  for (const [i, backend] of allBackends().entries()) {
+    const listed = guests[i];
     if (listed === null) continue;
     if ("note" in listed) {
       notes.push(listed.note);
@@ -329,6 +343,24 @@ export async function collectInventory(deps: InventoryDeps): Promise<Inventory> 
     b,
   ) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0));
   return { bottles, notes, unlisted: [...unlisted] };
+}
+
+/** What one state dir says of its bottle. */
+async function readStateDir(dir: string): Promise<{
+  meta: MetadataRecord | null | "unreadable";
+  status: BottleEntry["status"];
+  approvals: BottleEntry["approvals"];
+  keep: boolean;
+  ownerAlive: boolean;
+}> {
+  const [meta, status, approvals, keep, alive] = await Promise.all([
+    readMetadata(dir).catch(() => "unreadable" as const),
+    readStatus(dir),
+    readApprovals(dir).catch(() => ({ approved: [], denied: [] })),
+    exists(`${dir}/${KEEP_MARKER}`),
+    ownerAlive(dir),
+  ]);
+  return { meta, status, approvals: approvalTexts(approvals), keep, ownerAlive: alive };
 }
 
 async function exists(path: string): Promise<boolean> {

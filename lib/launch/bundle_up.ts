@@ -87,7 +87,16 @@ export async function createSubnetNetwork(
  */
 export async function startBundle(
   launch: Launch,
-  opts: { network: string; alsoOn?: string },
+  opts: {
+    network: string;
+    alsoOn?: string;
+    /**
+     * Work that needs the bundle to exist but not to be healthy (the docker agent's idle
+     * container), done while the health check is waited for. Both always run to their end
+     * before this returns or throws, so whatever either created is on the teardown stack.
+     */
+    beside?: () => Promise<void>;
+  },
 ): Promise<string> {
   const plan = launch.plan;
   const config = plan.bundle_config;
@@ -144,7 +153,13 @@ export async function startBundle(
     created();
   }
   const timeout = healthTimeoutMs(launch.env.get("BOT_BOTTLE_HEALTH_TIMEOUT"));
-  await waitHealthy(launch, bundle, timeout);
+  const [health, beside] = await Promise.allSettled([
+    waitHealthy(launch, bundle, timeout),
+    opts.beside?.(),
+  ]);
+  // The bundle's failure is the one to report: it is why anything else would have failed.
+  if (health.status === "rejected") throw health.reason;
+  if (beside.status === "rejected") throw beside.reason;
   launch.progress(`bundle ${bundle} is healthy at ${plan.bundle_ip}`);
   const delivered = await deliverSecrets(launch.runner, bundle, plan, launch.env);
   if (delivered !== null) launch.progress(delivered);

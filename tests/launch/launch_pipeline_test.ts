@@ -258,7 +258,9 @@ for (const backend of ["docker", "smolmachines"] as const) {
       const placeholder = w.plan.guest_env.API_KEY;
       assert.match(placeholder, /^bot-bottle-placeholder-[0-9a-f]{32}$/);
       const slug = w.plan.slug;
-      // Once, after the bundle is up and before the guest exists, on docker exec -i stdin.
+      // Once, after the bundle is up and before anything runs in the guest (docker's idle agent
+      // container may already exist: it is started while the bundle's health is waited for),
+      // on docker exec -i stdin.
       const calls = runner.calls;
       const at = calls.findIndex((c) => c.argv.join(" ").endsWith("bb-secrets"));
       assert.ok(at >= 0, "no delivery");
@@ -274,11 +276,11 @@ for (const backend of ["docker", "smolmachines"] as const) {
         `{"API_KEY":"${INJECTED_VALUE}"}\n`,
       );
       const bundleRun = calls.findIndex((c) =>
-        c.argv.includes(`bot-bottle-${slug}-bundle`) && c.argv[1] === "run"
+        c.argv.includes(`bot-bottle-${slug}-bundle`) && ["run", "create"].includes(c.argv[1])
       );
       const guest = calls.findIndex((c) =>
         backend === "docker"
-          ? c.argv[1] === "run" && c.argv.includes(`bot-bottle-${slug}-agent`)
+          ? c.argv.join(" ").includes(`bot-bottle-${slug}-agent-probe`)
           : c.argv[0] === "smolvm" && c.argv[2] === "create"
       );
       assert.ok(bundleRun < at && at < guest, `order: bundle ${bundleRun}, ${at}, guest ${guest}`);

@@ -14,7 +14,7 @@ import {
   internalNetworkName,
   networkName,
 } from "../../plan/resource_names.ts";
-import type { Backend } from "../backend.ts";
+import type { Backend, Launch } from "../backend.ts";
 import { agentExecArgv, agentRunArgv, confineNetnsArgv } from "./agent_container_argv.ts";
 import { dockerChecks } from "./docker_preflight.ts";
 
@@ -65,33 +65,24 @@ export const dockerBackend: Backend = {
       internal: false,
       which: "bridge",
     });
-    await startBundle(launch, { network: internal, alsoOn: egress });
+    // The agent's idle container (nothing of its image runs: `sleep infinity`, on the internal
+    // network only) is started while the bundle's health check is waited for.
+    await startBundle(launch, {
+      network: internal,
+      alsoOn: egress,
+      beside: () => runAgentContainer(launch),
+    });
   },
 
   async createGuest(launch) {
-    const [{ roleLabels }, { removeContainer }] = await Promise.all([bundleSteps(), teardowns()]);
     const plan = launch.plan;
     const agent = agentContainerName(plan.slug);
-    const argv = agentRunArgv({
-      name: agent,
-      image: launch.images.agent,
-      internalNetwork: internalNetworkName(plan.slug),
-      bundleIp: plan.bundle_ip,
-      labels: roleLabels(plan, "agent"),
-      env: plan.guest_env,
-      cpus: plan.resources.cpus,
-      memoryMib: plan.resources.memory_mib,
-      workdir: plan.workdir ?? undefined,
-      runtime: plan.runtime ?? undefined,
-    });
-    await runOk(launch.runner, argv, "starting the agent container");
-    const runner = launch.teardownRunner;
-    launch.teardown.add({ kind: "container", name: agent }, () => removeContainer(runner, agent));
     if (plan.runtime === "runsc") {
       // gVisor applies no --sysctl to the network namespace and leaves a default route to the
       // (absent) gateway there, so an off-link connect would wait ~3 s for ARP instead of
       // failing at once: drop the route and shorten ARP, from a one-shot container in that
       // namespace (NET_ADMIN there only, nothing else).
+      const { roleLabels } = await bundleSteps();
       await runOk(
         launch.runner,
         confineNetnsArgv({
@@ -106,7 +97,8 @@ export const dockerBackend: Backend = {
 
   verify: () => Promise.resolve(null),
 
-  // `docker run -d` above started it (kept alive by `sleep infinity` under docker's init).
+  // `docker run -d` started it beside the bundle's health wait (kept alive by `sleep infinity`
+  // under docker's init).
   start: () => Promise.resolve(),
 
   async probe(launch, target) {
@@ -157,3 +149,25 @@ export const dockerBackend: Backend = {
 
   listGuests: () => Promise.resolve(null),
 };
+
+/** The agent's container, idle: `docker run -d` of `sleep infinity` on the internal network. */
+async function runAgentContainer(launch: Launch): Promise<void> {
+  const [{ roleLabels }, { removeContainer }] = await Promise.all([bundleSteps(), teardowns()]);
+  const plan = launch.plan;
+  const agent = agentContainerName(plan.slug);
+  const argv = agentRunArgv({
+    name: agent,
+    image: launch.images.agent,
+    internalNetwork: internalNetworkName(plan.slug),
+    bundleIp: plan.bundle_ip,
+    labels: roleLabels(plan, "agent"),
+    env: plan.guest_env,
+    cpus: plan.resources.cpus,
+    memoryMib: plan.resources.memory_mib,
+    workdir: plan.workdir ?? undefined,
+    runtime: plan.runtime ?? undefined,
+  });
+  await runOk(launch.runner, argv, "starting the agent container");
+  const runner = launch.teardownRunner;
+  launch.teardown.add({ kind: "container", name: agent }, () => removeContainer(runner, agent));
+}
