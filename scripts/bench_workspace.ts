@@ -5,9 +5,12 @@
  *    agent container: bot-bottle's copyIn (the helper's snapshot streamed through this process
  *    into `docker exec -i ... tar -x`) against a raw `tar -c | docker exec -i ... tar -x` of the
  *    same files. Medians of BENCH_RUNS (default 5); the ratio is the figure.
- * 2. Capture + export after the agent changed 100 files: captureWorkspace (guest tar out, the
- *    helper's commit, bundle, diff and gitleaks scan) plus the export's copy, for the big
- *    repository and for a small one (BENCH_SMALL_FILES, default 1,000 files).
+ * 2. Capture + export after the agent changed 100 files: captureWorkspace (incremental when the
+ *    guest could mark its starting state: the guest's commit and its changes out, the helper's
+ *    checks, bundle, diff and gitleaks scan; else the whole workspace out and the commit in the
+ *    helper) plus the export's copy, for the big repository and for a small one
+ *    (BENCH_SMALL_FILES, default 1,000 files). Each round starts from a fresh copy-in, kept in
+ *    the state dir as a launch keeps it; the level-0 mark (made at start) is reported apart.
  *
  * Everything runs in containers this script creates (no network: the agent container is on
  * `--network none`), and is removed at the end.
@@ -20,6 +23,7 @@ import { ensureWorkspaceImage } from "../lib/workspace/workspace_image.ts";
 import { copyIn } from "../lib/workspace/copy_in.ts";
 import { captureWorkspace } from "../lib/workspace/capture_workspace.ts";
 import { workspaceFiles, writeWorkspaceRecord } from "../lib/workspace/workspace_state.ts";
+import { markLevel0 } from "../lib/workspace/mark_level0.ts";
 import { formatSize } from "../lib/workspace/workspace_size.ts";
 import { fileURLToPath } from "node:url";
 
@@ -64,7 +68,11 @@ async function makeRepo(dir: string, files: number, bytes: number): Promise<void
     crypto.getRandomValues(chunk.subarray(0, Math.min(each, 65536)));
     await Deno.writeFile(`${sub}/f${i}.txt`, chunk);
   }
-  await sh("git init -q -b main && git add -A && git commit -qm bench", dir);
+  // Packed, as a clone is (and no background gc racing the copy).
+  await sh(
+    "git init -q -b main && git -c gc.auto=0 add -A && git -c gc.auto=0 commit -qm bench && git gc -q",
+    dir,
+  );
 }
 
 const tmp = await Deno.makeTempDir({ prefix: "bot-bottle-bench-ws-" });
@@ -129,7 +137,8 @@ try {
         backend: dockerBackend,
         slug,
         helper,
-        source: { kind: "snapshot", root: repo, tree: "git" },
+        // Kept as a launch keeps it (the base of the incremental capture and of resume).
+        source: { kind: "snapshot", root: repo, tree: "git", keepAs: `${tmp}/kept-${label}.tar` },
         expectBytes: bytes,
         onProgress: null,
         streamDir: tmp,
@@ -145,13 +154,16 @@ try {
       } ms, raw tar|docker exec ${r.toFixed(0)} ms, ratio ${(o / r).toFixed(2)}`,
     );
 
-    // 2. Capture + export after 100 changed files.
+    // 2. Capture + export after 100 changed files, each round from a fresh copy-in (kept in
+    //    the state dir as a launch keeps it) and the guest's level-0 mark, as a launch does.
     const stateDir = `${tmp}/state-${label}`;
     const base = new TextDecoder().decode(
       (await new Deno.Command("git", { args: ["-C", repo, "rev-parse", "HEAD"], stdout: "piped" })
         .output()).stdout,
     ).trim();
     const captures: number[] = [];
+    const marks: number[] = [];
+    let mode = "";
     for (let i = 0; i < RUNS; i++) {
       await Deno.remove(stateDir, { recursive: true }).catch(() => {});
       await writeWorkspaceRecord(stateDir, {
@@ -162,6 +174,32 @@ try {
         branch: "main",
         copied_at: new Date().toISOString(),
       });
+      await clear();
+      await copyIn({
+        runner,
+        backend: dockerBackend,
+        slug,
+        helper,
+        source: {
+          kind: "snapshot",
+          root: repo,
+          tree: "git",
+          keepAs: workspaceFiles(stateDir).base,
+        },
+        expectBytes: bytes,
+        onProgress: null,
+        streamDir: workspaceFiles(stateDir).dir,
+      });
+      let t0 = performance.now();
+      await markLevel0({
+        runner,
+        backend: dockerBackend,
+        slug,
+        stateDir,
+        run: `run-${i}`,
+        archives: ["base.tar"],
+      });
+      marks.push(performance.now() - t0);
       await runner.run([
         "docker",
         "exec",
@@ -170,7 +208,7 @@ try {
         "-c",
         `cd /workspace && for n in $(seq 0 99); do echo "change ${i}" >> d$((n % 100))/f$n.txt; done`,
       ]);
-      const t0 = performance.now();
+      t0 = performance.now();
       const c = await captureWorkspace({
         runner,
         backend: dockerBackend,
@@ -184,11 +222,14 @@ try {
       await Deno.copyFile(workspaceFiles(stateDir).bundle, `${tmp}/export-${label}.bundle`);
       captures.push(performance.now() - t0);
       if (!c || c.files_changed !== 100) throw new Error(`capture: ${JSON.stringify(c)}`);
+      mode = c.mode ?? "full";
     }
     console.log(
       `capture + export ${label}, 100 changed files: ${
         median(captures).toFixed(0)
-      } ms (median of ${RUNS})`,
+      } ms (median of ${RUNS}; ${mode}); the guest's level-0 mark at start: ${
+        median(marks).toFixed(0)
+      } ms`,
     );
   }
 } finally {

@@ -29,7 +29,12 @@ import { captureWorkspace } from "../workspace/capture_workspace.ts";
 import type { HelperContext } from "../workspace/survey_workspace.ts";
 import { ensureWorkspaceImage } from "../workspace/workspace_image.ts";
 import { formatSize } from "../workspace/workspace_size.ts";
-import { workspaceDir, writeWorkspaceRecord } from "../workspace/workspace_state.ts";
+import {
+  workspaceDir,
+  workspaceFiles,
+  writeWorkspaceRecord,
+} from "../workspace/workspace_state.ts";
+import { markLevel0 } from "../workspace/mark_level0.ts";
 import { Interrupted, type Interrupts } from "./interrupts.ts";
 import { type CreatedResource, type TeardownFailure, TeardownStack } from "./teardown_stack.ts";
 
@@ -243,11 +248,39 @@ async function copyWorkspaceIn(launch: Launch, backend: Backend, deps: LaunchDep
     slug: plan.slug,
     helper: workspaceHelperOf(launch, deps, launch.runner),
     source: w.mode === "restore"
-      ? { kind: "archive", path: w.source }
-      : { kind: "snapshot", root: w.source, tree: w.kind },
+      ? {
+        kind: "archives",
+        archives: (w.restore_archives ?? [w.source]).map((path, i) => ({
+          path,
+          incremental: i > 0,
+        })),
+      }
+      : {
+        kind: "snapshot",
+        root: w.source,
+        tree: w.kind,
+        keepAs: workspaceFiles(plan.state_dir).base,
+      },
     expectBytes: w.bytes,
     onProgress: deps.status ?? null,
   });
+  // The state an incremental capture starts from, before the agent runs: the archives that
+  // made this workspace (the snapshot just kept, or the chain restored).
+  const archives = w.mode === "restore"
+    ? (w.restore_archives ?? [w.source]).map((p) => p.slice(p.lastIndexOf("/") + 1))
+    : copied.kept
+    ? ["base.tar"]
+    : null;
+  if (archives !== null) {
+    await markLevel0({
+      runner: launch.runner,
+      backend,
+      slug: plan.slug,
+      stateDir: plan.state_dir,
+      run: plan.started_at,
+      archives,
+    });
+  }
   if (w.mode === "snapshot") {
     await writeWorkspaceRecord(plan.state_dir, {
       schema: 1,

@@ -90,6 +90,11 @@ export interface PlannedWorkspace {
   unreadable: { count: number; examples: string[] };
   /** A merge, rebase, ... in progress in the repository (refused), or null. */
   in_progress: string | null;
+  /**
+   * A restore's archives, in order (the first plain, the later ones a capture's changes); the
+   * first is `source`. Absent for a snapshot.
+   */
+  restore_archives?: string[];
 }
 
 /** Which manifest files a plan came from. */

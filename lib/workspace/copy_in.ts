@@ -1,8 +1,11 @@
 /**
  * The workspace into the guest (SPEC §11): the helper's snapshot of the
- * host tree — or, on resume, the archive of the guest workspace as it was
- * left — streamed through this process into `tar -x` in the guest, as the
- * agent's user, at /workspace. Nothing of the tree is written on the host.
+ * host tree — or, on resume, the archives of the guest workspace as it was
+ * left (what was copied in, then each capture's changes, applied in order) —
+ * streamed through this process into `tar -x` in the guest, as the agent's
+ * user, at /workspace. The host tree is read only by the helper; the stream
+ * itself is kept in the state dir as it passes (`keepAs`: the base the
+ * captures' changes are taken against, and what `resume` restores first).
  * On a terminal a progress line shows bytes against the planned size.
  */
 import type { Backend } from "../backends/backend.ts";
@@ -17,10 +20,31 @@ import { GUEST_WORKSPACE } from "./workspace_state.ts";
 /** The guest side: unpack stdin into the workspace, owned by whoever runs it (the agent). */
 export const GUEST_UNTAR = ["tar", "-x", "-f", "-", "-C", GUEST_WORKSPACE, "--no-same-owner"];
 
+/**
+ * The same for a capture's changes (a GNU incremental archive): files not in a directory's
+ * recorded listing are removed, so a file the agent deleted stays deleted.
+ */
+export const GUEST_UNTAR_INCREMENTAL = [
+  "tar",
+  "-x",
+  "-f",
+  "-",
+  "--listed-incremental=/dev/null",
+  "-C",
+  GUEST_WORKSPACE,
+  "--no-same-owner",
+];
+
+/** One archive of a restore, in order: the first is plain, the later ones incremental. */
+export interface RestoreArchive {
+  path: string;
+  incremental: boolean;
+}
+
 /** What to copy in. */
 export type CopySource =
-  | { kind: "snapshot"; root: string; tree: "git" | "dir" }
-  | { kind: "archive"; path: string };
+  | { kind: "snapshot"; root: string; tree: "git" | "dir"; keepAs?: string }
+  | { kind: "archives"; archives: RestoreArchive[] };
 
 /** Copy the workspace in; returns the bytes streamed. */
 export async function copyIn(opts: {
@@ -35,45 +59,115 @@ export async function copyIn(opts: {
   onProgress: ((line: string) => void) | null;
   /** A private directory (the state dir's workspace dir) for the snapshot's FIFO. */
   streamDir: string;
-}): Promise<{ bytes: number; ms: number; base: string | null }> {
+}): Promise<{ bytes: number; ms: number; base: string | null; kept?: boolean }> {
   const t0 = performance.now();
+  if (opts.source.kind === "archives") {
+    let bytes = 0;
+    for (const archive of opts.source.archives) {
+      const file = await Deno.open(archive.path, { read: true });
+      const r = await intoGuest(
+        opts,
+        file.readable,
+        archive.incremental ? GUEST_UNTAR_INCREMENTAL : GUEST_UNTAR,
+        bytes,
+      );
+      bytes += r.bytes;
+      sinkCheck(r);
+    }
+    return { bytes, ms: performance.now() - t0, base: null };
+  }
+  // The helper writes the tar into a FIFO in a private dir of the state dir, which this
+  // process reads: a container's stdout would cross the Docker daemon's attach stream.
+  const fifoDir = await Deno.makeTempDir({ dir: opts.streamDir, prefix: "stream-" });
+  const helper = opts.runner.spawn(
+    workspaceHelperArgv({
+      ...opts.helper,
+      mounts: [
+        { source: opts.source.root, target: "/src", readonly: true },
+        { source: fifoDir, target: "/stream", readonly: false },
+      ],
+      args: [
+        "snapshot",
+        opts.source.tree,
+        opts.source.root.split("/").pop() || "/",
+        "/stream/tar",
+      ],
+    }),
+    { stdout: "null", stderr: "piped" },
+  );
+  const helperErr = textOf(helper.stderr);
+  let source = await openFifo(`${fifoDir}/tar`, helper);
+  // Kept as it passes: each chunk is written to the file before it goes on to the guest (so
+  // the slower side paces the stream and nothing piles up in memory), into a file beside that
+  // is renamed once the copy is complete.
+  const keepAs = opts.source.keepAs;
+  let keptOk = false;
+  let file: Deno.FsFile | null = null;
+  if (keepAs) {
+    const out = await Deno.open(`${keepAs}.tmp`, {
+      create: true,
+      write: true,
+      truncate: true,
+      mode: 0o600,
+    });
+    file = out;
+    keptOk = true;
+    source = source.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        async transform(chunk, controller) {
+          if (keptOk) {
+            try {
+              for (let at = 0; at < chunk.byteLength;) at += await out.write(chunk.subarray(at));
+            } catch {
+              keptOk = false; // a full disk loses the kept copy, not the copy into the guest
+            }
+          }
+          controller.enqueue(chunk);
+        },
+      }),
+    );
+  }
+  const [streamed, helperCode] = await Promise.all([
+    intoGuest(opts, source, GUEST_UNTAR, 0),
+    helper.status,
+  ]);
+  file?.close();
+  await Deno.remove(fifoDir, { recursive: true }).catch(() => {});
+  const sourceErr = await helperErr;
+  if (helperCode !== 0) {
+    if (keepAs) await Deno.remove(`${keepAs}.tmp`).catch(() => {});
+    throw new UserError(
+      `copying the workspace failed on the host side (exit ${helperCode}): ${lastLines(sourceErr)}`,
+      { hint: "the plan's workspace line says what was to be copied; fix the path it names" },
+    );
+  }
+  sinkCheck(streamed);
+  if (keepAs) {
+    if (keptOk) await Deno.rename(`${keepAs}.tmp`, keepAs);
+    else await Deno.remove(`${keepAs}.tmp`).catch(() => {});
+  }
+  // The snapshot says which commit it copied (a plain directory's is made by the helper).
+  const base = /^bb-workspace: base ([0-9a-f]{40,64})$/m.exec(sourceErr)?.[1] ?? null;
+  return { bytes: streamed.bytes, ms: performance.now() - t0, base, kept: keepAs ? keptOk : false };
+}
+
+/** One stream into the guest's tar (`untar`), with the progress line. */
+async function intoGuest(
+  opts: Parameters<typeof copyIn>[0],
+  source: ReadableStream<Uint8Array>,
+  untar: readonly string[],
+  before: number,
+) {
   const sink = opts.runner.spawn(
-    opts.backend.execArgv({ slug: opts.slug, secretNames: [] }, GUEST_UNTAR, {
+    opts.backend.execArgv({ slug: opts.slug, secretNames: [] }, untar, {
       stdin: true,
       tty: false,
     }),
     { stdin: "piped", stdout: "piped", stderr: "piped" },
   );
-  let helper: Spawned | null = null;
-  let fifoDir: string | null = null;
-  let source: ReadableStream<Uint8Array>;
-  if (opts.source.kind === "archive") {
-    source = (await Deno.open(opts.source.path, { read: true })).readable;
-  } else {
-    // The helper writes the tar into a FIFO in a private dir of the state dir, which this
-    // process reads: a container's stdout would cross the Docker daemon's attach stream.
-    fifoDir = await Deno.makeTempDir({ dir: opts.streamDir, prefix: "stream-" });
-    helper = opts.runner.spawn(
-      workspaceHelperArgv({
-        ...opts.helper,
-        mounts: [
-          { source: opts.source.root, target: "/src", readonly: true },
-          { source: fifoDir, target: "/stream", readonly: false },
-        ],
-        args: [
-          "snapshot",
-          opts.source.tree,
-          opts.source.root.split("/").pop() || "/",
-          "/stream/tar",
-        ],
-      }),
-      { stdout: "null", stderr: "piped" },
-    );
-    source = await openFifo(`${fifoDir}/tar`, helper);
-  }
   let last = 0;
-  const helperErr = helper ? textOf(helper.stderr) : Promise.resolve("");
-  const piped = pipeStreams(source, sink, (bytes) => {
+  return await pipeStreams(source, sink, (n) => {
+    const bytes = before + n;
     const now = performance.now();
     if (opts.onProgress && now - last > 200) {
       last = now;
@@ -85,28 +179,15 @@ export async function copyIn(opts: {
       );
     }
   });
-  const [streamed, helperCode] = await Promise.all([piped, helper ? helper.status : null]);
-  if (fifoDir) await Deno.remove(fifoDir, { recursive: true }).catch(() => {});
-  const result = { ...streamed, sourceCode: helperCode, sourceErr: await helperErr };
-  if (result.sourceCode !== null && result.sourceCode !== 0) {
+}
+
+function sinkCheck(r: { sinkCode: number | null; sinkErr: string }): void {
+  if (r.sinkCode !== 0) {
     throw new UserError(
-      `copying the workspace failed on the host side (exit ${result.sourceCode}): ${
-        lastLines(result.sourceErr)
-      }`,
-      { hint: "the plan's workspace line says what was to be copied; fix the path it names" },
-    );
-  }
-  if (result.sinkCode !== 0) {
-    throw new UserError(
-      `unpacking the workspace in the bottle failed (exit ${result.sinkCode}): ${
-        lastLines(result.sinkErr)
-      }`,
+      `unpacking the workspace in the bottle failed (exit ${r.sinkCode}): ${lastLines(r.sinkErr)}`,
       { hint: "the agent image needs GNU or busybox tar on PATH, and room for the workspace" },
     );
   }
-  // The snapshot says which commit it copied (a plain directory's is made by the helper).
-  const base = /^bb-workspace: base ([0-9a-f]{40,64})$/m.exec(result.sourceErr)?.[1] ?? null;
-  return { bytes: result.bytes, ms: performance.now() - t0, base };
 }
 
 /** Open the helper's FIFO once it exists (the helper may fail before it makes it). */

@@ -11,6 +11,7 @@ import { findWorkspaceSource, type WorkspaceSource } from "./workspace_source.ts
 import { type HelperContext, surveyWorkspace } from "./survey_workspace.ts";
 import { DEFAULT_WORKSPACE_LIMIT, formatSize } from "./workspace_size.ts";
 import {
+  captureArchives,
   GUEST_WORKSPACE,
   readCapture,
   readWorkspaceRecord,
@@ -117,16 +118,24 @@ export async function planResumedWorkspace(
 ): Promise<PlannedWorkspace | null> {
   const record = await readWorkspaceRecord(stateDir);
   const files = workspaceFiles(stateDir);
-  const archive = await Deno.stat(files.guestTar).catch(() => null);
-  if (record && archive) {
-    const capture = await readCapture(stateDir);
+  const capture = await readCapture(stateDir);
+  // What the last capture lists (an older record: guest.tar), every one of them present.
+  const archives = ((capture ? captureArchives(capture) : ["guest.tar"]) ?? []).map((a) =>
+    `${files.dir}/${a}`
+  );
+  const sizes = await Promise.all(archives.map((a) => Deno.stat(a).then((s) => s.size, () => -1)));
+  const bytes = archives.length > 0 && sizes.every((n) => n >= 0)
+    ? sizes.reduce((n, b) => n + b, 0)
+    : null;
+  if (record && bytes !== null) {
     return {
       mode: "restore",
-      source: files.guestTar,
+      source: archives[0],
+      restore_archives: archives,
       kind: record.kind,
       files: null,
-      bytes: archive.size,
-      limit_bytes: Math.max(limit, archive.size),
+      bytes,
+      limit_bytes: Math.max(limit, bytes),
       base: record.base,
       branch: record.branch,
       dirty: false,
@@ -134,7 +143,9 @@ export async function planResumedWorkspace(
       notes: [
         `the workspace as the agent left it${
           capture ? ` (captured ${capture.captured_at} by ${capture.by})` : ""
-        }, ${formatSize(archive.size)}; the host tree is not read again`,
+        }, ${formatSize(bytes)}${
+          archives.length > 1 ? ` in ${archives.length} archives (copied in, then changes)` : ""
+        }; the host tree is not read again`,
       ],
       unreadable: { count: 0, examples: [] },
       in_progress: null,

@@ -2,7 +2,12 @@
  * What a bottle's state dir keeps of its workspace (`<state dir>/workspace/`):
  *
  * - `source.json`: what was copied in (host path, kind, base commit), written at copy-in;
- * - `guest.tar`: the guest's /workspace exactly as the agent left it (what `resume` restores);
+ * - the guest's /workspace exactly as the agent left it (what `resume` restores), as the
+ *   archives `capture.json` lists, applied in order: `base.tar` (the stream that was copied
+ *   in) then `delta-*.tar` (what each capture found changed since: GNU incremental archives,
+ *   which also record deletions), or `guest.tar` (the whole workspace, from a full capture);
+ * - `level0.json`: which of those archives the running guest started from (its launch), when
+ *   the guest could record that state for an incremental capture;
  * - `changes.bundle`: a git bundle of base..tip, branch `bot-bottle/<slug>` (what `export` hands
  *   out), `diff.patch` (what `diff` prints) and `capture.json` (tip, counts, findings).
  *
@@ -26,6 +31,8 @@ export function workspaceFiles(stateDir: string) {
     dir,
     source: `${dir}/source.json`,
     guestTar: `${dir}/guest.tar`,
+    base: `${dir}/base.tar`,
+    level0: `${dir}/level0.json`,
     bundle: `${dir}/changes.bundle`,
     diff: `${dir}/diff.patch`,
     capture: `${dir}/capture.json`,
@@ -70,6 +77,44 @@ export interface CaptureRecord {
   has_bundle: boolean;
   /** Why the work could not be turned into commits (the archive is still kept), or null. */
   error: string | null;
+  /**
+   * The archives (names in the workspace dir) that restore the workspace, in order: the first
+   * plain, the later ones incremental. Absent in records of older captures: `guest.tar`.
+   */
+  archives?: string[];
+  /** `incremental` (the guest sent what changed and made the commit) or `full`. */
+  mode?: "incremental" | "full";
+}
+
+/** `level0.json`: the state a launch's guest started from, for an incremental capture. */
+export interface Level0Record {
+  schema: 1;
+  /** The launch (plan.started_at). */
+  run: string;
+  /** The archives that made the guest's workspace (as in CaptureRecord.archives). */
+  archives: string[];
+}
+
+/** The names an archive of the workspace dir may have (anything else in a record is refused). */
+export const ARCHIVE_NAME = /^(guest|base|delta-\d{1,6})\.tar$/;
+
+/**
+ * The archives a capture left (absent: an older record, the whole workspace in guest.tar);
+ * null when the record names anything but an archive of the workspace dir.
+ */
+export function captureArchives(c: CaptureRecord): string[] | null {
+  const names = c.archives ?? ["guest.tar"];
+  return names.length > 0 && names.every((n) => ARCHIVE_NAME.test(n)) ? names : null;
+}
+
+/** The level-0 record, or null. */
+export function readLevel0(stateDir: string): Promise<Level0Record | null> {
+  return readJson<Level0Record>(workspaceFiles(stateDir).level0);
+}
+
+/** Write `level0.json`. */
+export async function writeLevel0(stateDir: string, record: Level0Record) {
+  await writeFileAtomic(workspaceFiles(stateDir).level0, `${JSON.stringify(record, null, 2)}\n`);
 }
 
 async function readJson<T>(path: string): Promise<T | null> {

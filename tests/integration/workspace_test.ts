@@ -33,6 +33,8 @@ case "$round" in
     echo "left uncommitted" > wip.txt
     printf '#!/bin/sh\necho PWNED >/tmp/pwned\n' > .git/hooks/post-merge
     chmod +x .git/hooks/post-merge
+    rm untracked.txt
+    mkdir -p build && echo "agent built" > build/agent.out
     echo 2 > .round
     ;;
   2)
@@ -42,6 +44,8 @@ case "$round" in
     ;;
   3)
     echo "during round 3" > round3.txt
+    # The agent spoils the incremental capture's state: the full capture takes over.
+    rm -f /tmp/.bot-bottle-workspace.snar
     echo "WAITING"
     sleep 300
     ;;
@@ -164,6 +168,14 @@ Deno.test("docker: --cwd copies the tree in; diff, export, resume, findings, sto
       /workspace captured: 2 commits \(the last one by bot-bottle, of uncommitted work\)/,
     );
     assert.ok(!`${r1.stdout}${r1.stderr}`.includes(sb.needle), "the ignored .env leaked");
+    const capture1 = JSON.parse(
+      await Deno.readTextFile(`${sb.stateDir(slug)}/workspace/capture.json`),
+    );
+    assert.equal(capture1.mode, "incremental", JSON.stringify(capture1));
+    assert.deepEqual(capture1.archives, ["base.tar", "delta-1.tar"]);
+    // The kept copy-in holds what went in, never an ignored file.
+    const kept = await Deno.readFile(`${sb.stateDir(slug)}/workspace/base.tar`);
+    assert.ok(!new TextDecoder().decode(kept).includes(sb.needle), "the ignored .env was kept");
 
     // diff: both changes; export: a bundle git can fetch both from; the host tree untouched.
     const diff = await sb.run(["diff", slug]);
@@ -208,7 +220,17 @@ Deno.test("docker: --cwd copies the tree in; diff, export, resume, findings, sto
       /\?\? wip\.txt/,
       "the uncommitted file is still uncommitted",
     );
-    assert.ok(tagged(r2.stdout, "SEES").includes("./wip.txt"));
+    const seen2 = tagged(r2.stdout, "SEES");
+    assert.ok(seen2.includes("./wip.txt"));
+    // What the agent deleted stays deleted; what it made that git ignores is there too.
+    assert.ok(!seen2.includes("./untracked.txt"), `a deleted file came back: ${seen2}`);
+    assert.ok(seen2.includes("./build/agent.out"), `an ignored file of the agent's is gone`);
+    // Round 1's capture was incremental: the copy-in, then its changes; round 2 adds its own.
+    const capture2 = JSON.parse(
+      await Deno.readTextFile(`${sb.stateDir(slug)}/workspace/capture.json`),
+    );
+    assert.equal(capture2.mode, "incremental");
+    assert.deepEqual(capture2.archives, ["base.tar", "delta-1.tar", "delta-2.tar"]);
     const refused = await sb.run(["export", slug, "--to", `${sb.dir}/leaky.bundle`]);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /not exported: gitleaks found 1 thing\(s\)/);
@@ -234,7 +256,12 @@ Deno.test("docker: --cwd copies the tree in; diff, export, resume, findings, sto
     const capture = JSON.parse(
       await Deno.readTextFile(`${sb.stateDir(slug)}/workspace/capture.json`),
     );
-    assert.equal(capture.by, "stop");
+    assert.equal(capture.by, "stop", `${stop.stderr}\n${three.transcript}`);
+    assert.equal(capture.mode, "full");
+    assert.deepEqual(capture.archives, ["guest.tar"]);
+    const left = [];
+    for await (const e of Deno.readDir(`${sb.stateDir(slug)}/workspace`)) left.push(e.name);
+    assert.ok(!left.some((n) => /^(base|delta-\d+)\.tar$/.test(n)), `unlisted archives: ${left}`);
     const diff3 = await sb.run(["diff", slug]);
     assert.match(diff3.stdout, /^\+during round 3$/m);
     await assertNothingLeft(slug);
@@ -312,7 +339,7 @@ Deno.test("docker: a plain directory works the same; an over-limit workspace is 
     assert.ok(tagged(r.stdout, "SEES").includes("data.txt"));
     const bundle = `${sb.dir}/plain.bundle`;
     const exported = await sb.run(["export", slug, "--to", bundle]);
-    assert.equal(exported.code, 0, exported.stderr);
+    assert.equal(exported.code, 0, `${exported.stderr}\n${run.transcript}`);
     assert.equal(exported.stdout.trim(), `git clone --branch bot-bottle/${slug} ${bundle} ${slug}`);
     await git(sb.dir, "clone", "-q", "--branch", `bot-bottle/${slug}`, bundle, "clone");
     assert.equal(await Deno.readTextFile(`${sb.dir}/clone/made.txt`), "new\n");
@@ -344,7 +371,10 @@ Deno.test("docker: a plain directory works the same; an over-limit workspace is 
     const f = await fill.wait(240_000);
     await removeLabelled(fillSlug);
     assert.equal(f.code, 0, fill.transcript);
-    assert.match(f.stderr, /workspace not captured: \/workspace is larger than 128\.0 KiB/);
+    assert.match(
+      f.stderr,
+      /workspace not captured: (what changed in )?\/workspace is larger than 128\.0 KiB/,
+    );
     const d = await sb.run(["diff", fillSlug]);
     assert.equal(d.code, 1, d.stderr);
     assert.match(d.stderr, /has not been captured yet/);

@@ -10,6 +10,10 @@ the binary itself may spawn only docker and smolvm.
     bb-workspace capture SLUG BASE KIND
                                  /in/guest.tar (read-only), /out: the agent's work as commits,
                                  a git bundle, a diff and the secret scan; a JSON summary
+    bb-workspace capture-delta SLUG BASE KIND TIP AUTO ARCHIVE...
+                                 the same from a commit the guest made (TIP; AUTO 1 when it is
+                                 bot-bottle's commit of uncommitted work) and the object files of
+                                 ARCHIVE... (what was copied in, then what changed since)
 
 KIND is `git` (/src is a work tree: tracked files, untracked files that are not ignored, and
 .git) or `dir` (/src is a plain directory: everything, plus a base commit made here). Every git
@@ -25,6 +29,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tarfile
 import tempfile
 from typing import Dict, Iterator, List, Optional, Tuple
 
@@ -363,6 +368,16 @@ def capture(slug: str, base: str, kind: str) -> Dict[str, object]:
         git(["commit", "-q", "--no-verify", "--allow-empty", "-m",
              f"bot-bottle: work left uncommitted in {slug}"], ws, env=env)
     tip = git(["rev-parse", ref], ws, env=env).stdout.decode().strip()
+    return _checked_export(slug, base, kind, fmt, tmp, work, env, ref, tip, staged,
+                           cleanup=[ws])
+
+
+def _checked_export(slug: str, base: str, kind: str, fmt: str, tmp: bytes, work: bytes,
+                    env: Dict[str, str], ref: str, tip: str, staged: bool,
+                    cleanup: List[bytes]) -> Dict[str, object]:
+    """From a repository whose `ref` is the agent's tip (objects not yet trusted): everything
+    through a bundle into a checked repository, and from that one the counts, the diff, the
+    exported bundle and the scan."""
 
     # The checked repository: every object the agent made hashed by index-pack on the way in;
     # the base and what it holds come from the user's own repository when it is mounted
@@ -377,9 +392,9 @@ def capture(slug: str, base: str, kind: str) -> Dict[str, object]:
             f.write(HOST_OBJECTS + "\n")
     full = os.path.join(tmp, b"transfer.bundle")
     git(["bundle", "create", "-q", os.fsdecode(full), ref, *([f"^{base}"] if thin else [])],
-        ws, env=env)
-    shutil.rmtree(ws)
-    shutil.rmtree(work)
+        work, env=env)
+    for path in cleanup + [work]:
+        shutil.rmtree(path)
     unb = git(["bundle", "unbundle", os.fsdecode(full)], repo, check=False)
     if unb.returncode != 0:
         raise Failure("the workspace's repository is corrupt (its objects do not match their "
@@ -419,6 +434,73 @@ def capture(slug: str, base: str, kind: str) -> Dict[str, object]:
             "findings": findings}
 
 
+
+SNAPSHOT_OBJECT = re.compile(rb"^(?:\./)?\.git/objects/(?:[0-9a-f]{2}/[0-9a-f]{38,62}|pack/pack-[0-9a-f]{40,64}\.(?:pack|idx))$")
+
+
+def _member_name(raw, member: tarfile.TarInfo) -> str:
+    """A member's name. Python's tarfile reads the atime and ctime that GNU tar's incremental
+    archives store in a GNU header as a ustar name prefix ("15303601001/./a"); a GNU header has
+    no prefix, so when the member has no long-name record of its own, its name is the header's
+    name field alone."""
+    if member.offset != member.offset_data - tarfile.BLOCKSIZE:
+        return member.name  # a long name, from its own record
+    raw.seek(member.offset)
+    header = raw.read(tarfile.BLOCKSIZE)
+    if header[257:265] != tarfile.GNU_MAGIC:
+        return member.name
+    return tarfile.nts(header[0:100], "utf-8", "surrogateescape")
+
+
+def _objects_from(archive: str, objects: bytes) -> int:
+    """The regular files of `archive` under .git/objects (loose objects and packs, by name),
+    copied into `objects`; nothing else of it is read (no links, hooks, config or refs)."""
+    n = 0
+    with open(archive, "rb") as raw, tarfile.open(archive, "r:", encoding="utf-8",
+                                                   errors="surrogateescape") as tar:
+        for member in tar:
+            name = _member_name(raw, member).encode("utf-8", "surrogateescape")
+            if not member.isreg() or not SNAPSHOT_OBJECT.match(name):
+                continue
+            rel = name.split(b".git/objects/", 1)[1]
+            dest = os.path.join(objects, rel)
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            src = tar.extractfile(member)
+            assert src is not None
+            with open(dest, "wb") as f:
+                shutil.copyfileobj(src, f)
+            n += 1
+    return n
+
+
+def capture_delta(slug: str, base: str, kind: str, tip: str, auto: str,
+                  archives: List[str]) -> Dict[str, object]:
+    """The fast capture: the guest made the commit itself (as the agent, a temporary index,
+    no ref moved) and sent only what changed since the copy-in; `tip` is what it says the commit
+    is. Only object files are taken from the archives (/in/*.tar: what was copied in, then each
+    capture since, oldest first); the tip and every object it needs are then checked exactly as
+    in a full capture (index-pack hashes each one), so nothing the guest says is trusted."""
+    if not OID.match(tip.encode()):
+        raise Failure("the guest's commit is not an object name")
+    fmt = "sha1" if len(tip) == 40 else "sha256"
+    tmp = tempfile.mkdtemp(prefix="bb-cap-").encode()
+    work = os.path.join(tmp, b"work.git")
+    git(["init", "-q", "--bare", f"--object-format={fmt}", os.fsdecode(work)], tmp)
+    objects = os.path.join(work, b"objects")
+    for archive in archives:
+        _objects_from(archive, objects)
+    env = {"GIT_DIR": os.fsdecode(work), **IDENTITY}
+    if base and kind == "git" and os.path.isdir(HOST_OBJECTS):
+        # Objects the guest had at copy-in are the user's: asked for in the user's repository.
+        env["GIT_ALTERNATE_OBJECT_DIRECTORIES"] = HOST_OBJECTS
+    ref = f"refs/heads/bot-bottle/{slug}"
+    if git(["cat-file", "-e", f"{tip}^{{commit}}"], work, env=env, check=False).returncode != 0:
+        raise Failure(f"the guest's commit {tip} is not among the objects it sent")
+    git(["update-ref", ref, tip], work, env=env)
+    return _checked_export(slug, base, kind, fmt, tmp, work, env, ref, tip, auto == "1",
+                           cleanup=[])
+
+
 def main(argv: List[str]) -> int:
     try:
         if argv[:1] == ["survey"] and len(argv) == 2:
@@ -429,10 +511,14 @@ def main(argv: List[str]) -> int:
         if argv[:1] == ["capture"] and len(argv) == 4:
             print(json.dumps(capture(argv[1], argv[2], argv[3])))
             return 0
+        if argv[:1] == ["capture-delta"] and len(argv) >= 7:
+            print(json.dumps(capture_delta(*argv[1:6], archives=argv[6:])))
+            return 0
     except Failure as failure:
         print(f"bb-workspace: {failure}", file=sys.stderr)
         return 3
-    print("usage: bb-workspace survey|snapshot KIND | capture SLUG BASE KIND", file=sys.stderr)
+    print("usage: bb-workspace survey|snapshot KIND | capture SLUG BASE KIND | "
+          "capture-delta SLUG BASE KIND TIP AUTO ARCHIVE...", file=sys.stderr)
     return 2
 
 

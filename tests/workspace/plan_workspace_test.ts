@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import {
+  planResumedWorkspace,
+  type WorkspacePlanDeps,
+} from "../../lib/workspace/plan_workspace.ts";
+import {
+  type CaptureRecord,
+  workspaceFiles,
+  writeCapture,
+  writeWorkspaceRecord,
+} from "../../lib/workspace/workspace_state.ts";
+import { RecordingRunner } from "../fixtures/recording_runner.ts";
+
+const deps = (): WorkspacePlanDeps => ({
+  runner: new RecordingRunner([]),
+  home: "/nonexistent",
+  uid: 1000,
+  gid: 1000,
+  buildDir: () => "/nonexistent",
+  progress: () => {},
+  labels: {},
+});
+
+const CAPTURE: CaptureRecord = {
+  schema: 1,
+  run: "r",
+  captured_at: "2026-12-01T00:00:00.000Z",
+  by: "exit",
+  tip: "a".repeat(40),
+  base: null,
+  ref: "refs/heads/bot-bottle/s",
+  commits: 1,
+  auto_commit: true,
+  files_changed: 1,
+  scanned: true,
+  findings: [],
+  workspace_bytes: 0,
+  has_bundle: true,
+  error: null,
+};
+
+Deno.test("resume plan: the archives the capture lists, in order, their sizes summed", async () => {
+  const state = await Deno.makeTempDir();
+  try {
+    await writeWorkspaceRecord(state, {
+      schema: 1,
+      root: "/home/u/p",
+      kind: "git",
+      base: null,
+      branch: "main",
+      copied_at: "x",
+    });
+    const files = workspaceFiles(state);
+    await Deno.writeFile(files.base, new Uint8Array(3000));
+    await Deno.writeFile(`${files.dir}/delta-1.tar`, new Uint8Array(200));
+    await writeCapture(state, { ...CAPTURE, archives: ["base.tar", "delta-1.tar"] });
+    const w = await planResumedWorkspace(deps(), state, null);
+    assert.equal(w?.mode, "restore");
+    assert.deepEqual(w?.restore_archives, [files.base, `${files.dir}/delta-1.tar`]);
+    assert.equal(w?.source, files.base);
+    assert.equal(w?.bytes, 3200);
+    assert.match(w!.notes[0], /in 2 archives \(copied in, then changes\)/);
+    // One of them gone: nothing to restore from (and no tree recorded to copy again).
+    await Deno.remove(`${files.dir}/delta-1.tar`);
+    assert.equal(await planResumedWorkspace(deps(), state, null), null);
+    // An older capture record (no archives): the one whole archive, guest.tar.
+    await Deno.writeFile(files.guestTar, new Uint8Array(10));
+    await writeCapture(state, CAPTURE);
+    const old = await planResumedWorkspace(deps(), state, null);
+    assert.deepEqual(old?.restore_archives, [files.guestTar]);
+    assert.equal(old?.bytes, 10);
+  } finally {
+    await Deno.remove(state, { recursive: true });
+  }
+});
