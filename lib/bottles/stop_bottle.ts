@@ -11,6 +11,7 @@
 import { type BottleEntry, collectInventory } from "./inventory.ts";
 import { teardownBottle } from "./teardown_bottle.ts";
 import { UserError } from "../errors.ts";
+import { abortable } from "../host/runner.ts";
 import { didYouMean } from "../manifest/did_you_mean.ts";
 import { readMetadata, writeStatus } from "../state/metadata_store.ts";
 import { ownerAlive } from "../state/owner_lock.ts";
@@ -106,6 +107,9 @@ export async function stopBottles(ctx: CliContext, req: StopRequest): Promise<nu
   });
 }
 
+/** Bound on the capture `stop` makes (the guest's side and the helper's). */
+const STOP_CAPTURE_LIMIT_MS = 10 * 60_000;
+
 /** Capture the workspace of a running bottle before it is torn down (a failure is said). */
 async function captureOnStop(ctx: CliContext, stateDir: string, slug: string): Promise<void> {
   const meta = await readMetadata(stateDir).catch(() => null);
@@ -124,15 +128,17 @@ async function captureOnStop(ctx: CliContext, stateDir: string, slug: string): P
       await Deno.remove(buildDir, { recursive: true }).catch(() => {});
     }
     say(`capturing the workspace of ${slug} before it is torn down`);
+    // Bounded as the launch's own capture is: a hung guest must not keep the bottle up.
+    const runner = abortable(ctx.runner, AbortSignal.timeout(STOP_CAPTURE_LIMIT_MS));
     await captureWorkspace({
-      runner: ctx.runner,
+      runner,
       backend: backendFor(meta.backend),
       slug,
       stateDir,
       run: meta.started_at,
       by: "stop",
       helper: {
-        runner: ctx.runner,
+        runner,
         image,
         uid: ctx.probe.uid() ?? 0,
         gid: ctx.probe.gid() ?? 0,

@@ -30,6 +30,7 @@ import type { HelperContext } from "../workspace/survey_workspace.ts";
 import { ensureWorkspaceImage } from "../workspace/workspace_image.ts";
 import { formatSize } from "../workspace/workspace_size.ts";
 import {
+  forgetRestorable,
   workspaceDir,
   workspaceFiles,
   writeWorkspaceRecord,
@@ -241,6 +242,7 @@ async function copyWorkspaceIn(launch: Launch, backend: Backend, deps: LaunchDep
   );
   const streamDir = workspaceDir(plan.state_dir);
   await Deno.mkdir(streamDir, { recursive: true, mode: 0o700 });
+  if (w.mode === "snapshot") await forgetRestorable(plan.state_dir);
   const copied = await copyIn({
     streamDir,
     runner: launch.runner,

@@ -49,6 +49,9 @@ import { GUEST_SNAR } from "./mark_level0.ts";
 /** Up to this size the helper unpacks the workspace into a tmpfs. */
 const TMPFS_MAX = 512 * 2 ** 20;
 
+/** Bound on the guest's side of an incremental capture (it runs the agent's git filters). */
+const GUEST_STEP_MS = 5 * 60_000;
+
 /** The guest side: the whole workspace as a tar stream, read as the agent. */
 export const GUEST_TAR = ["tar", "-c", "-f", "-", "-C", GUEST_WORKSPACE, "."];
 
@@ -278,32 +281,40 @@ async function incrementalCapture(
   }
   const name = `delta-${level0.archives.length}.tar`;
   const path = `${dir}/${name}`;
+  // The whole chain stays within what one full capture may take (twice the copy-in limit):
+  // past that, the full capture replaces it.
+  const chainBytes = (await Promise.all(
+    level0.archives.map(async (a) => (await Deno.stat(`${dir}/${a}`)).size),
+  )).reduce((n, b) => n + b, 0);
+  const fullLimit = 2 * (record.limit_bytes ?? DEFAULT_WORKSPACE_LIMIT);
+  const limit = fullLimit - chainBytes;
+  if (limit <= 0) return "fall back";
   const out = await Deno.open(`${path}.tmp`, {
     create: true,
     write: true,
     truncate: true,
     mode: 0o600,
   });
+  // Bounded: the agent's git filters run in this step (the full capture runs none).
   const guest = opts.runner.spawn(
     opts.backend.execArgv(
       { slug: opts.slug, secretNames: [] },
       ["sh", "-c", GUEST_INCREMENTAL_SCRIPT, "sh", opts.slug],
       { stdin: false, tty: false },
     ),
-    { stdout: "piped", stderr: "piped" },
+    { stdout: "piped", stderr: "piped", signal: AbortSignal.timeout(GUEST_STEP_MS) },
   );
-  const limit = 2 * (record.limit_bytes ?? DEFAULT_WORKSPACE_LIMIT);
-  const piped = await pipeStreams(guest, out.writable, () => {}, limit);
-  const said = /^bb-capture tip ([0-9a-f]{40}|[0-9a-f]{64}) auto ([01])$/m.exec(piped.sourceErr);
-  if (piped.overLimit || piped.sourceCode !== 0 || !said) {
+  const piped = await pipeStreams(guest, out.writable, () => {}, limit).catch(() => null);
+  try {
+    out.close(); // the pipe closes it, unless it failed first
+  } catch { /* closed */ }
+  const said = piped && /^bb-capture tip ([0-9a-f]{40}|[0-9a-f]{64}) auto [01]$/m.exec(
+    piped.sourceErr,
+  );
+  if (!piped || piped.overLimit || piped.sourceCode !== 0 || !said) {
     await Deno.remove(`${path}.tmp`).catch(() => {});
-    if (!piped.overLimit) return "fall back";
-    opts.say(
-      `workspace not captured: what changed in ${GUEST_WORKSPACE} is larger than ` +
-        `${formatSize(limit)} (twice the limit it was copied in with; the last capture is ` +
-        "kept; `start --cwd --max-workspace SIZE` raises it)",
-    );
-    return null;
+    // Over what is left of the limit: the full capture says whether the whole is over it too.
+    return "fall back";
   }
   await Deno.rename(`${path}.tmp`, path);
   const fallBack = async () => {
@@ -338,7 +349,6 @@ async function incrementalCapture(
         record.base ?? "",
         record.kind,
         said[1],
-        said[2],
         ...needed.map((_, i) => `/in/${i}.tar`),
       ],
       tmpfsMib: neededBytes <= TMPFS_MAX
@@ -371,12 +381,13 @@ async function incrementalCapture(
   }
 }
 
-/** Archives in the workspace dir that the capture no longer lists: removed. */
+/** Archives in the workspace dir that the capture no longer lists, and partial ones: removed. */
 async function dropUnlisted(stateDir: string, capture: CaptureRecord): Promise<void> {
   const keep = new Set(captureArchives(capture) ?? []);
   const dir = workspaceDir(stateDir);
   for await (const entry of Deno.readDir(dir)) {
-    if (ARCHIVE_NAME.test(entry.name) && !keep.has(entry.name)) {
+    const leftover = entry.name.endsWith(".tmp") && ARCHIVE_NAME.test(entry.name.slice(0, -4));
+    if ((ARCHIVE_NAME.test(entry.name) && !keep.has(entry.name)) || leftover) {
       await Deno.remove(`${dir}/${entry.name}`).catch(() => {});
     }
   }

@@ -134,21 +134,22 @@ export async function copyIn(opts: {
   file?.close();
   await Deno.remove(fifoDir, { recursive: true }).catch(() => {});
   const sourceErr = await helperErr;
+  // Kept only when the whole copy went in.
+  const keep = helperCode === 0 && streamed.sinkCode === 0 && keptOk;
+  if (keepAs) {
+    if (keep) await Deno.rename(`${keepAs}.tmp`, keepAs);
+    else await Deno.remove(`${keepAs}.tmp`).catch(() => {});
+  }
   if (helperCode !== 0) {
-    if (keepAs) await Deno.remove(`${keepAs}.tmp`).catch(() => {});
     throw new UserError(
       `copying the workspace failed on the host side (exit ${helperCode}): ${lastLines(sourceErr)}`,
       { hint: "the plan's workspace line says what was to be copied; fix the path it names" },
     );
   }
   sinkCheck(streamed);
-  if (keepAs) {
-    if (keptOk) await Deno.rename(`${keepAs}.tmp`, keepAs);
-    else await Deno.remove(`${keepAs}.tmp`).catch(() => {});
-  }
   // The snapshot says which commit it copied (a plain directory's is made by the helper).
   const base = /^bb-workspace: base ([0-9a-f]{40,64})$/m.exec(sourceErr)?.[1] ?? null;
-  return { bytes: streamed.bytes, ms: performance.now() - t0, base, kept: keepAs ? keptOk : false };
+  return { bytes: streamed.bytes, ms: performance.now() - t0, base, kept: keep };
 }
 
 /** One stream into the guest's tar (`untar`), with the progress line. */

@@ -146,3 +146,21 @@ export async function writeWorkspaceRecord(stateDir: string, record: WorkspaceRe
 export async function writeCapture(stateDir: string, record: CaptureRecord) {
   await writeFileAtomic(workspaceFiles(stateDir).capture, `${JSON.stringify(record, null, 2)}\n`);
 }
+
+/**
+ * Before a new copy of the tree goes in (a resume whose archives were gone copies the tree
+ * again): the last capture keeps its commits (`diff`, `export`) but no longer restores — its
+ * archives were taken against the base this copy replaces — and they are removed.
+ */
+export async function forgetRestorable(stateDir: string): Promise<void> {
+  const capture = await readCapture(stateDir);
+  if (capture && (capture.archives === undefined || capture.archives.length > 0)) {
+    await writeCapture(stateDir, { ...capture, archives: [] });
+  }
+  const dir = workspaceDir(stateDir);
+  for await (const entry of Deno.readDir(dir)) {
+    const name = entry.name.endsWith(".tmp") ? entry.name.slice(0, -4) : entry.name;
+    if (ARCHIVE_NAME.test(name)) await Deno.remove(`${dir}/${entry.name}`).catch(() => {});
+  }
+  await Deno.remove(workspaceFiles(stateDir).level0).catch(() => {});
+}

@@ -123,7 +123,9 @@ Deno.test("workspace helper: submodules, a merge in progress, an unreadable dir,
     assert.equal(cap.code, 0, cap.stderr);
     const summary = JSON.parse(cap.stdout);
     assert.equal(summary.commits, 1);
-    assert.equal(summary.auto_commit, true);
+    // bot-bottle's commit is recognised by what it is (identity, message), not the guest's word:
+    // this one was made by hand with another identity.
+    assert.equal(summary.auto_commit, false);
     const out = [];
     for await (const e of Deno.readDir(`${dir}/out`)) out.push(e.name);
     assert.deepEqual(
@@ -244,14 +246,16 @@ Deno.test("workspace helper: an incremental capture takes object files only, and
         { source: `${dir}/delta.tar`, target: "/in/0.tar", readonly: true },
         { source: `${dir}/${out}`, target: "/out", readonly: false },
         { source: `${dir}/host/.git/objects`, target: "/host/objects", readonly: true },
-      ], ["capture-delta", "s", base, "git", claimed, "1", "/in/0.tar"]);
+      ], ["capture-delta", "s", base, "git", claimed, "/in/0.tar"]);
     };
     const cap = await run("out", tip);
     assert.equal(cap.code, 0, cap.stderr);
     const summary = JSON.parse(cap.stdout);
     assert.equal(summary.tip, tip);
     assert.equal(summary.commits, 2, "tidy and bot-bottle's commit");
-    assert.equal(summary.auto_commit, true);
+    // bot-bottle's commit is recognised by what it is (identity, message), not the guest's word:
+    // this one was made by hand with another identity.
+    assert.equal(summary.auto_commit, false);
     const out = [];
     for await (const e of Deno.readDir(`${dir}/out`)) out.push(e.name);
     assert.deepEqual(out.sort(), ["changes.bundle", "diff.patch"], "no program of the agent ran");

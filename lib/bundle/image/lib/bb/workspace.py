@@ -10,10 +10,10 @@ the binary itself may spawn only docker and smolvm.
     bb-workspace capture SLUG BASE KIND
                                  /in/guest.tar (read-only), /out: the agent's work as commits,
                                  a git bundle, a diff and the secret scan; a JSON summary
-    bb-workspace capture-delta SLUG BASE KIND TIP AUTO ARCHIVE...
-                                 the same from a commit the guest made (TIP; AUTO 1 when it is
-                                 bot-bottle's commit of uncommitted work) and the object files of
-                                 ARCHIVE... (what was copied in, then what changed since)
+    bb-workspace capture-delta SLUG BASE KIND TIP ARCHIVE...
+                                 the same from a commit the guest says it made (TIP) and the
+                                 object files of ARCHIVE... (what was copied in, then what
+                                 changed since)
 
 KIND is `git` (/src is a work tree: tracked files, untracked files that are not ignored, and
 .git) or `dir` (/src is a plain directory: everything, plus a base commit made here). Every git
@@ -373,11 +373,13 @@ def capture(slug: str, base: str, kind: str) -> Dict[str, object]:
 
 
 def _checked_export(slug: str, base: str, kind: str, fmt: str, tmp: bytes, work: bytes,
-                    env: Dict[str, str], ref: str, tip: str, staged: bool,
+                    env: Dict[str, str], ref: str, tip: str, staged: Optional[bool],
                     cleanup: List[bytes]) -> Dict[str, object]:
     """From a repository whose `ref` is the agent's tip (objects not yet trusted): everything
     through a bundle into a checked repository, and from that one the counts, the diff, the
-    exported bundle and the scan."""
+    exported bundle and the scan. `staged` None: whether the tip is bot-bottle's commit of
+    uncommitted work is read from the checked tip itself (its author, committer and message),
+    never taken from the guest's word."""
 
     # The checked repository: every object the agent made hashed by index-pack on the way in;
     # the base and what it holds come from the user's own repository when it is mounted
@@ -406,6 +408,8 @@ def _checked_export(slug: str, base: str, kind: str, fmt: str, tmp: bytes, work:
     if base and git(["cat-file", "-e", f"{base}^{{commit}}"], repo, check=False).returncode != 0:
         raise Failure(f"the base commit {base} is no longer in the workspace's repository "
                       "(the agent rewrote or pruned its history)")
+    if staged is None:
+        staged = _is_bot_bottle_commit(repo, tip, slug)
     empty = git(["hash-object", "-t", "tree", "--stdin"], repo, input=b"").stdout.decode().strip()
     exclude = [f"^{base}"] if base and kind == "git" else []
     since = base or empty
@@ -435,7 +439,19 @@ def _checked_export(slug: str, base: str, kind: str, fmt: str, tmp: bytes, work:
 
 
 
-SNAPSHOT_OBJECT = re.compile(rb"^(?:\./)?\.git/objects/(?:[0-9a-f]{2}/[0-9a-f]{38,62}|pack/pack-[0-9a-f]{40,64}\.(?:pack|idx))$")
+def _is_bot_bottle_commit(repo: bytes, tip: str, slug: str) -> bool:
+    """Whether `tip` (in the checked repository) is exactly the commit bot-bottle makes of
+    uncommitted work: its identity as author and committer, its message."""
+    raw = git(["cat-file", "commit", tip], repo).stdout
+    head, _, message = raw.partition(b"\n\n")
+    who = {line.split(b" ", 1)[0]: line.split(b" ", 1)[1].rsplit(b" ", 2)[0]
+           for line in head.split(b"\n") if line.startswith((b"author ", b"committer "))}
+    me = f"{IDENTITY['GIT_AUTHOR_NAME']} <{IDENTITY['GIT_AUTHOR_EMAIL']}>".encode()
+    return who.get(b"author") == me and who.get(b"committer") == me and \
+        message == f"bot-bottle: work left uncommitted in {slug}\n".encode()
+
+
+SNAPSHOT_OBJECT = re.compile(rb"(?:\./)?\.git/objects/(?:[0-9a-f]{2}/[0-9a-f]{38,62}|pack/pack-[0-9a-f]{40,64}\.(?:pack|idx))")
 
 
 def _member_name(raw, member: tarfile.TarInfo) -> str:
@@ -453,15 +469,24 @@ def _member_name(raw, member: tarfile.TarInfo) -> str:
 
 
 def _objects_from(archive: str, objects: bytes) -> int:
-    """The regular files of `archive` under .git/objects (loose objects and packs, by name),
-    copied into `objects`; nothing else of it is read (no links, hooks, config or refs)."""
+    """The plain regular files of `archive` under .git/objects (loose objects and packs, by
+    name), copied into `objects`; nothing else of it is read (no links, hooks, config, refs,
+    or sparse members, whose holes would be written out in full). Returns the bytes written:
+    never more than the archive's own size, so the archive bounds what it can make here."""
     n = 0
+    budget = os.path.getsize(archive)
     with open(archive, "rb") as raw, tarfile.open(archive, "r:", encoding="utf-8",
                                                    errors="surrogateescape") as tar:
         for member in tar:
+            tar.members = []  # one header at a time: a stream of headers costs no memory
             name = _member_name(raw, member).encode("utf-8", "surrogateescape")
-            if not member.isreg() or not SNAPSHOT_OBJECT.match(name):
+            if member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE) or member.sparse \
+                    or not SNAPSHOT_OBJECT.fullmatch(name):
                 continue
+            if member.size > budget:
+                raise Failure("an object file in the captured changes is larger than the "
+                              "archive holding it")
+            budget -= member.size
             rel = name.split(b".git/objects/", 1)[1]
             dest = os.path.join(objects, rel)
             os.makedirs(os.path.dirname(dest), exist_ok=True)
@@ -469,11 +494,11 @@ def _objects_from(archive: str, objects: bytes) -> int:
             assert src is not None
             with open(dest, "wb") as f:
                 shutil.copyfileobj(src, f)
-            n += 1
+            n += member.size
     return n
 
 
-def capture_delta(slug: str, base: str, kind: str, tip: str, auto: str,
+def capture_delta(slug: str, base: str, kind: str, tip: str,
                   archives: List[str]) -> Dict[str, object]:
     """The fast capture: the guest made the commit itself (as the agent, a temporary index,
     no ref moved) and sent only what changed since the copy-in; `tip` is what it says the commit
@@ -497,8 +522,7 @@ def capture_delta(slug: str, base: str, kind: str, tip: str, auto: str,
     if git(["cat-file", "-e", f"{tip}^{{commit}}"], work, env=env, check=False).returncode != 0:
         raise Failure(f"the guest's commit {tip} is not among the objects it sent")
     git(["update-ref", ref, tip], work, env=env)
-    return _checked_export(slug, base, kind, fmt, tmp, work, env, ref, tip, auto == "1",
-                           cleanup=[])
+    return _checked_export(slug, base, kind, fmt, tmp, work, env, ref, tip, None, cleanup=[])
 
 
 def main(argv: List[str]) -> int:
@@ -511,14 +535,14 @@ def main(argv: List[str]) -> int:
         if argv[:1] == ["capture"] and len(argv) == 4:
             print(json.dumps(capture(argv[1], argv[2], argv[3])))
             return 0
-        if argv[:1] == ["capture-delta"] and len(argv) >= 7:
-            print(json.dumps(capture_delta(*argv[1:6], archives=argv[6:])))
+        if argv[:1] == ["capture-delta"] and len(argv) >= 6:
+            print(json.dumps(capture_delta(*argv[1:5], archives=argv[5:])))
             return 0
     except Failure as failure:
         print(f"bb-workspace: {failure}", file=sys.stderr)
         return 3
     print("usage: bb-workspace survey|snapshot KIND | capture SLUG BASE KIND | "
-          "capture-delta SLUG BASE KIND TIP AUTO ARCHIVE...", file=sys.stderr)
+          "capture-delta SLUG BASE KIND TIP ARCHIVE...", file=sys.stderr)
     return 2
 
 
