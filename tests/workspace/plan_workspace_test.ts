@@ -5,6 +5,8 @@ import {
 } from "../../lib/workspace/plan_workspace.ts";
 import {
   type CaptureRecord,
+  forgetRestorable,
+  readCapture,
   workspaceFiles,
   writeCapture,
   writeWorkspaceRecord,
@@ -69,6 +71,41 @@ Deno.test("resume plan: the archives the capture lists, in order, their sizes su
     const old = await planResumedWorkspace(deps(), state, null);
     assert.deepEqual(old?.restore_archives, [files.guestTar]);
     assert.equal(old?.bytes, 10);
+  } finally {
+    await Deno.remove(state, { recursive: true });
+  }
+});
+
+Deno.test("a new copy of the tree: the last capture keeps its commits but no longer restores", async () => {
+  const state = await Deno.makeTempDir();
+  try {
+    await writeWorkspaceRecord(state, {
+      schema: 1,
+      root: "/home/u/p",
+      kind: "git",
+      base: null,
+      branch: "main",
+      copied_at: "x",
+    });
+    const files = workspaceFiles(state);
+    await Deno.writeFile(files.base, new Uint8Array(30));
+    await Deno.writeFile(`${files.dir}/delta-1.tar`, new Uint8Array(20));
+    await Deno.writeFile(`${files.dir}/delta-2.tar.tmp`, new Uint8Array(20));
+    await Deno.writeTextFile(files.level0, "{}");
+    await Deno.writeTextFile(files.bundle, "bundle");
+    await writeCapture(state, { ...CAPTURE, archives: ["base.tar", "delta-1.tar"] });
+    await forgetRestorable(state);
+    const left = [];
+    for await (const e of Deno.readDir(files.dir)) left.push(e.name);
+    assert.deepEqual(left.sort(), ["capture.json", "changes.bundle", "source.json"]);
+    const capture = await readCapture(state);
+    assert.deepEqual(capture?.archives, []);
+    assert.equal(capture?.tip, CAPTURE.tip, "the commits stay (diff, export)");
+    assert.equal(await planResumedWorkspace(deps(), state, null), null);
+    // A record naming anything but an archive of the workspace dir restores nothing.
+    await Deno.writeFile(files.guestTar, new Uint8Array(10));
+    await writeCapture(state, { ...CAPTURE, archives: ["../../etc/passwd"] });
+    assert.equal(await planResumedWorkspace(deps(), state, null), null);
   } finally {
     await Deno.remove(state, { recursive: true });
   }
