@@ -74,16 +74,18 @@ async function runBackend(backend: string, tmp: string, target: string): Promise
     BOT_BOTTLE_HEALTH_TIMEOUT: "900",
   };
   // Build the images once, outside the measurement.
+  /** `bot-bottle start <agent>` under the binary's permission set. */
+  const startArgs = (agent: string) => [
+    "run",
+    "-q",
+    "--no-prompt",
+    "-P=bot-bottle",
+    `--config=${ROOT}deno.json`,
+    `${ROOT}main.ts`,
+    ...["start", agent, "--backend", backend, "--yes", "--manifest", manifest],
+  ];
   const warm = await new Deno.Command(deno, {
-    args: [
-      "run",
-      "-q",
-      "--no-prompt",
-      "-P=bot-bottle",
-      `--config=${ROOT}deno.json`,
-      `${ROOT}main.ts`,
-    ]
-      .concat(["start", "warm", "--backend", backend, "--yes", "--manifest", manifest]),
+    args: startArgs("warm"),
     cwd: dir,
     env,
     clearEnv: true,
@@ -98,15 +100,7 @@ async function runBackend(backend: string, tmp: string, target: string): Promise
   const bottles: Bottle[] = [];
   for (let i = 0; i < N; i++) {
     const child = new Deno.Command(deno, {
-      args: [
-        "run",
-        "-q",
-        "--no-prompt",
-        "-P=bot-bottle",
-        `--config=${ROOT}deno.json`,
-        `${ROOT}main.ts`,
-      ]
-        .concat(["start", "scale", "--backend", backend, "--yes", "--manifest", manifest]),
+      args: startArgs("scale"),
       cwd: dir,
       env,
       clearEnv: true,

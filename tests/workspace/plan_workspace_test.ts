@@ -23,6 +23,15 @@ const deps = (): WorkspacePlanDeps => ({
   labels: {},
 });
 
+const RECORD = {
+  schema: 1,
+  root: "/home/u/p",
+  kind: "git",
+  base: null,
+  branch: "main",
+  copied_at: "x",
+} as const;
+
 const CAPTURE: CaptureRecord = {
   schema: 1,
   run: "r",
@@ -44,14 +53,7 @@ const CAPTURE: CaptureRecord = {
 Deno.test("resume plan: the archives the capture lists, in order, their sizes summed", async () => {
   const state = await Deno.makeTempDir();
   try {
-    await writeWorkspaceRecord(state, {
-      schema: 1,
-      root: "/home/u/p",
-      kind: "git",
-      base: null,
-      branch: "main",
-      copied_at: "x",
-    });
+    await writeWorkspaceRecord(state, RECORD);
     const files = workspaceFiles(state);
     await Deno.writeFile(files.base, new Uint8Array(3000));
     await Deno.writeFile(`${files.dir}/delta-1.tar`, new Uint8Array(200));
@@ -79,14 +81,7 @@ Deno.test("resume plan: the archives the capture lists, in order, their sizes su
 Deno.test("a new copy of the tree: the last capture keeps its commits but no longer restores", async () => {
   const state = await Deno.makeTempDir();
   try {
-    await writeWorkspaceRecord(state, {
-      schema: 1,
-      root: "/home/u/p",
-      kind: "git",
-      base: null,
-      branch: "main",
-      copied_at: "x",
-    });
+    await writeWorkspaceRecord(state, RECORD);
     const files = workspaceFiles(state);
     await Deno.writeFile(files.base, new Uint8Array(30));
     await Deno.writeFile(`${files.dir}/delta-1.tar`, new Uint8Array(20));
