@@ -222,18 +222,14 @@ export async function captureWorkspace(opts: {
       }
       const summary = JSON.parse(r.stdout);
       const hasBundle = await takeOutputs(work, summary, files);
-      const captured: CaptureRecord = {
+      return await recordCapture(opts, {
         ...base,
         ...summary,
         has_bundle: hasBundle,
         error: null,
         archives: ["guest.tar"],
         mode: "full",
-      };
-      await writeCapture(opts.stateDir, captured);
-      await dropUnlisted(opts.stateDir, captured);
-      opts.say(describeCapture(captured));
-      return captured;
+      });
     } finally {
       await Deno.remove(work, { recursive: true }).catch(() => {});
     }
@@ -358,7 +354,7 @@ async function incrementalCapture(
     if (r.code !== 0) return await fallBack();
     const summary = JSON.parse(r.stdout);
     const hasBundle = await takeOutputs(work, summary, files);
-    const captured: CaptureRecord = {
+    return await recordCapture(opts, {
       schema: 1,
       run: opts.run,
       captured_at: new Date().toISOString(),
@@ -369,16 +365,20 @@ async function incrementalCapture(
       error: null,
       archives: chain,
       mode: "incremental",
-    };
-    await writeCapture(opts.stateDir, captured);
-    await dropUnlisted(opts.stateDir, captured);
-    opts.say(describeCapture(captured));
-    return captured;
+    });
   } catch {
     return await fallBack();
   } finally {
     await Deno.remove(work, { recursive: true }).catch(() => {});
   }
+}
+
+/** A successful capture: its record written, the archives it no longer lists removed, said. */
+async function recordCapture(opts: CaptureOptions, captured: CaptureRecord) {
+  await writeCapture(opts.stateDir, captured);
+  await dropUnlisted(opts.stateDir, captured);
+  opts.say(describeCapture(captured));
+  return captured;
 }
 
 /** Archives in the workspace dir that the capture no longer lists, and partial ones: removed. */
