@@ -168,7 +168,8 @@ class Secrets:
 
     def scrub(self, value):
         """An audit field with any value replaced by its placeholder (never logged raw)."""
-        if isinstance(value, str) and self.loaded:
+        # Every form is MIN_VALUE_LENGTH or longer: a shorter field cannot hold one.
+        if isinstance(value, str) and self.loaded and len(value) >= MIN_VALUE_LENGTH:
             return self.redact_text(value)[0]
         return value
 

@@ -5,7 +5,8 @@ interceptor (bb.intercept: CONNECT tunnels it does). Imports nothing of mitmprox
 A `Gate` decides a destination (scheme, IP literal, allowlist, ask-mode hold, checked
 resolution), checks the head of a request the bundle can read (`egress.rules`, placeholders
 swapped in for the host's injected secrets, a secret's value to any other host refused), and
-writes every decision as one audit record (fields through `Secrets.scrub`) and one stdout line.
+writes every decision as one audit record (fields through `Secrets.scrub`) and one stdout line
+(bb.audit.say).
 A refusal is a `Refusal`: a 403 (or 413, 502, 503) whose status line, header and body name the
 host and the reason; each front end sends it in its own way.
 """
@@ -17,7 +18,7 @@ import uuid
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 from .addresses import own_addresses, parse_address, refusal
-from .audit import AuditLog, now
+from .audit import AuditLog, now, say
 from .credentials import Secret, Secrets, swap_in_header, swap_in_path
 from .policy import Policy, matches_pattern
 from .rules import Rules
@@ -108,7 +109,7 @@ class Gate:
     def reload_now(self) -> None:
         said = self.policy.reload()
         if said:
-            print(f"bundle: {said}", flush=True)
+            say(f"bundle: {said}")
             self._record_changes(said)
 
     def _record_changes(self, said: str) -> None:
@@ -119,7 +120,7 @@ class Gate:
                             "port": int(port) if port else None, "reason": "bot-bottle " + (
                                 "approve" if decision == "approve" else "deny"),
                             "entry": entry})
-            print(f"bundle: {decision} {entry} (live, no restart)", flush=True)
+            say(f"bundle: {decision} {entry} (live, no restart)")
         self.policy.changes = []
         self.log.write({"source": "policy", "decision": "reload", "reason": said})
 
@@ -169,7 +170,7 @@ class Gate:
         self.log.write({k: scrub(v) for k, v in record.items()})
         summary = self.reasons.get(reason, {}).get("summary", reason)
         tail = f" ({summary})" if decision not in ("allow", "redact") else f" ({reason})"
-        print(scrub(f"egress {decision} {ask.method} {host}:{port}{tail}"), flush=True)
+        say(scrub(f"egress {decision} {ask.method} {host}:{port}{tail}"))
 
     def error(self, ask: Ask, host: str, port: int, detail: str, path: Optional[str],
               code: Optional[str] = None) -> None:

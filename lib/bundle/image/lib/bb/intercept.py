@@ -38,6 +38,7 @@ import h11
 from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode, ParseFailed
 
 from .addresses import parse_address, refusal
+from .audit import say
 from .certs import leaf_certificate, load_ca, pem
 from .gate import (MAX_INSPECTED_BODY, UPSTREAM_TLS_PREFIX, Ask, Gate, Headers, Refusal,
                    authority_problem, client_text, error_page, parse_authority)
@@ -118,8 +119,8 @@ class Interceptor:
                 UnicodeError, ValueError):
             writer.close()
         except Exception as error:  # anything unexpected closes the connection (fail closed)
-            print(f"bundle: interceptor: closed a connection on an unexpected error: "
-                  f"{type(error).__name__}", flush=True)
+            say(f"bundle: interceptor: closed a connection on an unexpected error: "
+                f"{type(error).__name__}")
             writer.close()
 
     def _intercepted_connect(self, data: bytes) -> Optional[Tuple[str, int]]:
@@ -272,6 +273,10 @@ class Session:
         self.client = client
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
         self.up: Optional[Upstream] = None
+        # Bytes for the agent, written at once when the session next waits (one TLS record
+        # for a response's head and body, not one per part).
+        self.out: List[bytes] = []
+        self.out_size = 0
 
     # ---- I/O ---------------------------------------------------------------------------------
     async def _agent_event(self):
@@ -279,6 +284,7 @@ class Session:
         while True:
             event = conn.next_event()
             if event is h11.NEED_DATA:
+                await self._drain()
                 conn.receive_data(await self.reader.read(READ))
                 continue
             return event
@@ -288,17 +294,29 @@ class Session:
         while True:
             event = conn.next_event()
             if event is h11.NEED_DATA:
+                await self._drain()
                 conn.receive_data(await self.up.reader.read(READ))
                 continue
             return event
 
     def _send(self, *events) -> None:
-        out = []
         for event in events:
             data = self.conn.send(event)
             if data:
-                out.append(data)
-        self.writer.write(b"".join(out))
+                self.out.append(data)
+                self.out_size += len(data)
+        if self.out_size >= READ:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.out:
+            self.writer.write(b"".join(self.out))
+            self.out.clear()
+            self.out_size = 0
+
+    async def _drain(self) -> None:
+        self._flush()
+        await self.writer.drain()
 
     def _send_up(self, *events) -> None:
         out = []
@@ -326,7 +344,6 @@ class Session:
                     self.conn.start_next_cycle()
                 else:
                     break
-                await self.writer.drain()
         except h11.RemoteProtocolError as error:
             if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
                 self._answer_error(400, f"the request is malformed: {error}")
@@ -334,12 +351,12 @@ class Session:
                 ParseFailed):
             pass
         except Exception as error:  # fail closed
-            print(f"bundle: interceptor: closed a tunnel to {self.host}:{self.port} on an "
-                  f"unexpected error: {type(error).__name__}", flush=True)
+            say(f"bundle: interceptor: closed a tunnel to {self.host}:{self.port} on an "
+                f"unexpected error: {type(error).__name__}")
         finally:
             self._close_upstream()
             try:
-                await asyncio.wait_for(self.writer.drain(), 5)
+                await asyncio.wait_for(self._drain(), 5)
             except (OSError, asyncio.TimeoutError, ssl.SSLError):
                 pass
             self.writer.close()
@@ -368,7 +385,7 @@ class Session:
                    h11.Data(data=data), h11.EndOfMessage())
         if pending:
             # The body was not read: drop what follows for a while, then close.
-            await self.writer.drain()
+            await self._drain()
             await self._linger()
             return False
         return self.conn.our_state is h11.DONE
@@ -517,6 +534,7 @@ class Session:
                         self._send(h11.InformationalResponse(
                             status_code=101, headers=_encode_headers(headers),
                             reason=event.reason))
+                        await self._drain()
                         await WebSocketRelay(self, ask).run()
                         return False
                     self._send(h11.InformationalResponse(
@@ -588,7 +606,6 @@ class Session:
                     data = redactor(event.data) if redactor is not None else event.data
                     if data:
                         self._send(h11.Data(data=data))
-                        await self.writer.drain()
                 elif isinstance(event, h11.EndOfMessage):
                     if redactor is not None:
                         data = redactor(b"")

@@ -30,7 +30,7 @@ from mitmproxy import master, options  # noqa: E402
 from mitmproxy.addons import core, errorcheck, next_layer, proxyserver, termlog, tlsconfig  # noqa: E402
 
 from . import dns_sink, patches  # noqa: E402
-from .audit import AuditLog, AuditReceiver, now  # noqa: E402
+from .audit import AuditLog, AuditReceiver, flush_said, now, say  # noqa: E402
 from .credentials import Intake, Secrets  # noqa: E402
 from .egress import MAX_INSPECTED_BODY, Egress, load_reasons  # noqa: E402
 from .gate import Gate  # noqa: E402
@@ -93,14 +93,13 @@ async def main() -> int:
         log.write({"time": now(), "source": "dns", "decision": "deny", "host": name, "port": 53,
                    "method": qtype, "reason": "dns_sink", "client": client,
                    "transport": transport})
-        print(f"dns deny {qtype} {name} (no answers: the bundle resolves for the proxy only)",
-              flush=True)
+        say(f"dns deny {qtype} {name} (no answers: the bundle resolves for the proxy only)")
 
     await dns_sink.serve(udp, tcp, dns_report)
     secrets = Secrets(policy.settings.get("secrets", []))
     if secrets.expected:
         def said(line: str) -> None:
-            print(f"bundle: secrets intake: {line}", flush=True)
+            say(f"bundle: secrets intake: {line}")
             log.write({"time": now(), "source": "bundle",
                        "decision": "start" if line.startswith("ok") else "error",
                        "reason": "secrets_loaded" if line.startswith("ok") else "secrets_refused",
@@ -140,7 +139,10 @@ async def main() -> int:
         loop.add_signal_handler(sig, proxy.shutdown)
     gate.start()
     log.write({"time": now(), "source": "bundle", "decision": "start", "reason": "started"})
-    await proxy.run()
+    try:
+        await proxy.run()
+    finally:
+        flush_said()
     return 0
 
 
