@@ -377,6 +377,11 @@ class Session:
         """Send a refusal; whether the connection goes on."""
         data = refused.body.encode()
         headers = list(refused.headers.items()) + [("Content-Length", str(len(data)))]
+        # The rest of the request, as far as it is already here (no body: its end is).
+        while self.conn.their_state is h11.SEND_BODY:
+            event = self.conn.next_event()
+            if event is h11.NEED_DATA:
+                break
         pending = self.conn.their_state is h11.SEND_BODY
         if pending:
             headers = [(k, v) for k, v in headers if k != "Connection"] + [("Connection", "close")]
