@@ -166,6 +166,14 @@ class Secrets:
         data, names = self.redact(text.encode("utf-8", "surrogateescape"))
         return data.decode("utf-8", "surrogateescape"), names
 
+    def found_in(self, texts: Iterable[str]) -> bool:
+        """Whether any value form is in any of `texts`, in one search over them all (joined by
+        NUL: no form holds a NUL, so no match spans two texts)."""
+        if not self.loaded:
+            return False
+        regex, _ = self._pattern()
+        return regex.search("\0".join(texts).encode("utf-8", "surrogateescape")) is not None
+
     def scrub(self, value):
         """An audit field with any value replaced by its placeholder (never logged raw)."""
         # Every form is MIN_VALUE_LENGTH or longer: a shorter field cannot hold one.

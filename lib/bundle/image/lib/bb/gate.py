@@ -161,16 +161,21 @@ class Gate:
     def record(self, ask: Ask, decision: str, host: str, port: int, reason: str,
                more: Optional[Dict[str, Any]] = None, path: Optional[str] = None,
                **extra: Any) -> None:
-        scrub = self.secrets.scrub
         record = {
             "time": now(), "source": "proxy", "decision": decision, "host": host, "port": port,
             "method": ask.method, "reason": reason, "path": path, "client": ask.client,
             **(more or {}), **extra,
         }
-        self.log.write({k: scrub(v) for k, v in record.items()})
         summary = self.reasons.get(reason, {}).get("summary", reason)
         tail = f" ({summary})" if decision not in ("allow", "redact") else f" ({reason})"
-        say(scrub(f"egress {decision} {ask.method} {host}:{port}{tail}"))
+        line = f"egress {decision} {ask.method} {host}:{port}{tail}"
+        # Usually no field holds a value: one search says so; else each field is scrubbed.
+        if self.secrets.found_in([line] + [v for v in record.values() if isinstance(v, str)]):
+            scrub = self.secrets.scrub
+            record = {k: scrub(v) for k, v in record.items()}
+            line = scrub(line)
+        self.log.write(record)
+        say(line)
 
     def error(self, ask: Ask, host: str, port: int, detail: str, path: Optional[str],
               code: Optional[str] = None) -> None:
@@ -330,6 +335,8 @@ class Gate:
 
     def redact_headers(self, headers: Headers) -> Tuple[Headers, Set[str]]:
         redacted: Set[str] = set()
+        if not self.secrets.found_in(v for _, v in headers):
+            return headers, redacted
         out = []
         for k, v in headers:
             v2, names = self.secrets.redact_text(v)

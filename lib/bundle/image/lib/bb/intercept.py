@@ -53,6 +53,8 @@ CONNECT_TIMEOUT = 30
 # this long (closing at once could reset the connection before the agent reads the refusal).
 LINGER_SECONDS = 5
 MAX_CACHED_HOSTS = 256
+# How long a response's first bytes may wait for the rest before they are sent anyway.
+CORK_SECONDS = 0.002
 
 _CONNECT_LINE = re.compile(rb"^CONNECT ([^ ]+) HTTP/1\.[01]$")
 _ABSOLUTE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([/?][^#]*)?$")
@@ -273,10 +275,12 @@ class Session:
         self.client = client
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
         self.up: Optional[Upstream] = None
-        # Bytes for the agent, written at once when the session next waits (one TLS record
-        # for a response's head and body, not one per part).
+        # Bytes for the agent, written at once when the session next waits for the agent (one
+        # TLS record for a response's head and body, not one per part), or CORK_SECONDS after
+        # it began waiting for more of the upstream's response.
         self.out: List[bytes] = []
         self.out_size = 0
+        self.cork: Optional[asyncio.TimerHandle] = None
 
     # ---- I/O ---------------------------------------------------------------------------------
     async def _agent_event(self):
@@ -294,7 +298,12 @@ class Session:
         while True:
             event = conn.next_event()
             if event is h11.NEED_DATA:
-                await self._drain()
+                if self.out and self.cork is None:
+                    # The rest of a response is usually right behind its head: wait a moment
+                    # for it rather than send the head alone.
+                    self.cork = asyncio.get_running_loop().call_later(CORK_SECONDS, self._flush)
+                if self.writer.transport.get_write_buffer_size():
+                    await self.writer.drain()  # the agent reads slower than upstream sends
                 conn.receive_data(await self.up.reader.read(READ))
                 continue
             return event
@@ -309,6 +318,9 @@ class Session:
             self._flush()
 
     def _flush(self) -> None:
+        if self.cork is not None:
+            self.cork.cancel()
+            self.cork = None
         if self.out:
             self.writer.write(b"".join(self.out))
             self.out.clear()
