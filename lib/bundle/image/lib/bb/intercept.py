@@ -510,10 +510,12 @@ class Session:
             self.up = Upstream(*await self.icp.open_upstream(self.host, self.port,
                                                              self.addresses))
         try:
+            # Names and values as h11 parsed them, or swapped-in values (no line break or NUL,
+            # checked when they were loaded): h11 need not check them again.
             self._send_up(h11.Request(method=request.method,
                                       target=target.encode("utf-8", "surrogateescape"),
                                       headers=_encode_headers(headers),
-                                      http_version=request.http_version))
+                                      http_version=request.http_version, _parsed=True))
             if body is not None:
                 self._send_up(h11.Data(data=bytes(body)), h11.EndOfMessage())
                 await self.up.writer.drain()
@@ -612,11 +614,12 @@ class Session:
             headers = _without(headers, "content-length", "transfer-encoding") + [
                 ("Content-Length", str(len(body)))]
             self._send(h11.Response(status_code=status, headers=_encode_headers(headers),
-                                    reason=phrase),
+                                    reason=phrase, _parsed=True),
                        h11.Data(data=body), h11.EndOfMessage())
         else:
+            # As parsed from upstream, with placeholders for values: not checked again.
             self._send(h11.Response(status_code=status, headers=_encode_headers(headers),
-                                    reason=phrase))
+                                    reason=phrase, _parsed=True))
             while True:
                 event = await self._upstream_event_or_close()
                 if isinstance(event, h11.Data):
