@@ -225,8 +225,9 @@ def swap_in_header(name: str, value: str, secrets: Iterable[Secret]) -> Tuple[st
 
 
 class StreamRedactor:
-    """A mitmproxy `response.stream` callable: redacts chunk by chunk, holding back the last
-    (longest form - 1) bytes so a value split across chunks is still found; b"" flushes."""
+    """A response body's redactor, chunk by chunk (bb.intercept's, and a mitmproxy
+    `response.stream` callable for plain http): holds back the last (longest form - 1) bytes so
+    a value split across chunks is still found; b"" flushes."""
 
     def __init__(self, secrets: Secrets, on_redact: Callable[[Set[str]], None]):
         self.secrets = secrets

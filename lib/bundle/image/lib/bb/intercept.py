@@ -17,8 +17,9 @@ Every connection to :8888 is read up to its first request line. One that opens w
    a failure is a 502 naming the host and the reason;
 5. every response has the values (raw, base64, URL, JSON forms) replaced by their placeholders,
    in its headers and its body (streamed, chunk-boundary safe; a compressed body is decoded,
-   redacted and re-encoded), WebSocket messages too (parsed frame by frame with wsproto; no
-   extension is negotiated, so every payload is readable).
+   redacted and re-encoded; trailers are dropped), WebSocket messages too (parsed frame by frame
+   with wsproto; no extension is negotiated, so every payload is readable), and a message from
+   the agent carrying another secret's value closes the connection.
 Anything the interceptor cannot parse, or does not expect, closes the connection (or answers
 a bot-bottle refusal): nothing inside an intercepted tunnel is relayed unparsed.
 
@@ -170,8 +171,9 @@ class Interceptor:
             writer.close()
             return
         gate.record(ask, "allow", host, port, *gate.allowed_by(ask, "intercept"))
-        if early:
-            # TLS bytes sent before the tunnel was granted: not supported (clients wait).
+        if early or getattr(reader, "_buffer", None):
+            # TLS bytes sent before the tunnel was granted (read with the head, or since):
+            # not supported (clients wait for the 200); the handshake would never see them.
             writer.close()
             return
         writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
