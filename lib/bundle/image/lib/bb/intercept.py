@@ -283,6 +283,7 @@ class Session:
         self.out: List[bytes] = []
         self.out_size = 0
         self.cork: Optional[asyncio.TimerHandle] = None
+        self.later = asyncio.get_running_loop().call_soon
 
     # ---- I/O ---------------------------------------------------------------------------------
     async def _agent_event(self):
@@ -493,10 +494,18 @@ class Session:
         reason, extra = "intercept", {}
         if checked.swapped:
             reason, extra = "injected", {"secret": ",".join(checked.swapped)}
-        gate.record(ask, "allow", host, port, reason, extra, path=ask.meta.get("path"))
+        recorded = []
+
+        def record() -> None:
+            # Written once the request is on its way: the upstream works on it meanwhile.
+            if not recorded:
+                recorded.append(True)
+                gate.record(ask, "allow", host, port, reason, extra, path=ask.meta.get("path"))
+
         try:
-            await self._forward(request, checked.target, out, body)
+            await self._forward(request, checked.target, out, body, record)
         except UpstreamError as error:
+            record()
             gate.error(ask, host, port, str(error), path=ask.meta.get("path"))
             self._close_upstream()
             if self.conn.our_state is h11.SEND_RESPONSE:
@@ -505,7 +514,7 @@ class Session:
         return await self._respond(ask, method, websocket)
 
     async def _forward(self, request: h11.Request, target: str, headers: Headers,
-                       body: Optional[bytearray]) -> None:
+                       body: Optional[bytearray], record: Callable[[], None]) -> None:
         if self.up is not None and not self.up.usable():
             self._close_upstream()
         if self.up is None:
@@ -514,14 +523,17 @@ class Session:
         try:
             # Names and values as h11 parsed them, or swapped-in values (no line break or NUL,
             # checked when they were loaded): h11 need not check them again.
-            self._send_up(h11.Request(method=request.method,
-                                      target=target.encode("utf-8", "surrogateescape"),
-                                      headers=_encode_headers(headers),
-                                      http_version=request.http_version, _parsed=True))
+            head = h11.Request(method=request.method,
+                               target=target.encode("utf-8", "surrogateescape"),
+                               headers=_encode_headers(headers),
+                               http_version=request.http_version, _parsed=True)
             if body is not None:
-                self._send_up(h11.Data(data=bytes(body)), h11.EndOfMessage())
+                self._send_up(head, h11.Data(data=bytes(body)), h11.EndOfMessage())
+                record()
                 await self.up.writer.drain()
                 return
+            self._send_up(head)
+            record()
             while True:
                 event = await self._agent_event()
                 if isinstance(event, h11.Data):
@@ -547,7 +559,7 @@ class Session:
                     if secrets.loaded:
                         headers, names = gate.redact_headers(headers)
                         if names:
-                            gate.redacted(ask, host, port, names, "headers")
+                            self.later(gate.redacted, ask, host, port, names, "headers")
                     if event.status_code == 101:
                         if not websocket or any(k.lower() == "sec-websocket-extensions"
                                                 for k, _ in headers):
@@ -584,7 +596,8 @@ class Session:
         if secrets.loaded:
             headers, names = gate.redact_headers(headers)
             if names:
-                gate.redacted(ask, host, port, names, "headers")
+                # Recorded once the response is on its way (the next turn of the loop).
+                self.later(gate.redacted, ask, host, port, names, "headers")
             encoding = next((v for k, v in headers if k.lower() == "content-encoding"),
                             "identity").strip().lower()
             if not no_body:
@@ -592,7 +605,7 @@ class Session:
                     # Redacted as it streams; the length may change (h11 frames it: chunked).
                     headers = _without(headers, "content-length", "transfer-encoding")
                     redactor = secrets.stream_redactor(
-                        lambda names: gate.redacted(ask, host, port, names, "body"))
+                        lambda names: self.later(gate.redacted, ask, host, port, names, "body"))
                 else:
                     buffered = True
         if buffered:
@@ -612,7 +625,7 @@ class Session:
                     break
             body, names = _redact_encoded(secrets, bytes(data), encoding)
             if names:
-                gate.redacted(ask, host, port, names, "body")
+                self.later(gate.redacted, ask, host, port, names, "body")
             headers = _without(headers, "content-length", "transfer-encoding") + [
                 ("Content-Length", str(len(body)))]
             self._send(h11.Response(status_code=status, headers=_encode_headers(headers),
