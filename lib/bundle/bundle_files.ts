@@ -3,7 +3,9 @@
  * lib/bundle/image/ (shellchecked by the tests), embedded in the binary as
  * text imports, plus the reasons table generated from bot-bottle's reason
  * codes (what the proxy's refusals say). Built from Debian packages only:
- * mitmproxy (the egress proxy, with bot-bottle's addon in lib/bb/), python3,
+ * mitmproxy (plain-http proxying and tunnels, with bot-bottle's addon in
+ * lib/bb/; bot-bottle's own TLS interceptor, lib/bb/intercept.py, uses the
+ * h11 and wsproto it depends on), python3,
  * git + openssh-client (git gate) and gitleaks from trixie (apt-pinned so
  * nothing else comes from trixie). The per-bottle config is
  * rendered by config/render_bundle_config.ts and mounted read-only at
@@ -22,9 +24,12 @@ import BIN_BB_WORKSPACE from "./image/lib/bb-workspace.py" with { type: "text" }
 import LIB_BB_INIT from "./image/lib/bb/__init__.py" with { type: "text" };
 import LIB_BB_ADDRESSES from "./image/lib/bb/addresses.py" with { type: "text" };
 import LIB_BB_AUDIT from "./image/lib/bb/audit.py" with { type: "text" };
+import LIB_BB_CERTS from "./image/lib/bb/certs.py" with { type: "text" };
 import LIB_BB_CREDENTIALS from "./image/lib/bb/credentials.py" with { type: "text" };
 import LIB_BB_DNS_SINK from "./image/lib/bb/dns_sink.py" with { type: "text" };
 import LIB_BB_EGRESS from "./image/lib/bb/egress.py" with { type: "text" };
+import LIB_BB_GATE from "./image/lib/bb/gate.py" with { type: "text" };
+import LIB_BB_INTERCEPT from "./image/lib/bb/intercept.py" with { type: "text" };
 import LIB_BB_MAIN from "./image/lib/bb/main.py" with { type: "text" };
 import LIB_BB_PATCHES from "./image/lib/bb/patches.py" with { type: "text" };
 import LIB_BB_POLICY from "./image/lib/bb/policy.py" with { type: "text" };
@@ -48,9 +53,12 @@ export const IMAGE_FILES: Readonly<Record<string, string>> = Object.freeze({
   "lib/bb/__init__.py": LIB_BB_INIT,
   "lib/bb/addresses.py": LIB_BB_ADDRESSES,
   "lib/bb/audit.py": LIB_BB_AUDIT,
+  "lib/bb/certs.py": LIB_BB_CERTS,
   "lib/bb/credentials.py": LIB_BB_CREDENTIALS,
   "lib/bb/dns_sink.py": LIB_BB_DNS_SINK,
   "lib/bb/egress.py": LIB_BB_EGRESS,
+  "lib/bb/gate.py": LIB_BB_GATE,
+  "lib/bb/intercept.py": LIB_BB_INTERCEPT,
   "lib/bb/main.py": LIB_BB_MAIN,
   "lib/bb/patches.py": LIB_BB_PATCHES,
   "lib/bb/policy.py": LIB_BB_POLICY,

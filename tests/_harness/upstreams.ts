@@ -164,6 +164,8 @@ export async function startWebUpstream(
  * - `/gzip`: the echo, gzip-encoded whatever the request accepts;
  * - `/split?v=...`: streams `v` in 3-byte chunks (chunked), to split a value across reads;
  * - `/big?mib=N`: N MiB of `a` (Content-Length);
+ * - `/ws`: a WebSocket (no extension) answering each text message `m` with the text
+ *   `echo m key=<the request's x-api-key>`, and a close with a close;
  * - `/v1/messages`, `/v1/responses`: a fake Anthropic / OpenAI API, 401 unless the bearer token
  *   (or, for messages, `x-api-key`) hashes to `expectSha256`; then a POST gets a reply (the text
  *   `bbtest reply from the fake API`) as a message, or streamed as the API streams it (SSE) when
@@ -172,7 +174,7 @@ export async function startWebUpstream(
  *   the request's authorization header.
  */
 const HTTPS_UPSTREAM = String.raw`
-import base64, gzip, hashlib, http.server, json, os, socketserver, ssl, sys, threading, urllib.parse
+import base64, gzip, hashlib, http.server, json, os, socketserver, ssl, struct, sys, threading, urllib.parse
 lock = threading.Lock()
 # What the fake APIs answer: the text a client prints when its request was authenticated.
 REPLY = "bbtest reply from the fake API"
@@ -266,6 +268,8 @@ class H(http.server.BaseHTTPRequestHandler):
                 self.wfile.flush()
             self.wfile.write(b"0\r\n\r\n")
             return
+        if url.path == "/ws":
+            return self._websocket()
         if url.path == "/big":
             n = int(q.get("mib", ["1"])[0]) << 20
             self.send_response(200)
@@ -284,6 +288,38 @@ class H(http.server.BaseHTTPRequestHandler):
             return self._send(200, gzip.compress(out), extra=[("Content-Encoding", "gzip"),
                                                               ("x-echo-auth", auth)])
         self._send(200, out, extra=[("x-echo-auth", auth)])
+    def _websocket(self):
+        accept = base64.b64encode(hashlib.sha1(
+            (self.headers.get("Sec-WebSocket-Key", "") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
+            .encode()).digest()).decode()
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        key = (self.headers.get("x-api-key") or "").encode()
+        def frame(opcode, payload):
+            n = len(payload)
+            head = bytes([0x80 | opcode]) + (bytes([n]) if n < 126 else b"\x7e" + struct.pack("!H", n))
+            self.wfile.write(head + payload)
+            self.wfile.flush()
+        while True:
+            head = self.rfile.read(2)
+            if len(head) < 2:
+                return
+            opcode, n = head[0] & 0x0F, head[1] & 0x7F
+            if n == 126:
+                n = struct.unpack("!H", self.rfile.read(2))[0]
+            elif n == 127:
+                n = struct.unpack("!Q", self.rfile.read(8))[0]
+            mask = self.rfile.read(4) if head[1] & 0x80 else b"\0\0\0\0"
+            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(n)))
+            if opcode == 8:
+                return frame(8, payload[:2])
+            if opcode == 1:
+                frame(1, b"echo " + payload + b" key=" + key)
     do_GET = do_POST = do_PUT = do_DELETE = _handle
     def log_message(self, *args):
         pass

@@ -44,6 +44,85 @@ interface AuditRecord {
   where?: string;
 }
 
+/**
+ * A client inside one intercepted tunnel (python, in the client container): CONNECT through the
+ * proxy, TLS trusting /ca.pem, then `pipeline PLACEHOLDER`: three requests written at once
+ * (the second names another host), the three responses printed as JSON; or `ws PLACEHOLDER`:
+ * a WebSocket on /ws sending `hello`, then a message of what stdin holds, printing what comes
+ * back (`closed` when the connection ends instead).
+ */
+const TUNNEL_CLIENT = String.raw`
+import json, os, socket, ssl, struct, sys
+proxy, host, mode, placeholder = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+CRLF = "\r\n"
+s = socket.create_connection((proxy, 8888), timeout=20)
+s.sendall(("CONNECT %s:443 HTTP/1.1" + CRLF + "Host: %s:443" + CRLF + CRLF).encode()
+          % (host.encode(), host.encode()))
+head = b""
+while not head.endswith(b"\r\n\r\n"):
+    head += s.recv(1)
+assert head.startswith(b"HTTP/1.1 200"), head
+t = ssl.create_default_context(cafile="/ca.pem").wrap_socket(s, server_hostname=host)
+f = t.makefile("rb")
+def response():
+    status = int(f.readline().split(b" ")[1])
+    headers = {}
+    while True:
+        line = f.readline()
+        if line.strip() == b"":
+            break
+        k, v = line.decode().split(":", 1)
+        headers[k.strip().lower()] = v.strip()
+    if status == 101:
+        return status, ""
+    body = b""
+    if headers.get("transfer-encoding") == "chunked":
+        while True:
+            n = int(f.readline().split(b";")[0], 16)
+            if n == 0:
+                f.readline()
+                break
+            body += f.read(n)
+            f.readline()
+    else:
+        body = f.read(int(headers.get("content-length", "0")))
+    return status, body.decode()
+def request(path, hostname, extra=()):
+    lines = ["GET %s HTTP/1.1" % path, "Host: %s" % hostname, "x-api-key: %s" % placeholder]
+    return (CRLF.join(lines + list(extra)) + CRLF + CRLF).encode()
+if mode == "pipeline":
+    t.sendall(request("/echo?pipe=1", host) + request("/echo?pipe=2", "other.test")
+              + request("/echo?pipe=3", host))
+    print(json.dumps([response() for _ in range(3)]))
+    sys.exit(0)
+def send(text):
+    data, mask = text.encode(), os.urandom(4)
+    n = len(data)
+    size = bytes([0x80 | n]) if n < 126 else bytes([0xFE]) + struct.pack("!H", n)
+    t.sendall(b"\x81" + size + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+def receive():
+    head = f.read(2)
+    if len(head) < 2:
+        return "closed"
+    n = head[1] & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", f.read(2))[0]
+    return f.read(n).decode()
+t.sendall(request("/ws", host, ["Upgrade: websocket", "Connection: Upgrade",
+                                "Sec-WebSocket-Version: 13",
+                                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                                "Sec-WebSocket-Extensions: permessage-deflate"]))
+out = [response()[0]]
+send("hello")
+out.append(receive())
+send(sys.stdin.read())
+try:
+    out.append(receive())
+except OSError:
+    out.append("closed")
+print(json.dumps(out))
+`;
+
 async function auditRecords(dir: string): Promise<AuditRecord[]> {
   try {
     const text = await Deno.readTextFile(`${dir}/audit.jsonl`);
@@ -316,6 +395,93 @@ Deno.test({
           const r = await curl("-H 'Host: other.test' https://api.test/x");
           assert.match(r.stdout, /\n403$/, r.stdout);
           assert.match(r.stdout, /reason: host_mismatch/);
+        },
+      );
+
+      await t.step(
+        "pipelined requests in one tunnel: each checked, answered in order and audited",
+        async () => {
+          await docker(["exec", "-i", client, "sh", "-c", "cat >/tunnel.py"], {
+            input: TUNNEL_CLIENT,
+          });
+          const before = (await upstreamRequests(upstream)).length;
+          const r = await docker([
+            "exec",
+            client,
+            "python3",
+            "/tunnel.py",
+            bundleIp,
+            "api.test",
+            "pipeline",
+            placeholder,
+          ]);
+          const [one, two, three] = JSON.parse(r.stdout) as [number, string][];
+          assert.equal(one[0], 200, one[1]);
+          assert.equal(JSON.parse(one[1]).path, "/echo?pipe=1");
+          assert.equal(JSON.parse(one[1]).headers["x-api-key"], placeholder, "redacted");
+          assert.equal(two[0], 403, two[1]);
+          assert.match(two[1], /reason: host_mismatch/);
+          assert.equal(three[0], 200, three[1]);
+          assert.equal(JSON.parse(three[1]).path, "/echo?pipe=3");
+          assert.ok(!r.stdout.includes(value));
+          const got = (await upstreamRequests(upstream)).slice(before);
+          assert.deepEqual(got.map((q) => q.path), ["/echo?pipe=1", "/echo?pipe=3"]);
+          const records = await auditRecords(auditDir);
+          for (const n of [1, 3]) {
+            assert.equal(
+              records.filter((x) =>
+                x.decision === "allow" && x.reason === "injected" && x.path === `/echo?pipe=${n}`
+              ).length,
+              1,
+              `one allow record for request ${n}`,
+            );
+          }
+          assert.ok(
+            records.some((x) =>
+              x.decision === "deny" && x.reason === "host_mismatch" && x.path === "/echo?pipe=2"
+            ),
+          );
+        },
+      );
+
+      await t.step(
+        "WebSocket: echoes are redacted; a value to another host closes the connection",
+        async () => {
+          const ws = (host: string, input: string) =>
+            docker([
+              "exec",
+              "-i",
+              client,
+              "python3",
+              "/tunnel.py",
+              bundleIp,
+              host,
+              "ws",
+              placeholder,
+            ], { input });
+          // api.test: the placeholder in the upgrade's x-api-key is swapped in; the echo of the
+          // value is redacted, and the value itself may go (it is injected there).
+          const api = JSON.parse((await ws("api.test", `again ${value}`)).stdout);
+          assert.equal(api[0], 101);
+          assert.equal(api[1], `echo hello key=${placeholder}`);
+          assert.equal(api[2], `echo again ${placeholder} key=${placeholder}`);
+          // other.test gets no secret: a message carrying the value ends the connection.
+          const other = JSON.parse((await ws("other.test", `leak ${value}`)).stdout);
+          assert.equal(other[0], 101);
+          assert.equal(other[1], `echo hello key=${placeholder}`);
+          assert.equal(other[2], "closed");
+          const records = await auditRecords(auditDir);
+          assert.ok(
+            records.some((x) =>
+              x.decision === "redact" && x.where === "websocket" && x.host === "api.test"
+            ),
+          );
+          const leak = records.find((x) =>
+            x.decision === "deny" && x.reason === "secret_exfiltration" &&
+            x.host === "other.test" && /WebSocket/.test(x.detail ?? "")
+          );
+          assert.ok(leak, JSON.stringify(records.slice(-10)));
+          assert.equal(leak.secret, "API_KEY");
         },
       );
 

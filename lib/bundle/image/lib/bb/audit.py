@@ -3,15 +3,64 @@
 Every part of the bundle reports here: the egress proxy and the DNS sink in-process, the git
 gate's hooks over a datagram socket (bb-audit). The file is rotated by size, so an agent
 that floods requests cannot fill the host's disk: at most `keep + 1` files of `max_bytes`.
+
+Each decision is also one line on stdout (`docker logs`), through `say`: lines are written in
+order, batched for at most SAY_SECONDS (a write to the log pipe per request would cost more CPU
+than the proxying itself); the audit file is written at once.
 """
+import asyncio
+import atexit
 import json
 import os
 import socket
+import sys
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 FIELDS = ("time", "source", "decision", "host", "port", "method", "reason", "path")
 MAX_FIELD = 2048
+SAY_SECONDS = 0.1
+SAY_MAX_BYTES = 64 << 10
+
+_said: List[str] = []
+_said_bytes = 0
+_say_timer: Optional[asyncio.TimerHandle] = None
+
+
+def say(line: str) -> None:
+    """One line on stdout: written within SAY_SECONDS (at once with no event loop running)."""
+    global _said_bytes, _say_timer
+    _said.append(line + "\n")
+    _said_bytes += len(line) + 1
+    if _said_bytes >= SAY_MAX_BYTES:
+        flush_said()
+        return
+    if _say_timer is None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            flush_said()
+            return
+        _say_timer = loop.call_later(SAY_SECONDS, flush_said)
+
+
+def flush_said() -> None:
+    global _said_bytes, _say_timer
+    if _say_timer is not None:
+        _say_timer.cancel()
+        _say_timer = None
+    if _said:
+        text = "".join(_said)
+        _said.clear()
+        _said_bytes = 0
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            pass
+
+
+atexit.register(flush_said)
 
 
 def now() -> str:
@@ -66,7 +115,7 @@ class AuditLog:
             self._file.write(data)
             self._size += len(data)
         except OSError as error:
-            print(f"bundle: audit log not written: {error}", flush=True)
+            say(f"bundle: audit log not written: {error}")
 
 
 class AuditReceiver:

@@ -166,9 +166,18 @@ class Secrets:
         data, names = self.redact(text.encode("utf-8", "surrogateescape"))
         return data.decode("utf-8", "surrogateescape"), names
 
+    def found_in(self, texts: Iterable[str]) -> bool:
+        """Whether any value form is in any of `texts`, in one search over them all (joined by
+        NUL: no form holds a NUL, so no match spans two texts)."""
+        if not self.loaded:
+            return False
+        regex, _ = self._pattern()
+        return regex.search("\0".join(texts).encode("utf-8", "surrogateescape")) is not None
+
     def scrub(self, value):
         """An audit field with any value replaced by its placeholder (never logged raw)."""
-        if isinstance(value, str) and self.loaded:
+        # Every form is MIN_VALUE_LENGTH or longer: a shorter field cannot hold one.
+        if isinstance(value, str) and self.loaded and len(value) >= MIN_VALUE_LENGTH:
             return self.redact_text(value)[0]
         return value
 
@@ -216,8 +225,9 @@ def swap_in_header(name: str, value: str, secrets: Iterable[Secret]) -> Tuple[st
 
 
 class StreamRedactor:
-    """A mitmproxy `response.stream` callable: redacts chunk by chunk, holding back the last
-    (longest form - 1) bytes so a value split across chunks is still found; b"" flushes."""
+    """A response body's redactor, chunk by chunk (bb.intercept's, and a mitmproxy
+    `response.stream` callable for plain http): holds back the last (longest form - 1) bytes so
+    a value split across chunks is still found; b"" flushes."""
 
     def __init__(self, secrets: Secrets, on_redact: Callable[[Set[str]], None]):
         self.secrets = secrets

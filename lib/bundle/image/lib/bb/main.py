@@ -2,8 +2,11 @@
 of injected secrets' values, in one asyncio process started by bot-bottle-init as root.
 
 It binds :53 while it is still root, then drops to the unprivileged `bbegress` user before it
-parses anything an agent sends. mitmproxy is started with only the addons the proxy needs (its
-package imports every addon, UI ones included: those are stubbed, which keeps the process small).
+parses anything an agent sends. :8888 is bot-bottle's TLS interceptor (bb.intercept), which
+serves CONNECT tunnels to intercepted hosts itself and hands every other connection to
+mitmproxy's connection handler (mitmproxy listens on no port of its own). mitmproxy is started
+with only the addons the proxy needs (its package imports every addon, UI ones included: those
+are stubbed, which keeps the process small).
 Any failure to start exits non-zero, and bot-bottle-init then stops the whole bundle (fail
 closed).
 """
@@ -27,9 +30,11 @@ from mitmproxy import master, options  # noqa: E402
 from mitmproxy.addons import core, errorcheck, next_layer, proxyserver, termlog, tlsconfig  # noqa: E402
 
 from . import dns_sink, patches  # noqa: E402
-from .audit import AuditLog, AuditReceiver, now  # noqa: E402
+from .audit import AuditLog, AuditReceiver, flush_said, now, say  # noqa: E402
 from .credentials import Intake, Secrets  # noqa: E402
 from .egress import MAX_INSPECTED_BODY, Egress, load_reasons  # noqa: E402
+from .gate import Gate  # noqa: E402
+from .intercept import Interceptor  # noqa: E402
 from .policy import Policy  # noqa: E402
 
 patches.apply()
@@ -63,6 +68,16 @@ def _drop_privileges() -> None:
     os.environ["HOME"] = entry.pw_dir
 
 
+class Front:
+    """Starts accepting on :8888 once mitmproxy (which it hands connections to) is running."""
+
+    def __init__(self, server: asyncio.AbstractServer):
+        self.server = server
+
+    async def running(self) -> None:
+        await self.server.start_serving()
+
+
 async def main() -> int:
     udp, tcp = _bind_dns()
     log = AuditLog(AUDIT_DIR, max_bytes=int(os.environ.get("BB_AUDIT_MAX_BYTES", 4 << 20)),
@@ -78,49 +93,56 @@ async def main() -> int:
         log.write({"time": now(), "source": "dns", "decision": "deny", "host": name, "port": 53,
                    "method": qtype, "reason": "dns_sink", "client": client,
                    "transport": transport})
-        print(f"dns deny {qtype} {name} (no answers: the bundle resolves for the proxy only)",
-              flush=True)
+        say(f"dns deny {qtype} {name} (no answers: the bundle resolves for the proxy only)")
 
     await dns_sink.serve(udp, tcp, dns_report)
     secrets = Secrets(policy.settings.get("secrets", []))
     if secrets.expected:
         def said(line: str) -> None:
-            print(f"bundle: secrets intake: {line}", flush=True)
+            say(f"bundle: secrets intake: {line}")
             log.write({"time": now(), "source": "bundle",
                        "decision": "start" if line.startswith("ok") else "error",
                        "reason": "secrets_loaded" if line.startswith("ok") else "secrets_refused",
                        "detail": line})
         await Intake(f"{RUN}/secrets/intake.sock", secrets, said).start()
+    gate = Gate(policy, log, load_reasons(f"{LIB}/reasons.json"), secrets)
     opts = options.Options()
     proxy = master.Master(opts)
+    server = proxyserver.Proxyserver()
+    interceptor = Interceptor(gate, f"{RUN}/mitm/mitmproxy-ca.pem", f"{RUN}/tls/upstream-cas.pem",
+                              server.handle_tcp_connection)
+    # Bound now (a failure exits non-zero); it accepts once mitmproxy runs (Front.running).
+    front = await interceptor.serve("0.0.0.0", 8888)
     proxy.addons.add(
         termlog.TermLog(),
         core.Core(),
-        proxyserver.Proxyserver(),
+        server,
         next_layer.NextLayer(),
         tlsconfig.TlsConfig(),
         errorcheck.ErrorCheck(),
-        Egress(policy, log, load_reasons(f"{LIB}/reasons.json"), secrets),
+        Egress(gate),
+        Front(front),
     )
     opts.update(
-        listen_host="0.0.0.0",
-        listen_port=8888,
+        # :8888 is the interceptor's: mitmproxy gets its connections from there.
+        server=False,
         confdir=f"{RUN}/mitm",
         connection_strategy="lazy",
         upstream_cert=False,
         http2=False,
-        # Inside an intercepted tunnel only HTTP (and WebSocket) is relayed, never raw bytes.
         rawtcp=False,
-        # The system store plus the bottle's ca_certs (bot-bottle-init builds it).
-        ssl_verify_upstream_trusted_ca=f"{RUN}/tls/upstream-cas.pem",
         # A body the bundle must read (for secrets' values) is buffered up to this much.
         body_size_limit=f"{MAX_INSPECTED_BODY >> 20}m",
         termlog_verbosity="warn",
     )
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, proxy.shutdown)
+    gate.start()
     log.write({"time": now(), "source": "bundle", "decision": "start", "reason": "started"})
-    await proxy.run()
+    try:
+        await proxy.run()
+    finally:
+        flush_said()
     return 0
 
 

@@ -1,0 +1,830 @@
+"""bot-bottle's TLS interceptor, and the front of the egress proxy on :8888 (SPEC §12).
+
+Every connection to :8888 is read up to its first request line. One that opens with
+`CONNECT host:port` to a host the bundle intercepts (a host of an injected secret or of an
+`egress.rules` entry, or every host with `egress.inspect = "all"`) is served here, in-process:
+1. the CONNECT is decided by bb.gate (allowlist, ask-mode hold, resolved once and checked: the
+   upstream connection goes to exactly those addresses, never a local or the bundle's own);
+2. the agent's TLS is terminated with a leaf certificate for the tunnel's host, signed by the
+   bottle's CA (bb.certs; one SSLContext per host, cached);
+3. HTTP/1.1 inside is parsed with h11, request by request (keep-alive and pipelining: every
+   request is one audit record). Each must name the tunnel's host (Host header, absolute-form
+   target), is checked against the live allowlist and `egress.rules` before its body leaves,
+   has the host's placeholders swapped in (URL and headers, Basic auth too), and is refused
+   when it carries another secret's value (URL, headers, or the body, read first);
+4. upstream TLS (one connection per agent connection, kept alive) is verified against the
+   system store plus the bottle's ca_certs for the tunnel's host (the agent's SNI is not used);
+   a failure is a 502 naming the host and the reason;
+5. every response has the values (raw, base64, URL, JSON forms) replaced by their placeholders,
+   in its headers and its body (streamed, chunk-boundary safe; a compressed body is decoded,
+   redacted and re-encoded; trailers are dropped), WebSocket messages too (parsed frame by frame
+   with wsproto; no extension is negotiated, so every payload is readable), and a message from
+   the agent carrying another secret's value closes the connection.
+Anything the interceptor cannot parse, or does not expect, closes the connection (or answers
+a bot-bottle refusal): nothing inside an intercepted tunnel is relayed unparsed.
+
+Every other connection (plain-http proxying, tunnels the bundle does not intercept) is handed,
+with the bytes already read, to mitmproxy's connection handler (bb.egress decides there).
+"""
+import asyncio
+import gzip
+import os
+import re
+import ssl
+import tempfile
+import zlib
+from typing import Awaitable, Callable, Dict, List, Optional, Tuple
+
+import h11
+from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode, ParseFailed
+
+from .addresses import parse_address, refusal
+from .audit import say
+from .certs import leaf_certificate, load_ca, pem
+from .gate import (MAX_INSPECTED_BODY, UPSTREAM_TLS_PREFIX, Ask, Gate, Headers, Refusal,
+                   authority_problem, client_text, error_page, parse_authority)
+
+READ = 65536
+MAX_HEAD = 64 << 10
+# A connection's request line must arrive within this, as must a TLS handshake.
+HEAD_TIMEOUT = 60
+HANDSHAKE_TIMEOUT = 30
+CONNECT_TIMEOUT = 30
+# After a refusal whose request body was not read, the rest is read and dropped for at most
+# this long (closing at once could reset the connection before the agent reads the refusal).
+LINGER_SECONDS = 5
+MAX_CACHED_HOSTS = 256
+# How long a response's first bytes may wait for the rest before they are sent anyway.
+CORK_SECONDS = 0.002
+
+_CONNECT_LINE = re.compile(rb"^CONNECT ([^ ]+) HTTP/1\.[01]$")
+_ABSOLUTE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([/?][^#]*)?$")
+
+Handoff = Callable[[object, asyncio.StreamWriter], Awaitable[None]]
+
+
+class Prefixed:
+    """A StreamReader whose first read returns bytes already read (for mitmproxy's handler,
+    which only calls read())."""
+
+    def __init__(self, data: bytes, reader: asyncio.StreamReader):
+        self._data = data
+        self._reader = reader
+
+    async def read(self, n: int = -1) -> bytes:
+        if self._data:
+            data, self._data = self._data, b""
+            return data
+        return await self._reader.read(n)
+
+    def __getattr__(self, name):
+        return getattr(self._reader, name)
+
+
+class UpstreamError(Exception):
+    pass
+
+
+class Interceptor:
+    def __init__(self, gate: Gate, ca_file: str, upstream_cas: str, handoff: Handoff):
+        self.gate = gate
+        self.handoff = handoff
+        self.ca_file = ca_file
+        self.ca_key, self.ca_cert = load_ca(ca_file)
+        self.ca_pem = pem(self.ca_cert)
+        self.work_dir = os.path.dirname(ca_file)
+        self.contexts: Dict[str, ssl.SSLContext] = {}
+        self.upstream = ssl.create_default_context(cafile=upstream_cas)
+        self.upstream.set_alpn_protocols(["http/1.1"])
+
+    async def serve(self, host: str, port: int):
+        return await asyncio.start_server(self._accept, host, port, limit=MAX_HEAD, backlog=256,
+                                          start_serving=False)
+
+    # ---- the front ---------------------------------------------------------------------------
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            data = b""
+            while b"\r\n" not in data and len(data) <= MAX_HEAD:
+                chunk = await asyncio.wait_for(reader.read(READ), HEAD_TIMEOUT)
+                if not chunk:
+                    break
+                data += chunk
+            target = self._intercepted_connect(data)
+            if target is None:
+                if not data:
+                    writer.close()
+                    return
+                await self.handoff(Prefixed(data, reader), writer)
+                return
+            await self._tunnel(reader, writer, data, *target)
+        except (OSError, asyncio.TimeoutError, ssl.SSLError, h11.ProtocolError,
+                UnicodeError, ValueError):
+            writer.close()
+        except Exception as error:  # anything unexpected closes the connection (fail closed)
+            say(f"bundle: interceptor: closed a connection on an unexpected error: "
+                f"{type(error).__name__}")
+            writer.close()
+
+    def _intercepted_connect(self, data: bytes) -> Optional[Tuple[str, int]]:
+        """(host, port) when the connection opens with a CONNECT to an intercepted host."""
+        m = _CONNECT_LINE.match(data.split(b"\r\n", 1)[0])
+        if not m:
+            return None
+        try:
+            host, port = parse_authority(m.group(1).decode("ascii"))
+        except (ValueError, UnicodeError):
+            return None
+        host = host.lower().rstrip(".")
+        if port is None or not self.gate.intercepts(host):
+            return None
+        return host, port
+
+    async def _tunnel(self, reader, writer, data: bytes, host: str, port: int) -> None:
+        while b"\r\n\r\n" not in data:
+            if len(data) > MAX_HEAD:
+                return self._close_with(writer, 431, "the CONNECT request's head is too large")
+            chunk = await asyncio.wait_for(reader.read(READ), HEAD_TIMEOUT)
+            if not chunk:
+                writer.close()
+                return
+            data += chunk
+        end = data.index(b"\r\n\r\n") + 4
+        head, early = data[:end], data[end:]
+        parser = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+        parser.receive_data(head)
+        try:
+            event = parser.next_event()
+        except h11.RemoteProtocolError:
+            return self._close_with(writer, 400, "the CONNECT request is malformed")
+        if not isinstance(event, h11.Request) or event.method != b"CONNECT":
+            return self._close_with(writer, 400, "the CONNECT request is malformed")
+        gate = self.gate
+        ask = Ask("CONNECT", client_text(writer.get_extra_info("peername")))
+        why, addresses = await gate.decide(ask, host, port, connect=True)
+        if why is not None:
+            refused = gate.refuse(ask, host, port, why[0], why[1],
+                                  status=502 if why[0] == "unresolvable" else 403)
+            writer.write(_plain_response(refused.status, refused.phrase, refused.headers,
+                                         refused.body))
+            await writer.drain()
+            writer.close()
+            return
+        gate.record(ask, "allow", host, port, *gate.allowed_by(ask, "intercept"))
+        if early or getattr(reader, "_buffer", None):
+            # TLS bytes sent before the tunnel was granted (read with the head, or since):
+            # not supported (clients wait for the 200); the handshake would never see them.
+            writer.close()
+            return
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await writer.drain()
+        try:
+            await writer.start_tls(self._context(host), ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
+        except (OSError, ssl.SSLError, asyncio.TimeoutError) as error:
+            gate.error(Ask(None, ask.client), host, port, code="client_tls", path=None,
+                       detail=f"the agent's TLS client did not accept the bundle's certificate "
+                              f"for {host} (it does not trust the bottle's CA, or pins the "
+                              f"host's own certificate): {error or 'handshake failed'}")
+            writer.close()
+            return
+        await Session(self, host, port, addresses, reader, writer, ask.client).run()
+
+    @staticmethod
+    def _close_with(writer, status: int, message: str) -> None:
+        writer.write(_plain_response(status, "Bad Request", {
+            "Connection": "close", "Content-Type": "text/plain; charset=utf-8"},
+            f"bot-bottle egress: {status}: {message}\n"))
+        writer.close()
+
+    def _context(self, host: str) -> ssl.SSLContext:
+        """The agent-side TLS context for `host`: a leaf signed by the bottle's CA (cached)."""
+        ctx = self.contexts.get(host)
+        if ctx is not None:
+            return ctx
+        cert = leaf_certificate(self.ca_key, self.ca_cert, host, [host])
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_alpn_protocols(["http/1.1"])
+        # ssl loads a chain only from a file: the leaf (public) goes to a private temporary
+        # file, read at once and removed; the key is read from the CA file where it already is.
+        fd, path = tempfile.mkstemp(dir=self.work_dir, prefix="leaf-", suffix=".pem")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(pem(cert) + self.ca_pem)
+            ctx.load_cert_chain(path, self.ca_file)
+        finally:
+            os.unlink(path)
+        if len(self.contexts) >= MAX_CACHED_HOSTS:
+            self.contexts.pop(next(iter(self.contexts)))
+        self.contexts[host] = ctx
+        return ctx
+
+    async def open_upstream(self, host: str, port: int, addresses: List[str]):
+        """A verified TLS connection to host:port at one of the checked addresses."""
+        last: Optional[BaseException] = None
+        for address in addresses:
+            parsed = parse_address(address)
+            if parsed is None or refusal(parsed, self.gate.own) is not None:
+                continue  # checked when resolved; never a local or own address, whatever happens
+            try:
+                return await asyncio.wait_for(asyncio.open_connection(
+                    address, port, ssl=self.upstream, server_hostname=host,
+                    ssl_handshake_timeout=HANDSHAKE_TIMEOUT, limit=READ), CONNECT_TIMEOUT)
+            except ssl.SSLCertVerificationError as error:
+                raise UpstreamError(f"{UPSTREAM_TLS_PREFIX}{host}:{port} failed: Certificate "
+                                    f"verify failed: {error.verify_message}")
+            except ssl.SSLError as error:
+                raise UpstreamError(f"{UPSTREAM_TLS_PREFIX}{host}:{port} failed: "
+                                    f"{error.reason or error}")
+            except (OSError, asyncio.TimeoutError) as error:
+                last = error
+        raise UpstreamError(f"server connection to {host}:{port} failed: "
+                            f"{last or 'no address to connect to'}")
+
+
+class Upstream:
+    __slots__ = ("reader", "writer", "conn")
+
+    def __init__(self, reader, writer):
+        self.reader = reader
+        self.writer = writer
+        self.conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
+
+    def usable(self) -> bool:
+        return (self.conn.our_state is h11.IDLE and not self.reader.at_eof()
+                and not self.writer.is_closing())
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class Closed(Exception):
+    """The exchange cannot go on: the agent's connection is closed."""
+
+
+class Session:
+    """One intercepted tunnel: the agent's requests, one after the other."""
+
+    def __init__(self, icp: Interceptor, host: str, port: int, addresses: List[str],
+                 reader, writer, client: Optional[str]):
+        self.icp = icp
+        self.gate = icp.gate
+        self.host = host
+        self.port = port
+        self.addresses = addresses
+        self.reader = reader
+        self.writer = writer
+        self.client = client
+        self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+        self.up: Optional[Upstream] = None
+        # Bytes for the agent, written at once when the session next waits for the agent (one
+        # TLS record for a response's head and body, not one per part), or CORK_SECONDS after
+        # it began waiting for more of the upstream's response.
+        self.out: List[bytes] = []
+        self.out_size = 0
+        self.cork: Optional[asyncio.TimerHandle] = None
+        self.later = asyncio.get_running_loop().call_soon
+
+    # ---- I/O ---------------------------------------------------------------------------------
+    async def _agent_event(self):
+        conn = self.conn
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                await self._drain()
+                conn.receive_data(await self.reader.read(READ))
+                continue
+            return event
+
+    async def _upstream_event(self):
+        conn = self.up.conn
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                if self.out and self.cork is None:
+                    # The rest of a response is usually right behind its head: wait a moment
+                    # for it rather than send the head alone.
+                    self.cork = asyncio.get_running_loop().call_later(CORK_SECONDS, self._flush)
+                if self.writer.transport.get_write_buffer_size():
+                    await self.writer.drain()  # the agent reads slower than upstream sends
+                conn.receive_data(await self.up.reader.read(READ))
+                continue
+            return event
+
+    def _send(self, *events) -> None:
+        for event in events:
+            data = self.conn.send(event)
+            if data:
+                self.out.append(data)
+                self.out_size += len(data)
+        if self.out_size >= READ:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.cork is not None:
+            self.cork.cancel()
+            self.cork = None
+        if self.out:
+            self.writer.write(b"".join(self.out))
+            self.out.clear()
+            self.out_size = 0
+
+    async def _drain(self) -> None:
+        self._flush()
+        await self.writer.drain()
+
+    def _send_up(self, *events) -> None:
+        out = []
+        for event in events:
+            data = self.up.conn.send(event)
+            if data:
+                out.append(data)
+        self.up.writer.write(b"".join(out))
+
+    def _close_upstream(self) -> None:
+        if self.up is not None:
+            self.up.close()
+            self.up = None
+
+    # ---- the loop ----------------------------------------------------------------------------
+    async def run(self) -> None:
+        try:
+            while True:
+                event = await self._agent_event()
+                if not isinstance(event, h11.Request):
+                    break  # ConnectionClosed (or anything else: close)
+                if not await self._exchange(event):
+                    break
+                if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
+                    self.conn.start_next_cycle()
+                else:
+                    break
+        except h11.RemoteProtocolError as error:
+            if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                self._answer_error(400, f"the request is malformed: {error}")
+        except (Closed, OSError, ssl.SSLError, asyncio.TimeoutError, h11.LocalProtocolError,
+                ParseFailed):
+            pass
+        except Exception as error:  # fail closed
+            say(f"bundle: interceptor: closed a tunnel to {self.host}:{self.port} on an "
+                f"unexpected error: {type(error).__name__}")
+        finally:
+            self._close_upstream()
+            try:
+                await asyncio.wait_for(self._drain(), 5)
+            except (OSError, asyncio.TimeoutError, ssl.SSLError):
+                pass
+            self.writer.close()
+
+    def _answer_error(self, status: int, message: str) -> None:
+        headers, body = error_page(status, message)
+        data = body.encode()
+        try:
+            self._send(h11.Response(status_code=status, reason=b"Bad Gateway" if status == 502
+                                    else b"Bad Request", headers=_encode_headers(
+                                        list(headers.items())
+                                        + [("Content-Length", str(len(data)))])),
+                       h11.Data(data=data), h11.EndOfMessage())
+        except h11.LocalProtocolError:
+            pass
+
+    async def _refuse(self, refused: Refusal) -> bool:
+        """Send a refusal; whether the connection goes on."""
+        data = refused.body.encode()
+        headers = list(refused.headers.items()) + [("Content-Length", str(len(data)))]
+        # The rest of the request, as far as it is already here (no body: its end is).
+        while self.conn.their_state is h11.SEND_BODY:
+            event = self.conn.next_event()
+            if event is h11.NEED_DATA:
+                break
+        pending = self.conn.their_state is h11.SEND_BODY
+        if pending:
+            headers = [(k, v) for k, v in headers if k != "Connection"] + [("Connection", "close")]
+        self._send(h11.Response(status_code=refused.status, reason=refused.phrase.encode(),
+                                headers=_encode_headers(headers)),
+                   h11.Data(data=data), h11.EndOfMessage())
+        if pending:
+            # The body was not read: drop what follows for a while, then close.
+            await self._drain()
+            await self._linger()
+            return False
+        return self.conn.our_state is h11.DONE
+
+    async def _linger(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LINGER_SECONDS
+        dropped = 0
+        while dropped < MAX_INSPECTED_BODY:
+            left = deadline - loop.time()
+            if left <= 0:
+                return
+            try:
+                chunk = await asyncio.wait_for(self.reader.read(READ), left)
+            except (OSError, asyncio.TimeoutError, ssl.SSLError):
+                return
+            if not chunk:
+                return
+            dropped += len(chunk)
+
+    async def _exchange(self, request: h11.Request) -> bool:
+        """One request and its response; whether the connection goes on."""
+        gate, host, port = self.gate, self.host, self.port
+        method = request.method.decode("ascii")
+        target = request.target.decode("utf-8", "surrogateescape")
+        headers = _decode_headers(request.headers)
+        ask = Ask(method, self.client)
+        authority = ""
+        if target.startswith("/") or (target == "*" and method == "OPTIONS"):
+            path = target
+        else:
+            m = _ABSOLUTE.match(target)
+            if method == "CONNECT" or (m and m.group(1).lower() != "https"):
+                return await self._refuse(gate.refuse(
+                    ask, host, port, "protocol", "the tunnel is intercepted: it must carry "
+                    "TLS, and the requests inside it go to its host", path=target))
+            if not m:
+                return await self._refuse(gate.refuse(
+                    ask, host, port, "host_mismatch", f"the request target {target[:100]!r} "
+                    "is neither a path nor an https:// URL", path=target))
+            authority, path = m.group(2), m.group(3) or "/"
+            if path.startswith("?"):
+                path = "/" + path
+        hosts = [v for k, v in headers if k.lower() == "host"]
+        problem = authority_problem(hosts, authority, host, port)
+        if problem:
+            return await self._refuse(gate.refuse(ask, host, port, "host_mismatch", problem,
+                                                  path=path))
+        code = gate.policy.check(host, port, True, parse_address(host) is not None)
+        if code is not None:  # a live denial since the tunnel opened
+            return await self._refuse(gate.refuse(ask, host, port, code, "", path=path))
+        checked = gate.check_head(ask, host, port, True, path, headers)
+        if isinstance(checked, Refusal):
+            return await self._refuse(checked)
+        out = checked.headers
+        if any(k.lower() == "expect" and v.strip().lower() == "100-continue" for k, v in out):
+            # Answered here, as mitmproxy did: the checks above have passed.
+            out = [(k, v) for k, v in out if k.lower() != "expect"]
+            self._send(h11.InformationalResponse(status_code=100, headers=[]))
+        websocket = any(k.lower() == "upgrade" and v.strip().lower() == "websocket"
+                        for k, v in out)
+        if websocket:
+            # No extension (permessage-deflate): every message is read as it is.
+            out = [(k, v) for k, v in out if k.lower() != "sec-websocket-extensions"]
+        body: Optional[bytearray] = None
+        if checked.read_body:
+            body = bytearray()
+            while True:
+                event = await self._agent_event()
+                if isinstance(event, h11.Data):
+                    body += event.data
+                    if len(body) > MAX_INSPECTED_BODY:
+                        ask.meta["close"] = True
+                        return await self._refuse(gate.refuse(
+                            ask, host, port, "body_too_large",
+                            f"the bundle reads a body to {host} for the values of injected "
+                            f"secrets, up to {MAX_INSPECTED_BODY >> 20} MiB", status=413,
+                            path=path))
+                elif isinstance(event, h11.EndOfMessage):
+                    break
+                else:
+                    raise Closed()
+            refused = gate.check_body(ask, host, port, bytes(body), checked.others)
+            if refused is not None:
+                return await self._refuse(refused)
+        reason, extra = "intercept", {}
+        if checked.swapped:
+            reason, extra = "injected", {"secret": ",".join(checked.swapped)}
+        recorded = []
+
+        def record() -> None:
+            # Written once the request is on its way: the upstream works on it meanwhile.
+            if not recorded:
+                recorded.append(True)
+                gate.record(ask, "allow", host, port, reason, extra, path=ask.meta.get("path"))
+
+        try:
+            await self._forward(request, checked.target, out, body, record)
+        except UpstreamError as error:
+            record()
+            gate.error(ask, host, port, str(error), path=ask.meta.get("path"))
+            self._close_upstream()
+            if self.conn.our_state is h11.SEND_RESPONSE:
+                self._answer_error(502, str(error))
+            return False
+        return await self._respond(ask, method, websocket)
+
+    async def _forward(self, request: h11.Request, target: str, headers: Headers,
+                       body: Optional[bytearray], record: Callable[[], None]) -> None:
+        if self.up is not None and not self.up.usable():
+            self._close_upstream()
+        if self.up is None:
+            self.up = Upstream(*await self.icp.open_upstream(self.host, self.port,
+                                                             self.addresses))
+        try:
+            # Names and values as h11 parsed them, or swapped-in values (no line break or NUL,
+            # checked when they were loaded): h11 need not check them again.
+            head = h11.Request(method=request.method,
+                               target=target.encode("utf-8", "surrogateescape"),
+                               headers=_encode_headers(headers),
+                               http_version=request.http_version, _parsed=True)
+            if body is not None:
+                self._send_up(head, h11.Data(data=bytes(body)), h11.EndOfMessage())
+                record()
+                await self.up.writer.drain()
+                return
+            self._send_up(head)
+            record()
+            while True:
+                event = await self._agent_event()
+                if isinstance(event, h11.Data):
+                    self._send_up(h11.Data(data=event.data))
+                    await self.up.writer.drain()
+                elif isinstance(event, h11.EndOfMessage):
+                    self._send_up(h11.EndOfMessage())
+                    await self.up.writer.drain()
+                    return
+                else:
+                    raise Closed()
+        except (OSError, ssl.SSLError) as error:
+            raise UpstreamError(f"server connection to {self.host}:{self.port} failed: "
+                                f"{error}")
+
+    async def _respond(self, ask: Ask, method: str, websocket: bool) -> bool:
+        gate, host, port, secrets = self.gate, self.host, self.port, self.gate.secrets
+        try:
+            while True:
+                event = await self._upstream_event()
+                if isinstance(event, h11.InformationalResponse):
+                    headers = _decode_headers(event.headers)
+                    if secrets.loaded:
+                        headers, names = gate.redact_headers(headers)
+                        if names:
+                            self.later(gate.redacted, ask, host, port, names, "headers")
+                    if event.status_code == 101:
+                        if not websocket or any(k.lower() == "sec-websocket-extensions"
+                                                for k, _ in headers):
+                            raise Closed()  # not a plain WebSocket: nothing to read it with
+                        self._send(h11.InformationalResponse(
+                            status_code=101, headers=_encode_headers(headers),
+                            reason=event.reason))
+                        await self._drain()
+                        await WebSocketRelay(self, ask).run()
+                        return False
+                    self._send(h11.InformationalResponse(
+                        status_code=event.status_code, headers=_encode_headers(headers),
+                        reason=event.reason))
+                    continue
+                if isinstance(event, h11.Response):
+                    break
+                raise UpstreamError("the server closed the connection before its response")
+        except (h11.RemoteProtocolError, OSError, ssl.SSLError) as error:
+            message = f"server connection to {host}:{port} failed: {error}"
+            gate.error(ask, host, port, message, path=ask.meta.get("path"))
+            self._close_upstream()
+            self._answer_error(502, message)
+            return False
+        except UpstreamError as error:
+            gate.error(ask, host, port, str(error), path=ask.meta.get("path"))
+            self._close_upstream()
+            self._answer_error(502, str(error))
+            return False
+        status, phrase = event.status_code, event.reason
+        headers = _decode_headers(event.headers)
+        no_body = method == "HEAD" or status in (204, 304)
+        redactor = None
+        buffered = False
+        if secrets.loaded:
+            headers, names = gate.redact_headers(headers)
+            if names:
+                # Recorded once the response is on its way (the next turn of the loop).
+                self.later(gate.redacted, ask, host, port, names, "headers")
+            encoding = next((v for k, v in headers if k.lower() == "content-encoding"),
+                            "identity").strip().lower()
+            if not no_body:
+                if encoding in ("", "identity"):
+                    # Redacted as it streams; the length may change (h11 frames it: chunked).
+                    headers = _without(headers, "content-length", "transfer-encoding")
+                    redactor = secrets.stream_redactor(
+                        lambda names: self.later(gate.redacted, ask, host, port, names, "body"))
+                else:
+                    buffered = True
+        if buffered:
+            data = bytearray()
+            while True:
+                event = await self._upstream_event_or_close()
+                if isinstance(event, h11.Data):
+                    data += event.data
+                    if len(data) > MAX_INSPECTED_BODY:
+                        message = (f"the response body of {host}:{port} is over the "
+                                   f"body_size_limit ({MAX_INSPECTED_BODY >> 20} MiB)")
+                        gate.error(ask, host, port, message, path=ask.meta.get("path"))
+                        self._close_upstream()
+                        self._answer_error(502, message)
+                        return False
+                elif isinstance(event, h11.EndOfMessage):
+                    break
+            body, names = _redact_encoded(secrets, bytes(data), encoding)
+            if names:
+                self.later(gate.redacted, ask, host, port, names, "body")
+            headers = _without(headers, "content-length", "transfer-encoding") + [
+                ("Content-Length", str(len(body)))]
+            self._send(h11.Response(status_code=status, headers=_encode_headers(headers),
+                                    reason=phrase, _parsed=True),
+                       h11.Data(data=body), h11.EndOfMessage())
+        else:
+            # As parsed from upstream, with placeholders for values: not checked again.
+            self._send(h11.Response(status_code=status, headers=_encode_headers(headers),
+                                    reason=phrase, _parsed=True))
+            while True:
+                event = await self._upstream_event_or_close()
+                if isinstance(event, h11.Data):
+                    data = redactor(event.data) if redactor is not None else event.data
+                    if data:
+                        self._send(h11.Data(data=data))
+                elif isinstance(event, h11.EndOfMessage):
+                    if redactor is not None:
+                        data = redactor(b"")
+                        if data:
+                            self._send(h11.Data(data=data))
+                    self._send(h11.EndOfMessage())
+                    break
+        up = self.up
+        if up.conn.our_state is h11.DONE and up.conn.their_state is h11.DONE:
+            up.conn.start_next_cycle()
+        else:
+            self._close_upstream()
+        return True
+
+    async def _upstream_event_or_close(self):
+        """The next event of a response body; a broken upstream ends the agent's connection
+        (the response has begun: nothing else can be said)."""
+        try:
+            event = await self._upstream_event()
+        except (h11.RemoteProtocolError, OSError, ssl.SSLError):
+            raise Closed()
+        if not isinstance(event, (h11.Data, h11.EndOfMessage)):
+            raise Closed()
+        return event
+
+
+class WebSocketRelay:
+    """Messages both ways after a 101: the agent's checked for other secrets' values (one
+    closes the connection), the server's redacted. Control frames pass (pings checked too)."""
+
+    def __init__(self, session: Session, ask: Ask):
+        self.s = session
+        self.ask = ask
+        # Parsers of each side's frames; each also makes the frames sent to that side.
+        self.agent = FrameProtocol(client=False, extensions=[])
+        self.server = FrameProtocol(client=True, extensions=[])
+        self.closing = False
+
+    async def run(self) -> None:
+        s = self.s
+        agent_rest = s.conn.trailing_data[0]
+        server_rest = s.up.conn.trailing_data[0]
+        tasks = [asyncio.ensure_future(self._pump(True, agent_rest)),
+                 asyncio.ensure_future(self._pump(False, server_rest))]
+        try:
+            done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            if not self.closing:
+                for t in pending:
+                    t.cancel()
+            else:  # a close was forwarded: give the other side a moment to answer it
+                await asyncio.wait(pending, timeout=5)
+                for t in pending:
+                    t.cancel()
+        finally:
+            for t in tasks:
+                if t.done() and not t.cancelled():
+                    t.exception()  # retrieved: errors close the connection, nothing more
+            s._close_upstream()
+
+    async def _pump(self, from_agent: bool, rest: bytes) -> None:
+        s, gate = self.s, self.s.gate
+        reader = s.reader if from_agent else s.up.reader
+        parser = self.agent if from_agent else self.server
+        sender = self.server if from_agent else self.agent
+        writer = s.up.writer if from_agent else s.writer
+        others = gate.secrets.for_host(s.host, True)[1] if gate.secrets.loaded else []
+        parts: list = []
+        size = 0
+        data = rest
+        while True:
+            if data:
+                parser.receive_bytes(data)
+                for frame in parser.received_frames():
+                    if frame.opcode in (Opcode.TEXT, Opcode.BINARY):
+                        parts.append(frame.payload)
+                        size += len(frame.payload)
+                        if size > MAX_INSPECTED_BODY:
+                            return
+                        if not frame.message_finished:
+                            continue
+                        message = "".join(parts) if frame.opcode is Opcode.TEXT else b"".join(
+                            parts)
+                        parts, size = [], 0
+                        out = self._checked(from_agent, message, others)
+                        if out is None:
+                            return
+                        writer.write(sender.send_data(out, fin=True))
+                    elif frame.opcode is Opcode.CLOSE:
+                        code, reason = frame.payload
+                        reason = self._checked(from_agent, reason, others)
+                        if reason is None:
+                            return
+                        if code is CloseReason.NO_STATUS_RCVD:
+                            code, reason = None, None
+                        writer.write(sender.close(code, reason or None))
+                        self.closing = True
+                        return
+                    elif frame.opcode in (Opcode.PING, Opcode.PONG):
+                        payload = self._checked(from_agent, bytes(frame.payload), others)
+                        if payload is None:
+                            return
+                        if from_agent is False and len(payload) > 125:
+                            payload = b""
+                        writer.write(sender.ping(payload) if frame.opcode is Opcode.PING
+                                     else sender.pong(payload))
+                await writer.drain()
+            data = await reader.read(READ)
+            if not data:
+                return
+
+    def _checked(self, from_agent: bool, message, others):
+        """What to forward of a message (None: the connection is closed)."""
+        s, gate = self.s, self.s.gate
+        if not gate.secrets.loaded:
+            return message
+        text = isinstance(message, str)
+        data = message.encode("utf-8") if text else message
+        if from_agent:
+            leaked = gate.secrets.carried(data, others)
+            if leaked is not None:
+                gate.record(self.ask, "deny", s.host, s.port, "secret_exfiltration",
+                            path=self.ask.meta.get("path"), secret=leaked,
+                            detail=f"a WebSocket message carried the value of {leaked}; the "
+                                   "connection was closed")
+                return None
+            return message
+        data, names = gate.secrets.redact(data)
+        if names:
+            gate.redacted(self.ask, s.host, s.port, names, "websocket")
+        return data.decode("utf-8") if text else data
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+def _decode_headers(headers) -> Headers:
+    """h11's headers (names as they were sent) as text."""
+    return [(k.decode("ascii"), v.decode("utf-8", "surrogateescape"))
+            for k, v in headers.raw_items()]
+
+
+def _encode_headers(headers: Headers):
+    return [(k.encode("ascii"), v.encode("utf-8", "surrogateescape")) for k, v in headers]
+
+
+def _without(headers: Headers, *names: str) -> Headers:
+    return [(k, v) for k, v in headers if k.lower() not in names]
+
+
+def _plain_response(status: int, phrase: str, headers: Dict[str, str], body: str) -> bytes:
+    data = body.encode()
+    lines = [f"HTTP/1.1 {status} {phrase}"] + [f"{k}: {v}" for k, v in headers.items()] + [
+        f"Content-Length: {len(data)}", "", ""]
+    return "\r\n".join(lines).encode() + data
+
+
+def _redact_encoded(secrets, data: bytes, encoding: str):
+    """A compressed body decoded, redacted and encoded again; one the bundle cannot decode has
+    its raw bytes redacted."""
+    try:
+        if encoding in ("gzip", "x-gzip"):
+            plain = gzip.decompress(data)
+        elif encoding == "deflate":
+            try:
+                plain = zlib.decompress(data)
+            except zlib.error:
+                plain = zlib.decompress(data, -15)
+        elif encoding == "br":
+            import brotli  # mitmproxy's dependency (python3-brotli)
+            plain = brotli.decompress(data)
+        elif encoding == "zstd":
+            import zstandard  # mitmproxy's dependency (python3-zstandard)
+            plain = zstandard.ZstdDecompressor().decompressobj().decompress(data)
+        else:
+            return secrets.redact(data)
+    except Exception:  # undecodable: the raw bytes are redacted
+        return secrets.redact(data)
+    redacted, names = secrets.redact(plain)
+    if not names:
+        return data, names
+    if encoding in ("gzip", "x-gzip"):
+        return gzip.compress(redacted), names
+    if encoding == "deflate":
+        return zlib.compress(redacted), names
+    if encoding == "br":
+        import brotli
+        return brotli.compress(redacted), names
+    import zstandard
+    return zstandard.ZstdCompressor().compress(redacted), names
