@@ -356,6 +356,21 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "a request framed two ways (Content-Length and Transfer-Encoding) is refused, not sent",
+        async () => {
+          const before = (await upstreamRequests(upstream)).length;
+          const r = await curl(
+            `-X POST -H 'Transfer-Encoding: chunked' -H 'Content-Length: 4' ` +
+              `--data-binary abcd https://rules.test/read/x`,
+          );
+          assert.match(r.stdout, /\n400$/, r.stdout + r.stderr);
+          assert.match(r.stdout, /reason: protocol/);
+          assert.match(r.stdout, /its framing is ambiguous/);
+          assert.equal((await upstreamRequests(upstream)).length, before, "it reached upstream");
+        },
+      );
+
       await t.step("an upstream with a certificate nobody trusts is a 502 naming it", async () => {
         const r = await curl("https://bad.test/");
         assert.match(r.stdout, /\n502$/, r.stdout + r.stderr);

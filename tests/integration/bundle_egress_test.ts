@@ -196,6 +196,21 @@ Deno.test({
         const r = await curl("http://allowed.test/");
         assert.equal(r.stdout, `${marker}\n\n200`, r.stderr);
       });
+      await t.step(
+        "plain http: a Host header naming another host than the target is refused",
+        async () => {
+          const r = await curl("http://allowed.test/", "-H 'Host: other.test'");
+          assert.match(r.stdout, /\n403$/, r.stdout + r.stderr);
+          assert.match(r.stdout, /reason: host_mismatch/);
+          assert.match(
+            r.stdout,
+            /the Host header names 'other\.test', but the request goes to allowed\.test:80/,
+          );
+          const same = await curl("http://allowed.test/", "-H 'Host: allowed.test:80'");
+          assert.match(same.stdout, /\n200$/, same.stdout + same.stderr);
+        },
+      );
+
       await t.step("*.wild.test matches a nested subdomain, never wild.test itself", async () => {
         assert.equal((await curl("http://a.b.wild.test/")).stdout, `${marker}\n\n200`);
         await refused("http://wild.test/", "not_allowed", /host "wild\.test" is not on this/);

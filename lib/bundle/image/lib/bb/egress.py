@@ -29,7 +29,8 @@ from mitmproxy import http
 from mitmproxy.proxy import layers
 
 from .addresses import Address, parse_address, refusal
-from .gate import MAX_INSPECTED_BODY, Ask, Checked, Gate, Refusal, Refused, client_text
+from .gate import (MAX_INSPECTED_BODY, Ask, Checked, Gate, Refusal, Refused, authority_problem,
+                   client_text)
 from .patches import error_code
 
 
@@ -66,8 +67,11 @@ class Egress:
 
     # ---- mitmproxy hooks -----------------------------------------------------------------------
     async def http_connect(self, flow: http.HTTPFlow) -> None:
-        host, port = flow.request.host.lower().rstrip("."), flow.request.port
+        host, port = _ascii_host(flow.request.host), flow.request.port
         ask = self._ask(flow)
+        if host is None:
+            return self._refuse(flow, flow.request.host[:100], port, "not_allowed",
+                                "the name is not a valid host name")
         why, _ = await self.gate.decide(ask, host, port, connect=True)
         if why is not None:
             return self._refuse(flow, host, port, why[0], why[1],
@@ -102,11 +106,19 @@ class Egress:
     async def requestheaders(self, flow: http.HTTPFlow) -> None:
         request = flow.request
         ask = self._ask(flow)
-        host, port = request.host.lower().rstrip("."), request.port
+        host, port = _ascii_host(request.host), request.port
+        if host is None:
+            return self._refuse(flow, request.host[:100], port, "not_allowed",
+                                "the name is not a valid host name")
         if flow.client_conn.id in self.tunnels:  # never: tunnels here are raw TCP
             return self._refuse(flow, host, port, "protocol", "a request inside a tunnel")
         if request.scheme != "http":
             return self._refuse(flow, host, port, "protocol", f"scheme {request.scheme}")
+        # The target decides where it goes; a Host header naming another host would reach
+        # another virtual host there (a CDN's other tenants).
+        problem = authority_problem(request.headers.get_all("host"), "", host, port, 80)
+        if problem:
+            return self._refuse(flow, host, port, "host_mismatch", problem)
         why, _ = await self.gate.decide(ask, host, port, connect=False)
         if why is not None:
             return self._refuse(flow, host, port, why[0], why[1],
@@ -199,7 +211,7 @@ class Egress:
         tunnel = self.tunnels.get(flow.client_conn.id)
         if tunnel is not None:
             return tunnel
-        return flow.request.host.lower().rstrip("."), flow.request.port
+        return _ascii_host(flow.request.host) or "?", flow.request.port
 
     def error(self, flow: http.HTTPFlow) -> None:
         if flow.request is None:
@@ -218,3 +230,13 @@ def load_reasons(path: str) -> Dict[str, Dict[str, str]]:
 
 
 __all__ = ["Egress", "Refused", "load_reasons", "Address", "MAX_INSPECTED_BODY"]
+
+
+def _ascii_host(host: str):
+    """The host as the checks compare it: lowercase ASCII, no trailing dot. mitmproxy turns an
+    IDNA name (xn--...) into Unicode, which would not match the ASCII patterns of
+    tls.intercept or egress.rules: it goes back to its ASCII form. None: not a host name."""
+    try:
+        return host.rstrip(".").encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return None

@@ -378,9 +378,11 @@ def parse_authority(value: str) -> Tuple[str, Optional[int]]:
     return host, int(port) if port is not None else None
 
 
-def authority_problem(hosts: List[str], authority: str, host: str, port: int) -> Optional[str]:
-    """Why a request inside the tunnel to host:port names another destination (its Host
-    headers, or the authority of an absolute-form target), or None."""
+def authority_problem(hosts: List[str], authority: str, host: str, port: int,
+                      default_port: int = 443) -> Optional[str]:
+    """Why a request to host:port (inside the tunnel to it; or, with default_port 80, a
+    plain-http request whose target names it) names another destination in its Host headers or
+    the authority of an absolute-form target, or None."""
     if len(hosts) > 1:
         return "the request has more than one Host header"
     for what, value in (("Host header", hosts[0] if hosts else ""),
@@ -391,9 +393,10 @@ def authority_problem(hosts: List[str], authority: str, host: str, port: int) ->
             named, named_port = parse_authority(value)
         except ValueError:
             return f"the {what} {value[:100]!r} is not a host name"
-        if named.lower().rstrip(".") != host or (named_port or 443) != port:
-            return (f"the {what} names {value[:100]!r}, but the tunnel goes to {host}:{port}; "
-                    "a request inside a tunnel goes to the tunnel's host only")
+        if named.lower().rstrip(".") != host or (named_port or default_port) != port:
+            where = "the tunnel goes" if default_port == 443 else "the request goes"
+            return (f"the {what} names {value[:100]!r}, but {where} to {host}:{port}; "
+                    "a request names the one host it goes to")
     return None
 
 

@@ -377,7 +377,9 @@ class Session:
             self.writer.close()
 
     def _answer_error(self, status: int, message: str) -> None:
-        headers, body = error_page(status, message)
+        # The message may quote the upstream's bytes (h11's "illegal header line ..."): an
+        # upstream that reflects a value into a malformed line must not hand it to the agent.
+        headers, body = error_page(status, self.gate.secrets.scrub(message))
         data = body.encode()
         try:
             self._send(h11.Response(status_code=status, reason=b"Bad Gateway" if status == 502
@@ -449,6 +451,18 @@ class Session:
             authority, path = m.group(2), m.group(3) or "/"
             if path.startswith("?"):
                 path = "/" + path
+        # One framing only: with both Content-Length and Transfer-Encoding (or chunked in
+        # HTTP/1.0), an upstream that goes by the length would read the rest of the body as a
+        # second request that no check saw.
+        names = {k.lower() for k, _ in headers}
+        if "transfer-encoding" in names and (
+            "content-length" in names or request.http_version != b"1.1"
+        ):
+            ask.meta["close"] = True
+            return await self._refuse(gate.refuse(
+                ask, host, port, "protocol", "the request has Transfer-Encoding with "
+                "Content-Length, or in HTTP/1.0: its framing is ambiguous", status=400,
+                path=path))
         hosts = [v for k, v in headers if k.lower() == "host"]
         problem = authority_problem(hosts, authority, host, port)
         if problem:
@@ -598,8 +612,9 @@ class Session:
             if names:
                 # Recorded once the response is on its way (the next turn of the loop).
                 self.later(gate.redacted, ask, host, port, names, "headers")
-            encoding = next((v for k, v in headers if k.lower() == "content-encoding"),
-                            "identity").strip().lower()
+            # Every Content-Encoding header, as one list: several (or a stack) are refused.
+            encoding = ",".join(v for k, v in headers if k.lower() == "content-encoding")
+            encoding = encoding.strip().lower() or "identity"
             if not no_body:
                 if encoding in ("", "identity"):
                     # Redacted as it streams; the length may change (h11 frames it: chunked).
@@ -623,7 +638,16 @@ class Session:
                         return False
                 elif isinstance(event, h11.EndOfMessage):
                     break
-            body, names = _redact_encoded(secrets, bytes(data), encoding)
+            redacted = _redact_encoded(secrets, bytes(data), encoding)
+            if redacted is None:
+                message = (f"the response of {host}:{port} is encoded as {encoding!r}, which the "
+                           "bundle cannot decode to check for secrets' values (it asks for "
+                           "identity; gzip and deflate are read)")
+                gate.error(ask, host, port, message, path=ask.meta.get("path"))
+                self._close_upstream()
+                self._answer_error(502, message)
+                return False
+            body, names = redacted
             if names:
                 self.later(gate.redacted, ask, host, port, names, "body")
             headers = _without(headers, "content-length", "transfer-encoding") + [
@@ -795,36 +819,36 @@ def _plain_response(status: int, phrase: str, headers: Dict[str, str], body: str
     return "\r\n".join(lines).encode() + data
 
 
+def _decoded(data: bytes, encoding: str) -> Optional[bytes]:
+    """A gzip or deflate body decoded whole, to at most MAX_INSPECTED_BODY bytes (a bomb is
+    refused, not inflated); None when it is anything else, truncated, or followed by more."""
+    if encoding in ("gzip", "x-gzip"):
+        modes = [31]
+    elif encoding == "deflate":
+        modes = [15, -15]  # zlib-wrapped, as RFC 9110 says, or raw as some servers send
+    else:
+        return None
+    for wbits in modes:
+        d = zlib.decompressobj(wbits)
+        try:
+            plain = d.decompress(data, MAX_INSPECTED_BODY + 1)
+        except zlib.error:
+            continue
+        if len(plain) > MAX_INSPECTED_BODY or not d.eof or d.unused_data or d.unconsumed_tail:
+            return None
+        return plain
+    return None
+
+
 def _redact_encoded(secrets, data: bytes, encoding: str):
-    """A compressed body decoded, redacted and encoded again; one the bundle cannot decode has
-    its raw bytes redacted."""
-    try:
-        if encoding in ("gzip", "x-gzip"):
-            plain = gzip.decompress(data)
-        elif encoding == "deflate":
-            try:
-                plain = zlib.decompress(data)
-            except zlib.error:
-                plain = zlib.decompress(data, -15)
-        elif encoding == "br":
-            import brotli  # mitmproxy's dependency (python3-brotli)
-            plain = brotli.decompress(data)
-        elif encoding == "zstd":
-            import zstandard  # mitmproxy's dependency (python3-zstandard)
-            plain = zstandard.ZstdDecompressor().decompressobj().decompress(data)
-        else:
-            return secrets.redact(data)
-    except Exception:  # undecodable: the raw bytes are redacted
-        return secrets.redact(data)
+    """A compressed body decoded, redacted and encoded again; None when the bundle cannot
+    decode it (the caller refuses it: an undecoded body could carry a value)."""
+    plain = _decoded(data, encoding)
+    if plain is None:
+        return None
     redacted, names = secrets.redact(plain)
     if not names:
         return data, names
     if encoding in ("gzip", "x-gzip"):
         return gzip.compress(redacted), names
-    if encoding == "deflate":
-        return zlib.compress(redacted), names
-    if encoding == "br":
-        import brotli
-        return brotli.compress(redacted), names
-    import zstandard
-    return zstandard.ZstdCompressor().compress(redacted), names
+    return zlib.compress(redacted), names
