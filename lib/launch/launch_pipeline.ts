@@ -32,10 +32,9 @@ import { formatSize } from "../workspace/workspace_size.ts";
 import {
   forgetRestorable,
   workspaceDir,
-  workspaceFiles,
   writeWorkspaceRecord,
 } from "../workspace/workspace_state.ts";
-import { markLevel0 } from "../workspace/mark_level0.ts";
+import { keepBase, markLevel0 } from "../workspace/mark_level0.ts";
 import { Interrupted, type Interrupts } from "./interrupts.ts";
 import { type CreatedResource, type TeardownFailure, TeardownStack } from "./teardown_stack.ts";
 
@@ -133,6 +132,8 @@ export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps):
   let agentRan = false;
   // Set once the workspace is in the guest: from then on its capture runs before teardown.
   let workspaceIn = false;
+  // The copy-in's base, kept from the guest while the agent works (the capture waits for it).
+  let baseKept: Promise<boolean> | null = null;
   try {
     const target = parseProbeTarget(deps.env.get("BOT_BOTTLE_PROBE_TARGET"));
     const secrets = secretValues(plan, deps.env);
@@ -150,7 +151,7 @@ export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps):
     if (trusted !== null) progress(trusted);
     progress(await backend.probe(launch, target));
     if (launch.plan.workspace) {
-      await copyWorkspaceIn(launch, backend, deps);
+      baseKept = (await copyWorkspaceIn(launch, backend, deps)).kept;
       workspaceIn = true;
     }
     // Only the secrets the agent holds: an injected one's guest variable is its placeholder.
@@ -196,6 +197,8 @@ export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps):
     outcome = { error: asInterruption(error, interrupts) };
   }
   // Whatever ended the agent, its work comes out of the guest before anything is removed.
+  // The base first (bounded with the capture: without it the capture is a full one).
+  if (baseKept) await deadline(baseKept, CAPTURE_LIMIT_MS);
   const settled = workspaceIn ? await captureBeforeTeardown(launch, backend, deps) : true;
   progress(`tearing down bottle ${slug}`);
   if (settled && !interrupts.signal.aborted) listedEarly = listLabelled(deps.runner, slug, owner);
@@ -221,6 +224,13 @@ export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps):
 /** Bound on a capture before teardown (the guest archive and the helper's git work). */
 const CAPTURE_LIMIT_MS = 10 * 60_000;
 
+/** `p`, or nothing once `ms` have passed. */
+async function deadline(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([p, new Promise((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}
+
 function workspaceHelperOf(launch: Launch, deps: LaunchDeps, runner: Runner): HelperContext {
   return {
     runner,
@@ -231,8 +241,12 @@ function workspaceHelperOf(launch: Launch, deps: LaunchDeps, runner: Runner): He
   };
 }
 
-/** The workspace into the guest, and its record in the state dir. */
-async function copyWorkspaceIn(launch: Launch, backend: Backend, deps: LaunchDeps): Promise<void> {
+/** The workspace in; the base being kept from the guest meanwhile (null: none is). */
+async function copyWorkspaceIn(
+  launch: Launch,
+  backend: Backend,
+  deps: LaunchDeps,
+): Promise<{ kept: Promise<boolean> | null }> {
   const plan = launch.plan;
   const w = plan.workspace!;
   launch.progress(
@@ -257,31 +271,33 @@ async function copyWorkspaceIn(launch: Launch, backend: Backend, deps: LaunchDep
           incremental: i > 0,
         })),
       }
-      : {
-        kind: "snapshot",
-        root: w.source,
-        tree: w.kind,
-        keepAs: workspaceFiles(plan.state_dir).base,
-      },
+      : { kind: "snapshot", root: w.source, tree: w.kind },
     expectBytes: w.bytes,
     onProgress: deps.status ?? null,
   });
   // The state an incremental capture starts from, before the agent runs: the archives that
-  // made this workspace (the snapshot just kept, or the chain restored).
+  // make this workspace (the chain restored, or the base the guest's copy is kept as, while
+  // the agent works).
   const archives = w.mode === "restore"
     ? (w.restore_archives ?? [w.source]).map((p) => p.slice(p.lastIndexOf("/") + 1))
-    : copied.kept
-    ? ["base.tar"]
-    : null;
-  if (archives !== null) {
-    await markLevel0({
+    : ["base.tar"];
+  const marked = await markLevel0({
+    runner: launch.runner,
+    backend,
+    slug: plan.slug,
+    stateDir: plan.state_dir,
+    run: plan.started_at,
+    archives,
+  });
+  let kept: Promise<boolean> | null = null;
+  if (marked && w.mode === "snapshot") {
+    kept = keepBase({
       runner: launch.runner,
       backend,
       slug: plan.slug,
       stateDir: plan.state_dir,
-      run: plan.started_at,
-      archives,
-    });
+      limitBytes: w.limit_bytes,
+    }).catch(() => false);
   }
   if (w.mode === "snapshot") {
     await writeWorkspaceRecord(plan.state_dir, {
@@ -299,6 +315,8 @@ async function copyWorkspaceIn(launch: Launch, backend: Backend, deps: LaunchDep
       (copied.ms / 1000).toFixed(1)
     } s`,
   );
+  // In an object: an async function returning the promise itself would wait for it.
+  return { kept };
 }
 
 /**

@@ -3,10 +3,10 @@
  * host tree — or, on resume, the archives of the guest workspace as it was
  * left (what was copied in, then each capture's changes, applied in order) —
  * streamed through this process into `tar -x` in the guest, as the agent's
- * user, at /workspace. The host tree is read only by the helper; the stream
- * itself is kept in the state dir as it passes (`keepAs`: the base the
- * captures' changes are taken against, and what `resume` restores first).
- * On a terminal a progress line shows bytes against the planned size.
+ * user, at /workspace. Nothing of the tree is written on the host on the way
+ * (the base later captures are taken against is kept from the guest while the
+ * agent works: mark_level0.ts). On a terminal a progress line shows bytes
+ * against the planned size.
  */
 import type { Backend } from "../backends/backend.ts";
 import { UserError } from "../errors.ts";
@@ -43,7 +43,7 @@ export interface RestoreArchive {
 
 /** What to copy in. */
 export type CopySource =
-  | { kind: "snapshot"; root: string; tree: "git" | "dir"; keepAs?: string }
+  | { kind: "snapshot"; root: string; tree: "git" | "dir" }
   | { kind: "archives"; archives: RestoreArchive[] };
 
 /** Copy the workspace in; returns the bytes streamed. */
@@ -59,7 +59,7 @@ export async function copyIn(opts: {
   onProgress: ((line: string) => void) | null;
   /** A private directory (the state dir's workspace dir) for the snapshot's FIFO. */
   streamDir: string;
-}): Promise<{ bytes: number; ms: number; base: string | null; kept?: boolean }> {
+}): Promise<{ bytes: number; ms: number; base: string | null }> {
   const t0 = performance.now();
   if (opts.source.kind === "archives") {
     let bytes = 0;
@@ -96,50 +96,13 @@ export async function copyIn(opts: {
     { stdout: "null", stderr: "piped" },
   );
   const helperErr = textOf(helper.stderr);
-  let source = await openFifo(`${fifoDir}/tar`, helper);
-  // Kept as it passes: each chunk is written to the file before it goes on to the guest (so
-  // the slower side paces the stream and nothing piles up in memory), into a file beside that
-  // is renamed once the copy is complete.
-  const keepAs = opts.source.keepAs;
-  let keptOk = false;
-  let file: Deno.FsFile | null = null;
-  if (keepAs) {
-    const out = await Deno.open(`${keepAs}.tmp`, {
-      create: true,
-      write: true,
-      truncate: true,
-      mode: 0o600,
-    });
-    file = out;
-    keptOk = true;
-    source = source.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        async transform(chunk, controller) {
-          if (keptOk) {
-            try {
-              for (let at = 0; at < chunk.byteLength;) at += await out.write(chunk.subarray(at));
-            } catch {
-              keptOk = false; // a full disk loses the kept copy, not the copy into the guest
-            }
-          }
-          controller.enqueue(chunk);
-        },
-      }),
-    );
-  }
+  const source = await openFifo(`${fifoDir}/tar`, helper);
   const [streamed, helperCode] = await Promise.all([
     intoGuest(opts, source, GUEST_UNTAR, 0),
     helper.status,
   ]);
-  file?.close();
   await Deno.remove(fifoDir, { recursive: true }).catch(() => {});
   const sourceErr = await helperErr;
-  // Kept only when the whole copy went in.
-  const keep = helperCode === 0 && streamed.sinkCode === 0 && keptOk;
-  if (keepAs) {
-    if (keep) await Deno.rename(`${keepAs}.tmp`, keepAs);
-    else await Deno.remove(`${keepAs}.tmp`).catch(() => {});
-  }
   if (helperCode !== 0) {
     throw new UserError(
       `copying the workspace failed on the host side (exit ${helperCode}): ${lastLines(sourceErr)}`,
@@ -149,7 +112,7 @@ export async function copyIn(opts: {
   sinkCheck(streamed);
   // The snapshot says which commit it copied (a plain directory's is made by the helper).
   const base = /^bb-workspace: base ([0-9a-f]{40,64})$/m.exec(sourceErr)?.[1] ?? null;
-  return { bytes: streamed.bytes, ms: performance.now() - t0, base, kept: keep };
+  return { bytes: streamed.bytes, ms: performance.now() - t0, base };
 }
 
 /** One stream into the guest's tar (`untar`), with the progress line. */
