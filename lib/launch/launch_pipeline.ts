@@ -24,7 +24,7 @@ import { injectedPayload } from "./secret_delivery.ts";
 import { parseProbeTarget } from "./egress_probe.ts";
 import { watchHeldRequests } from "./held_requests.ts";
 import { roleLabels } from "./bundle_up.ts";
-import { copyIn } from "../workspace/copy_in.ts";
+import { copyIn, type StartedSnapshot, startSnapshot } from "../workspace/copy_in.ts";
 import { captureWorkspace } from "../workspace/capture_workspace.ts";
 import type { HelperContext } from "../workspace/survey_workspace.ts";
 import { ensureWorkspaceImage } from "../workspace/workspace_image.ts";
@@ -134,6 +134,7 @@ export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps):
   let workspaceIn = false;
   // The copy-in's base, kept from the guest while the agent works (the capture waits for it).
   let baseKept: Promise<boolean> | null = null;
+  let snapshot: StartedSnapshot | null = null;
   try {
     const target = parseProbeTarget(deps.env.get("BOT_BOTTLE_PROBE_TARGET"));
     const secrets = secretValues(plan, deps.env);
@@ -141,6 +142,9 @@ export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps):
     await writeMetadata(plan.state_dir, metadataOf(plan));
     await writeStatus(plan.state_dir, "starting");
     launch.images = await ensureImages(launch, deps);
+    // The workspace helper's container starts now, beside the bundle and the guest; it waits
+    // on its FIFO until the copy reads it.
+    if (plan.workspace?.mode === "snapshot") snapshot = await startWorkspaceSnapshot(launch, deps);
     await backend.prepare(launch);
     await backend.networkAndBundle(launch);
     await backend.createGuest(launch);
@@ -151,7 +155,7 @@ export async function runLaunch(plan: Plan, backend: Backend, deps: LaunchDeps):
     if (trusted !== null) progress(trusted);
     progress(await backend.probe(launch, target));
     if (launch.plan.workspace) {
-      baseKept = (await copyWorkspaceIn(launch, backend, deps)).kept;
+      baseKept = (await copyWorkspaceIn(launch, backend, deps, snapshot)).kept;
       workspaceIn = true;
     }
     // Only the secrets the agent holds: an injected one's guest variable is its placeholder.
@@ -241,11 +245,37 @@ function workspaceHelperOf(launch: Launch, deps: LaunchDeps, runner: Runner): He
   };
 }
 
+/**
+ * A new bottle's snapshot, started; a launch that ends before the copy stops it (its container,
+ * left waiting on the FIFO, goes with the label sweep). The last capture stops restoring: its
+ * archives were taken against the base this copy replaces.
+ */
+async function startWorkspaceSnapshot(launch: Launch, deps: LaunchDeps): Promise<StartedSnapshot> {
+  const plan = launch.plan;
+  const w = plan.workspace!;
+  const streamDir = workspaceDir(plan.state_dir);
+  await Deno.mkdir(streamDir, { recursive: true, mode: 0o700 });
+  await forgetRestorable(plan.state_dir);
+  const started = await startSnapshot({
+    runner: launch.runner,
+    helper: workspaceHelperOf(launch, deps, launch.runner),
+    root: w.source,
+    tree: w.kind,
+    streamDir,
+  });
+  launch.teardown.defer("workspace snapshot", async () => {
+    await started.cancel();
+    return null;
+  });
+  return started;
+}
+
 /** The workspace in; the base being kept from the guest meanwhile (null: none is). */
 async function copyWorkspaceIn(
   launch: Launch,
   backend: Backend,
   deps: LaunchDeps,
+  snapshot: StartedSnapshot | null,
 ): Promise<{ kept: Promise<boolean> | null }> {
   const plan = launch.plan;
   const w = plan.workspace!;
@@ -256,7 +286,6 @@ async function copyWorkspaceIn(
   );
   const streamDir = workspaceDir(plan.state_dir);
   await Deno.mkdir(streamDir, { recursive: true, mode: 0o700 });
-  if (w.mode === "snapshot") await forgetRestorable(plan.state_dir);
   const copied = await copyIn({
     streamDir,
     runner: launch.runner,
@@ -271,6 +300,8 @@ async function copyWorkspaceIn(
           incremental: i > 0,
         })),
       }
+      : snapshot
+      ? { kind: "started", snapshot }
       : { kind: "snapshot", root: w.source, tree: w.kind },
     expectBytes: w.bytes,
     onProgress: deps.status ?? null,

@@ -44,7 +44,55 @@ export interface RestoreArchive {
 /** What to copy in. */
 export type CopySource =
   | { kind: "snapshot"; root: string; tree: "git" | "dir" }
+  | { kind: "started"; snapshot: StartedSnapshot }
   | { kind: "archives"; archives: RestoreArchive[] };
+
+/** The helper's snapshot, started: it waits on its FIFO until the copy reads it. */
+export interface StartedSnapshot {
+  helper: Spawned;
+  fifoDir: string;
+  stderr: Promise<string>;
+  /** Stop it (a launch that ends before the copy); its container goes with the label sweep. */
+  cancel(): Promise<void>;
+}
+
+/**
+ * Start the helper's snapshot of `root` (a launch starts it beside the bundle, so the copy
+ * itself does not wait for a container to start). The helper writes the tar into a FIFO in a
+ * private dir of `streamDir`, which this process reads: a container's stdout would cross the
+ * Docker daemon's attach stream.
+ */
+export async function startSnapshot(opts: {
+  runner: Runner;
+  helper: HelperContext;
+  root: string;
+  tree: "git" | "dir";
+  streamDir: string;
+}): Promise<StartedSnapshot> {
+  const fifoDir = await Deno.makeTempDir({ dir: opts.streamDir, prefix: "stream-" });
+  const helper = opts.runner.spawn(
+    workspaceHelperArgv({
+      ...opts.helper,
+      mounts: [
+        { source: opts.root, target: "/src", readonly: true },
+        { source: fifoDir, target: "/stream", readonly: false },
+      ],
+      args: ["snapshot", opts.tree, opts.root.split("/").pop() || "/", "/stream/tar"],
+    }),
+    { stdout: "null", stderr: "piped" },
+  );
+  return {
+    helper,
+    fifoDir,
+    stderr: textOf(helper.stderr),
+    async cancel() {
+      try {
+        helper.kill("SIGTERM");
+      } catch { /* gone */ }
+      await Deno.remove(fifoDir, { recursive: true }).catch(() => {});
+    },
+  };
+}
 
 /** Copy the workspace in; returns the bytes streamed. */
 export async function copyIn(opts: {
@@ -76,26 +124,15 @@ export async function copyIn(opts: {
     }
     return { bytes, ms: performance.now() - t0, base: null };
   }
-  // The helper writes the tar into a FIFO in a private dir of the state dir, which this
-  // process reads: a container's stdout would cross the Docker daemon's attach stream.
-  const fifoDir = await Deno.makeTempDir({ dir: opts.streamDir, prefix: "stream-" });
-  const helper = opts.runner.spawn(
-    workspaceHelperArgv({
-      ...opts.helper,
-      mounts: [
-        { source: opts.source.root, target: "/src", readonly: true },
-        { source: fifoDir, target: "/stream", readonly: false },
-      ],
-      args: [
-        "snapshot",
-        opts.source.tree,
-        opts.source.root.split("/").pop() || "/",
-        "/stream/tar",
-      ],
-    }),
-    { stdout: "null", stderr: "piped" },
-  );
-  const helperErr = textOf(helper.stderr);
+  const started = opts.source.kind === "started" ? opts.source.snapshot : await startSnapshot({
+    runner: opts.runner,
+    helper: opts.helper,
+    root: opts.source.root,
+    tree: opts.source.tree,
+    streamDir: opts.streamDir,
+  });
+  const { helper, fifoDir } = started;
+  const helperErr = started.stderr;
   const source = await openFifo(`${fifoDir}/tar`, helper);
   const [streamed, helperCode] = await Promise.all([
     intoGuest(opts, source, GUEST_UNTAR, 0),

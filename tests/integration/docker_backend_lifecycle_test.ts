@@ -84,6 +84,15 @@ Deno.test("docker backend: a bundle that fails its health check stops the launch
     assert.doesNotMatch(cli.stdout, /HELLO/);
     assert.ok(ms < 60_000, `the failure took ${ms} ms`);
     await assertNothingLeft(slugs[0]);
+    // With a workspace: its helper, started beside the bundle and waiting to be read, goes too.
+    await Deno.writeTextFile(`${sb.cwd}/work.txt`, "work\n");
+    const ws = sb.start("exits", { backend: "docker", manifest, args: ["--cwd"] });
+    clis.push(ws);
+    slugs.push(await ws.slug());
+    assert.equal((await ws.done).code, 1, ws.transcript);
+    assert.match(ws.stderr, /did not become healthy/, ws.transcript);
+    assert.doesNotMatch(ws.stderr, /copying .* into \/workspace/);
+    await assertNothingLeft(slugs[1]);
   });
 });
 
