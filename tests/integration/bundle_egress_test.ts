@@ -197,6 +197,16 @@ Deno.test({
         assert.equal(r.stdout, `${marker}\n\n200`, r.stderr);
       });
       await t.step(
+        "an IDNA name is checked in its ASCII form, as patterns are written",
+        async () => {
+          // mitmproxy turns xn-- names into Unicode; the checks compare them as ASCII again.
+          const r = await curl("http://xn--e1afmkfd.test/");
+          assert.match(r.stdout, /\n403$/, r.stdout + r.stderr);
+          assert.match(r.stdout, /refused GET xn--e1afmkfd\.test:80/, r.stdout);
+        },
+      );
+
+      await t.step(
         "plain http: a Host header naming another host than the target is refused",
         async () => {
           const r = await curl("http://allowed.test/", "-H 'Host: other.test'");
