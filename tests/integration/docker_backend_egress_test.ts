@@ -128,8 +128,15 @@ Deno.test("docker backend: proxy allows the allowlist, refuses the rest; no othe
     );
 
     await a.waitFor("stdout", /^RESULTS-DONE$/m, 90_000);
-    const logs = await docker(["logs", `bot-bottle-${slugA}-bundle`]);
-    const bundleLog = `${logs.stdout}\n${logs.stderr}`;
+    // The bundle writes its stdout lines within 0.1 s (batched): ask until the agent's last
+    // lookup is there, bounded.
+    let bundleLog = "";
+    for (let i = 0; i < 50; i++) {
+      const logs = await docker(["logs", `bot-bottle-${slugA}-bundle`]);
+      bundleLog = `${logs.stdout}\n${logs.stderr}`;
+      if (/^dns deny A+ deb\.debian\.org/m.test(bundleLog)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     // Release the agent: with the upstream gone from the egress network it stops waiting.
     await docker(["network", "disconnect", "--force", egressA, upstream]);
     const resultA = await a.done;
