@@ -259,8 +259,8 @@ for (const backend of ["docker", "smolmachines"] as const) {
       assert.match(placeholder, /^bot-bottle-placeholder-[0-9a-f]{32}$/);
       const slug = w.plan.slug;
       // Once, after the bundle is up and before anything runs in the guest (docker's idle agent
-      // container and smolvm's created machine may already exist: they are made while the
-      // bundle's health is waited for), on docker exec -i stdin.
+      // container may already exist: it is started while the bundle's health is waited for),
+      // on docker exec -i stdin.
       const calls = runner.calls;
       const at = calls.findIndex((c) => c.argv.join(" ").endsWith("bb-secrets"));
       assert.ok(at >= 0, "no delivery");
@@ -281,7 +281,7 @@ for (const backend of ["docker", "smolmachines"] as const) {
       const guest = calls.findIndex((c) =>
         backend === "docker"
           ? c.argv.join(" ").includes(`bot-bottle-${slug}-agent-probe`)
-          : c.argv[0] === "smolvm" && c.argv[2] === "start"
+          : c.argv[0] === "smolvm" && c.argv[2] === "create"
       );
       assert.ok(bundleRun < at && at < guest, `order: bundle ${bundleRun}, ${at}, guest ${guest}`);
       assert.equal(calls.filter((c) => c.argv.join(" ").endsWith("bb-secrets")).length, 1);

@@ -152,13 +152,71 @@ export const smolvmBackend: Backend = {
       internal: false,
       which: "subnet",
     });
-    // The machine is created (not started: nothing of the guest runs) while the bundle's
-    // health check is waited for.
-    await startBundle(launch, { network, beside: () => createMachine(launch) });
+    await startBundle(launch, { network });
   },
 
-  // Created beside the bundle's health wait (networkAndBundle).
-  createGuest: () => Promise.resolve(),
+  async createGuest(launch) {
+    const [{ prepareStagingDir, releaseStagedArchive, stageLock }, { removeMachine }] =
+      await Promise
+        .all([archives(), teardowns()]);
+    const plan = launch.plan;
+    const machine = machineName(plan.slug);
+    // Whether the machine is ours is decided before create: absent now (the slug's state dir
+    // is reserved, so no other bot-bottle picks the name), then whatever has the name is ours.
+    const existing = await listMachines(launch.runner);
+    if (typeof existing === "string") throw new UserError(existing);
+    if (existing.some((m) => m.name === machine)) {
+      throw new UserError(
+        `a smolvm machine named ${machine} already exists and is not this bottle's; nothing ` +
+          "was started",
+        { hint: `look at it with \`smolvm machine status --name ${machine}\`` },
+      );
+    }
+    const smolfilePath = `${plan.state_dir}/Smolfile`;
+    await writeFileAtomic(smolfilePath, plan.smolfile ?? "", 0o600);
+    // smolvm stages the archive under its own cache and never removes it: make the dir readable
+    // for a per-VM uid (smolvm as root), and remove it once no live bottle uses it.
+    const state = states.get(launch)!;
+    const staged = stagedArchiveDir(state.paths, state.archive.sha256);
+    await prepareStagingDir(staged);
+    const bottlesDir = plan.state_dir.slice(0, plan.state_dir.lastIndexOf("/"));
+    launch.teardown.add({ kind: "file", name: staged }, () =>
+      releaseStagedArchive({
+        stagedDir: staged,
+        sha256: state.archive.sha256,
+        cacheDir: launch.imageCacheDir,
+        bottlesDir,
+        self: plan.slug,
+        // Run after this bottle's machine is deleted: any machine left on the image is not ours.
+        machinesUsing: () => machinesOnImage(launch.teardownRunner, state.archive.sha256),
+      }));
+    state.lock = await stageLock(launch.imageCacheDir, false, 60_000);
+    if (state.lock === null) {
+      throw new UserError("another bot-bottle is removing a staged image archive; try again");
+    }
+    launch.teardown.defer("stage lock", () => {
+      releaseLock(state);
+      return Promise.resolve(null);
+    });
+    const runner = launch.teardownRunner;
+    launch.teardown.add({ kind: "machine", name: machine }, () => removeMachine(runner, machine));
+    await runOk(
+      launch.runner,
+      createArgv({
+        name: machine,
+        smolfilePath,
+        imageArchive: state.copy,
+        dns: plan.bundle_ip,
+        // Only what the agent holds: an injected secret's guest variable is its placeholder (in
+        // the Smolfile's env), and its value goes to the bundle alone.
+        secretEnv: plan.secrets.filter((s) => s.holder === "agent").map((s) => ({
+          guest: s.guest,
+          hostVar: s.host_var,
+        })),
+      }),
+      "smolvm machine create",
+    );
+  },
 
   async verify(launch) {
     const { verifyAllowlist } = await import("./verify_allowlist.ts");
@@ -253,66 +311,3 @@ export const smolvmBackend: Backend = {
     return { guests: machines.filter((m) => m.name.startsWith(RESOURCE_PREFIX)) };
   },
 };
-
-/** The guest's machine, created and not started (checked absent first, then ours). */
-async function createMachine(launch: Launch): Promise<void> {
-  const [{ prepareStagingDir, releaseStagedArchive, stageLock }, { removeMachine }] = await Promise
-    .all([archives(), teardowns()]);
-  const plan = launch.plan;
-  const machine = machineName(plan.slug);
-  // Whether the machine is ours is decided before create: absent now (the slug's state dir
-  // is reserved, so no other bot-bottle picks the name), then whatever has the name is ours.
-  const existing = await listMachines(launch.runner);
-  if (typeof existing === "string") throw new UserError(existing);
-  if (existing.some((m) => m.name === machine)) {
-    throw new UserError(
-      `a smolvm machine named ${machine} already exists and is not this bottle's; nothing ` +
-        "was started",
-      { hint: `look at it with \`smolvm machine status --name ${machine}\`` },
-    );
-  }
-  const smolfilePath = `${plan.state_dir}/Smolfile`;
-  await writeFileAtomic(smolfilePath, plan.smolfile ?? "", 0o600);
-  // smolvm stages the archive under its own cache and never removes it: make the dir readable
-  // for a per-VM uid (smolvm as root), and remove it once no live bottle uses it.
-  const state = states.get(launch)!;
-  const staged = stagedArchiveDir(state.paths, state.archive.sha256);
-  await prepareStagingDir(staged);
-  const bottlesDir = plan.state_dir.slice(0, plan.state_dir.lastIndexOf("/"));
-  launch.teardown.add({ kind: "file", name: staged }, () =>
-    releaseStagedArchive({
-      stagedDir: staged,
-      sha256: state.archive.sha256,
-      cacheDir: launch.imageCacheDir,
-      bottlesDir,
-      self: plan.slug,
-      // Run after this bottle's machine is deleted: any machine left on the image is not ours.
-      machinesUsing: () => machinesOnImage(launch.teardownRunner, state.archive.sha256),
-    }));
-  state.lock = await stageLock(launch.imageCacheDir, false, 60_000);
-  if (state.lock === null) {
-    throw new UserError("another bot-bottle is removing a staged image archive; try again");
-  }
-  launch.teardown.defer("stage lock", () => {
-    releaseLock(state);
-    return Promise.resolve(null);
-  });
-  const runner = launch.teardownRunner;
-  launch.teardown.add({ kind: "machine", name: machine }, () => removeMachine(runner, machine));
-  await runOk(
-    launch.runner,
-    createArgv({
-      name: machine,
-      smolfilePath,
-      imageArchive: state.copy,
-      dns: plan.bundle_ip,
-      // Only what the agent holds: an injected secret's guest variable is its placeholder (in
-      // the Smolfile's env), and its value goes to the bundle alone.
-      secretEnv: plan.secrets.filter((s) => s.holder === "agent").map((s) => ({
-        guest: s.guest,
-        hostVar: s.host_var,
-      })),
-    }),
-    "smolvm machine create",
-  );
-}
