@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Send one audit record to the bundle daemon: bb-audit SOURCE DECISION REASON [KEY=VALUE...].
 
 Used by the git gate's hooks; a value that looks like an integer is sent as one.

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Hand the values of a bottle's injected secrets to the bundle daemon: a JSON object
 {"NAME": "value", ...} on stdin (bot-bottle runs this with `docker exec -i`, so the values are
 never in an argument, the environment, a file or a log). Prints what the daemon said, never a

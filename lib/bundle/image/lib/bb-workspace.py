@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """bot-bottle's workspace helper (lib/bb/workspace.py): survey, snapshot, capture."""
 import sys
 
