@@ -4,8 +4,9 @@
  * text imports, plus the reasons table generated from bot-bottle's reason
  * codes (what the proxy's refusals say). Built from Debian packages only:
  * mitmproxy (plain-http proxying and tunnels, with bot-bottle's addon in
- * lib/bb/; bot-bottle's own TLS interceptor, lib/bb/intercept.py, uses the
- * h11 and wsproto it depends on), python3,
+ * lib/bb/; bot-bottle's own TLS interceptor, lib/bb/intercept.py, reads
+ * HTTP/1.1 with lib/bb/http1.py and WebSocket frames with the wsproto
+ * mitmproxy depends on), python3,
  * git + openssh-client (git gate) and gitleaks from trixie (apt-pinned so
  * nothing else comes from trixie). The per-bottle config is
  * rendered by config/render_bundle_config.ts and mounted read-only at
@@ -29,6 +30,7 @@ import LIB_BB_CREDENTIALS from "./image/lib/bb/credentials.py" with { type: "tex
 import LIB_BB_DNS_SINK from "./image/lib/bb/dns_sink.py" with { type: "text" };
 import LIB_BB_EGRESS from "./image/lib/bb/egress.py" with { type: "text" };
 import LIB_BB_GATE from "./image/lib/bb/gate.py" with { type: "text" };
+import LIB_BB_HTTP1 from "./image/lib/bb/http1.py" with { type: "text" };
 import LIB_BB_INTERCEPT from "./image/lib/bb/intercept.py" with { type: "text" };
 import LIB_BB_MAIN from "./image/lib/bb/main.py" with { type: "text" };
 import LIB_BB_PATCHES from "./image/lib/bb/patches.py" with { type: "text" };
@@ -58,6 +60,7 @@ export const IMAGE_FILES: Readonly<Record<string, string>> = Object.freeze({
   "lib/bb/dns_sink.py": LIB_BB_DNS_SINK,
   "lib/bb/egress.py": LIB_BB_EGRESS,
   "lib/bb/gate.py": LIB_BB_GATE,
+  "lib/bb/http1.py": LIB_BB_HTTP1,
   "lib/bb/intercept.py": LIB_BB_INTERCEPT,
   "lib/bb/main.py": LIB_BB_MAIN,
   "lib/bb/patches.py": LIB_BB_PATCHES,

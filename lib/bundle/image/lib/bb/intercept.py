@@ -7,7 +7,7 @@ Every connection to :8888 is read up to its first request line. One that opens w
    upstream connection goes to exactly those addresses, never a local or the bundle's own);
 2. the agent's TLS is terminated with a leaf certificate for the tunnel's host, signed by the
    bottle's CA (bb.certs; one SSLContext per host, cached);
-3. HTTP/1.1 inside is parsed with h11, request by request (keep-alive and pipelining: every
+3. HTTP/1.1 inside is read with bb.http1, request by request (keep-alive and pipelining: every
    request is one audit record). Each must name the tunnel's host (Host header, absolute-form
    target), is checked against the live allowlist and `egress.rules` before its body leaves,
    has the host's placeholders swapped in (URL and headers, Basic auth too), and is refused
@@ -38,6 +38,7 @@ from typing import Awaitable, Callable, Dict, List, Optional, Tuple
 import h11
 from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode, ParseFailed
 
+from . import http1
 from .addresses import parse_address, refusal
 from .audit import say
 from .certs import leaf_certificate, load_ca, pem
@@ -243,15 +244,17 @@ class Interceptor:
 
 
 class Upstream:
-    __slots__ = ("reader", "writer", "conn")
+    __slots__ = ("reader", "writer", "msgs", "idle")
 
-    def __init__(self, reader, writer):
+    def __init__(self, reader, writer, before_read):
         self.reader = reader
         self.writer = writer
-        self.conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
+        self.msgs = http1.Reader(reader, MAX_HEAD, READ, before_read)
+        # No exchange is under way and the last response ended where its framing said.
+        self.idle = True
 
     def usable(self) -> bool:
-        return (self.conn.our_state is h11.IDLE and not self.reader.at_eof()
+        return (self.idle and not self.msgs.at_eof and not self.reader.at_eof()
                 and not self.writer.is_closing())
 
     def close(self) -> None:
@@ -275,8 +278,12 @@ class Session:
         self.reader = reader
         self.writer = writer
         self.client = client
-        self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+        # The host's policy check is the same for every request (whether it is an address).
+        self.host_is_address = parse_address(host) is not None
+        self.msgs = http1.Reader(reader, MAX_HEAD, READ, self._drain)
         self.up: Optional[Upstream] = None
+        # Whether the current request has had its final response's head (or an answer).
+        self.answered = False
         # Bytes for the agent, written at once when the session next waits for the agent (one
         # TLS record for a response's head and body, not one per part), or CORK_SECONDS after
         # it began waiting for more of the upstream's response.
@@ -286,37 +293,17 @@ class Session:
         self.later = asyncio.get_running_loop().call_soon
 
     # ---- I/O ---------------------------------------------------------------------------------
-    async def _agent_event(self):
-        conn = self.conn
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                await self._drain()
-                conn.receive_data(await self.reader.read(READ))
-                continue
-            return event
+    async def _before_upstream_read(self) -> None:
+        if self.out and self.cork is None:
+            # The rest of a response is usually right behind its head: wait a moment for it
+            # rather than send the head alone.
+            self.cork = asyncio.get_running_loop().call_later(CORK_SECONDS, self._flush)
+        if self.writer.transport.get_write_buffer_size():
+            await self.writer.drain()  # the agent reads slower than upstream sends
 
-    async def _upstream_event(self):
-        conn = self.up.conn
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                if self.out and self.cork is None:
-                    # The rest of a response is usually right behind its head: wait a moment
-                    # for it rather than send the head alone.
-                    self.cork = asyncio.get_running_loop().call_later(CORK_SECONDS, self._flush)
-                if self.writer.transport.get_write_buffer_size():
-                    await self.writer.drain()  # the agent reads slower than upstream sends
-                conn.receive_data(await self.up.reader.read(READ))
-                continue
-            return event
-
-    def _send(self, *events) -> None:
-        for event in events:
-            data = self.conn.send(event)
-            if data:
-                self.out.append(data)
-                self.out_size += len(data)
+    def _send(self, data: bytes) -> None:
+        self.out.append(data)
+        self.out_size += len(data)
         if self.out_size >= READ:
             self._flush()
 
@@ -333,14 +320,6 @@ class Session:
         self._flush()
         await self.writer.drain()
 
-    def _send_up(self, *events) -> None:
-        out = []
-        for event in events:
-            data = self.up.conn.send(event)
-            if data:
-                out.append(data)
-        self.up.writer.write(b"".join(out))
-
     def _close_upstream(self) -> None:
         if self.up is not None:
             self.up.close()
@@ -350,20 +329,18 @@ class Session:
     async def run(self) -> None:
         try:
             while True:
-                event = await self._agent_event()
-                if not isinstance(event, h11.Request):
-                    break  # ConnectionClosed (or anything else: close)
-                if not await self._exchange(event):
+                request = await self.msgs.request()
+                if request is None:
+                    break  # the agent closed between requests
+                self.answered = False
+                if not await self._exchange(request):
                     break
-                if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
-                    self.conn.start_next_cycle()
-                else:
+                if request.close or not self.msgs.body_done:
                     break
-        except h11.RemoteProtocolError as error:
-            if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+        except http1.ProtocolError as error:
+            if not self.answered:
                 self._answer_error(400, f"the request is malformed: {error}")
-        except (Closed, OSError, ssl.SSLError, asyncio.TimeoutError, h11.LocalProtocolError,
-                ParseFailed):
+        except (Closed, OSError, ssl.SSLError, asyncio.TimeoutError, ParseFailed):
             pass
         except Exception as error:  # fail closed
             say(f"bundle: interceptor: closed a tunnel to {self.host}:{self.port} on an "
@@ -377,40 +354,36 @@ class Session:
             self.writer.close()
 
     def _answer_error(self, status: int, message: str) -> None:
-        # The message may quote the upstream's bytes (h11's "illegal header line ..."): an
-        # upstream that reflects a value into a malformed line must not hand it to the agent.
+        # The message may name what the upstream sent: an upstream that reflects a value into
+        # it must not hand it to the agent.
+        if self.answered:
+            return
         headers, body = error_page(status, self.gate.secrets.scrub(message))
         data = body.encode()
-        try:
-            self._send(h11.Response(status_code=status, reason=b"Bad Gateway" if status == 502
-                                    else b"Bad Request", headers=_encode_headers(
-                                        list(headers.items())
-                                        + [("Content-Length", str(len(data)))])),
-                       h11.Data(data=data), h11.EndOfMessage())
-        except h11.LocalProtocolError:
-            pass
+        self._send(http1.response_head(
+            status, b"Bad Gateway" if status == 502 else b"Bad Request",
+            _encode_headers(list(headers.items()) + [("Content-Length", str(len(data)))])) + data)
+        self.answered = True
 
     async def _refuse(self, refused: Refusal) -> bool:
         """Send a refusal; whether the connection goes on."""
         data = refused.body.encode()
         headers = list(refused.headers.items()) + [("Content-Length", str(len(data)))]
         # The rest of the request, as far as it is already here (no body: its end is).
-        while self.conn.their_state is h11.SEND_BODY:
-            event = self.conn.next_event()
-            if event is h11.NEED_DATA:
-                break
-        pending = self.conn.their_state is h11.SEND_BODY
+        self.msgs.buffered_body()
+        pending = not self.msgs.body_done
         if pending:
             headers = [(k, v) for k, v in headers if k != "Connection"] + [("Connection", "close")]
-        self._send(h11.Response(status_code=refused.status, reason=refused.phrase.encode(),
-                                headers=_encode_headers(headers)),
-                   h11.Data(data=data), h11.EndOfMessage())
+        self._send(http1.response_head(refused.status, refused.phrase.encode(),
+                                       _encode_headers(headers)) + data)
+        self.answered = True
         if pending:
             # The body was not read: drop what follows for a while, then close.
             await self._drain()
             await self._linger()
             return False
-        return self.conn.our_state is h11.DONE
+        return not any(k.lower() == "connection" and v.strip().lower() == "close"
+                       for k, v in headers)
 
     async def _linger(self) -> None:
         loop = asyncio.get_running_loop()
@@ -428,11 +401,11 @@ class Session:
                 return
             dropped += len(chunk)
 
-    async def _exchange(self, request: h11.Request) -> bool:
+    async def _exchange(self, request: http1.Head) -> bool:
         """One request and its response; whether the connection goes on."""
         gate, host, port = self.gate, self.host, self.port
         method = request.method.decode("ascii")
-        target = request.target.decode("utf-8", "surrogateescape")
+        target = request.target.decode("ascii")
         headers = _decode_headers(request.headers)
         ask = Ask(method, self.client)
         authority = ""
@@ -451,24 +424,18 @@ class Session:
             authority, path = m.group(2), m.group(3) or "/"
             if path.startswith("?"):
                 path = "/" + path
-        # One framing only: with both Content-Length and Transfer-Encoding (or chunked in
-        # HTTP/1.0), an upstream that goes by the length would read the rest of the body as a
-        # second request that no check saw.
-        names = {k.lower() for k, _ in headers}
-        if "transfer-encoding" in names and (
-            "content-length" in names or request.http_version != b"1.1"
-        ):
-            ask.meta["close"] = True
+        if request.framing == "invalid":
+            # One framing only (http1 says which is wrong): an upstream that goes by another
+            # reading would take the rest of the body as a second request no check saw.
             return await self._refuse(gate.refuse(
-                ask, host, port, "protocol", "the request has Transfer-Encoding with "
-                "Content-Length, or in HTTP/1.0: its framing is ambiguous", status=400,
-                path=path))
+                ask, host, port, "protocol", f"{request.problem}: its framing is ambiguous",
+                status=400, path=path))
         hosts = [v for k, v in headers if k.lower() == "host"]
         problem = authority_problem(hosts, authority, host, port)
         if problem:
             return await self._refuse(gate.refuse(ask, host, port, "host_mismatch", problem,
                                                   path=path))
-        code = gate.policy.check(host, port, True, parse_address(host) is not None)
+        code = gate.policy.check(host, port, True, self.host_is_address)
         if code is not None:  # a live denial since the tunnel opened
             return await self._refuse(gate.refuse(ask, host, port, code, "", path=path))
         checked = gate.check_head(ask, host, port, True, path, headers)
@@ -478,7 +445,7 @@ class Session:
         if any(k.lower() == "expect" and v.strip().lower() == "100-continue" for k, v in out):
             # Answered here, as mitmproxy did: the checks above have passed.
             out = [(k, v) for k, v in out if k.lower() != "expect"]
-            self._send(h11.InformationalResponse(status_code=100, headers=[]))
+            self._send(b"HTTP/1.1 100 Continue\r\n\r\n")
         websocket = any(k.lower() == "upgrade" and v.strip().lower() == "websocket"
                         for k, v in out)
         if websocket:
@@ -488,20 +455,16 @@ class Session:
         if checked.read_body:
             body = bytearray()
             while True:
-                event = await self._agent_event()
-                if isinstance(event, h11.Data):
-                    body += event.data
-                    if len(body) > MAX_INSPECTED_BODY:
-                        ask.meta["close"] = True
-                        return await self._refuse(gate.refuse(
-                            ask, host, port, "body_too_large",
-                            f"the bundle reads a body to {host} for the values of injected "
-                            f"secrets, up to {MAX_INSPECTED_BODY >> 20} MiB", status=413,
-                            path=path))
-                elif isinstance(event, h11.EndOfMessage):
+                piece = await self.msgs.body()
+                if piece is None:
                     break
-                else:
-                    raise Closed()
+                body += piece
+                if len(body) > MAX_INSPECTED_BODY:
+                    return await self._refuse(gate.refuse(
+                        ask, host, port, "body_too_large",
+                        f"the bundle reads a body to {host} for the values of injected "
+                        f"secrets, up to {MAX_INSPECTED_BODY >> 20} MiB", status=413,
+                        path=path))
             refused = gate.check_body(ask, host, port, bytes(body), checked.others)
             if refused is not None:
                 return await self._refuse(refused)
@@ -522,89 +485,84 @@ class Session:
             record()
             gate.error(ask, host, port, str(error), path=ask.meta.get("path"))
             self._close_upstream()
-            if self.conn.our_state is h11.SEND_RESPONSE:
-                self._answer_error(502, str(error))
+            self._answer_error(502, str(error))
             return False
-        return await self._respond(ask, method, websocket)
+        return await self._respond(ask, request, websocket)
 
-    async def _forward(self, request: h11.Request, target: str, headers: Headers,
+    async def _forward(self, request: http1.Head, target: str, headers: Headers,
                        body: Optional[bytearray], record: Callable[[], None]) -> None:
         if self.up is not None and not self.up.usable():
             self._close_upstream()
         if self.up is None:
             self.up = Upstream(*await self.icp.open_upstream(self.host, self.port,
-                                                             self.addresses))
+                                                             self.addresses),
+                               self._before_upstream_read)
+        up = self.up
+        up.idle = False
+        chunked = request.framing == "chunked"
         try:
-            # Names and values as h11 parsed them, or swapped-in values (no line break or NUL,
-            # checked when they were loaded): h11 need not check them again.
-            head = h11.Request(method=request.method,
-                               target=target.encode("utf-8", "surrogateescape"),
-                               headers=_encode_headers(headers),
-                               http_version=request.http_version, _parsed=True)
+            # Names and values as parsed, or swapped-in values (no line break or NUL, checked
+            # when they were loaded); the body framed as the agent framed it.
+            head = http1.request_head(request.method,
+                                      target.encode("utf-8", "surrogateescape"),
+                                      _encode_headers(headers))
             if body is not None:
-                self._send_up(head, h11.Data(data=bytes(body)), h11.EndOfMessage())
+                data = bytes(body)
+                up.writer.write(head + (http1.chunk(data) + http1.LAST_CHUNK if chunked
+                                        else data))
                 record()
-                await self.up.writer.drain()
+                await up.writer.drain()
                 return
-            self._send_up(head)
+            up.writer.write(head)
             record()
             while True:
-                event = await self._agent_event()
-                if isinstance(event, h11.Data):
-                    self._send_up(h11.Data(data=event.data))
-                    await self.up.writer.drain()
-                elif isinstance(event, h11.EndOfMessage):
-                    self._send_up(h11.EndOfMessage())
-                    await self.up.writer.drain()
+                piece = await self.msgs.body()
+                if piece is None:
+                    if chunked:
+                        up.writer.write(http1.LAST_CHUNK)
+                    await up.writer.drain()
                     return
-                else:
-                    raise Closed()
+                up.writer.write(http1.chunk(piece) if chunked else piece)
+                await up.writer.drain()
         except (OSError, ssl.SSLError) as error:
             raise UpstreamError(f"server connection to {self.host}:{self.port} failed: "
                                 f"{error}")
 
-    async def _respond(self, ask: Ask, method: str, websocket: bool) -> bool:
+    async def _respond(self, ask: Ask, request: http1.Head, websocket: bool) -> bool:
         gate, host, port, secrets = self.gate, self.host, self.port, self.gate.secrets
+        up = self.up
+        method = request.method
         try:
             while True:
-                event = await self._upstream_event()
-                if isinstance(event, h11.InformationalResponse):
-                    headers = _decode_headers(event.headers)
-                    if secrets.loaded:
-                        headers, names = gate.redact_headers(headers)
-                        if names:
-                            self.later(gate.redacted, ask, host, port, names, "headers")
-                    if event.status_code == 101:
-                        if not websocket or any(k.lower() == "sec-websocket-extensions"
-                                                for k, _ in headers):
-                            raise Closed()  # not a plain WebSocket: nothing to read it with
-                        self._send(h11.InformationalResponse(
-                            status_code=101, headers=_encode_headers(headers),
-                            reason=event.reason))
-                        await self._drain()
-                        await WebSocketRelay(self, ask).run()
-                        return False
-                    self._send(h11.InformationalResponse(
-                        status_code=event.status_code, headers=_encode_headers(headers),
-                        reason=event.reason))
-                    continue
-                if isinstance(event, h11.Response):
+                response = await up.msgs.response(method)
+                if response.status >= 200:
                     break
-                raise UpstreamError("the server closed the connection before its response")
-        except (h11.RemoteProtocolError, OSError, ssl.SSLError) as error:
+                headers = _decode_headers(response.headers)
+                if secrets.loaded:
+                    headers, names = gate.redact_headers(headers)
+                    if names:
+                        self.later(gate.redacted, ask, host, port, names, "headers")
+                if response.status == 101:
+                    if not websocket or any(k.lower() == "sec-websocket-extensions"
+                                            for k, _ in headers):
+                        raise Closed()  # not a plain WebSocket: nothing to read it with
+                    self._send(http1.response_head(101, response.reason,
+                                                   _encode_headers(headers)))
+                    self.answered = True
+                    await self._drain()
+                    await WebSocketRelay(self, ask).run()
+                    return False
+                self._send(http1.response_head(response.status, response.reason,
+                                               _encode_headers(headers)))
+        except (http1.ProtocolError, OSError, ssl.SSLError) as error:
             message = f"server connection to {host}:{port} failed: {error}"
             gate.error(ask, host, port, message, path=ask.meta.get("path"))
             self._close_upstream()
             self._answer_error(502, message)
             return False
-        except UpstreamError as error:
-            gate.error(ask, host, port, str(error), path=ask.meta.get("path"))
-            self._close_upstream()
-            self._answer_error(502, str(error))
-            return False
-        status, phrase = event.status_code, event.reason
-        headers = _decode_headers(event.headers)
-        no_body = method == "HEAD" or status in (204, 304)
+        status, phrase = response.status, response.reason
+        headers = _decode_headers(response.headers)
+        no_body = method == b"HEAD" or status in (204, 304)
         redactor = None
         buffered = False
         if secrets.loaded:
@@ -617,7 +575,7 @@ class Session:
             encoding = encoding.strip().lower() or "identity"
             if not no_body:
                 if encoding in ("", "identity"):
-                    # Redacted as it streams; the length may change (h11 frames it: chunked).
+                    # Redacted as it streams; the length may change (framed again below).
                     headers = _without(headers, "content-length", "transfer-encoding")
                     redactor = secrets.stream_redactor(
                         lambda names: self.later(gate.redacted, ask, host, port, names, "body"))
@@ -626,18 +584,17 @@ class Session:
         if buffered:
             data = bytearray()
             while True:
-                event = await self._upstream_event_or_close()
-                if isinstance(event, h11.Data):
-                    data += event.data
-                    if len(data) > MAX_INSPECTED_BODY:
-                        message = (f"the response body of {host}:{port} is over the "
-                                   f"body_size_limit ({MAX_INSPECTED_BODY >> 20} MiB)")
-                        gate.error(ask, host, port, message, path=ask.meta.get("path"))
-                        self._close_upstream()
-                        self._answer_error(502, message)
-                        return False
-                elif isinstance(event, h11.EndOfMessage):
+                piece = await self._upstream_body()
+                if piece is None:
                     break
+                data += piece
+                if len(data) > MAX_INSPECTED_BODY:
+                    message = (f"the response body of {host}:{port} is over the "
+                               f"body_size_limit ({MAX_INSPECTED_BODY >> 20} MiB)")
+                    gate.error(ask, host, port, message, path=ask.meta.get("path"))
+                    self._close_upstream()
+                    self._answer_error(502, message)
+                    return False
             redacted = _redact_encoded(secrets, bytes(data), encoding)
             if redacted is None:
                 message = (f"the response of {host}:{port} is encoded as {encoding!r}, which the "
@@ -652,43 +609,65 @@ class Session:
                 self.later(gate.redacted, ask, host, port, names, "body")
             headers = _without(headers, "content-length", "transfer-encoding") + [
                 ("Content-Length", str(len(body)))]
-            self._send(h11.Response(status_code=status, headers=_encode_headers(headers),
-                                    reason=phrase, _parsed=True),
-                       h11.Data(data=body), h11.EndOfMessage())
+            headers, framing, goes_on = self._framing(headers, request, no_body)
+            self._send(http1.response_head(status, phrase, _encode_headers(headers)) + body)
+            self.answered = True
         else:
             # As parsed from upstream, with placeholders for values: not checked again.
-            self._send(h11.Response(status_code=status, headers=_encode_headers(headers),
-                                    reason=phrase, _parsed=True))
+            headers, framing, goes_on = self._framing(headers, request, no_body)
+            self._send(http1.response_head(status, phrase, _encode_headers(headers)))
+            self.answered = True
+            chunked = framing == "chunked"
             while True:
-                event = await self._upstream_event_or_close()
-                if isinstance(event, h11.Data):
-                    data = redactor(event.data) if redactor is not None else event.data
-                    if data:
-                        self._send(h11.Data(data=data))
-                elif isinstance(event, h11.EndOfMessage):
-                    if redactor is not None:
-                        data = redactor(b"")
-                        if data:
-                            self._send(h11.Data(data=data))
-                    self._send(h11.EndOfMessage())
+                piece = await self._upstream_body()
+                if piece is None:
                     break
-        up = self.up
-        if up.conn.our_state is h11.DONE and up.conn.their_state is h11.DONE:
-            up.conn.start_next_cycle()
-        else:
+                data = redactor(piece) if redactor is not None else piece
+                if data:
+                    self._send(http1.chunk(data) if chunked else data)
+            if redactor is not None:
+                data = redactor(b"")
+                if data:
+                    self._send(http1.chunk(data) if chunked else data)
+            if chunked:
+                self._send(http1.LAST_CHUNK)
+        # The upstream connection is kept only when its response ended where it said.
+        if response.close or response.framing == "close" or up.msgs.buf:
             self._close_upstream()
-        return True
+        else:
+            up.idle = True
+        return goes_on
 
-    async def _upstream_event_or_close(self):
-        """The next event of a response body; a broken upstream ends the agent's connection
+    @staticmethod
+    def _framing(headers: Headers, request: http1.Head, no_body: bool):
+        """The response's headers for the agent, how its body is framed ("length", "chunked",
+        "close" or "none"), and whether the agent's connection goes on after it."""
+        names = {k.lower() for k, _ in headers}
+        if no_body:
+            framing = "none"
+        elif "content-length" in names:
+            framing = "length"  # as the upstream sent it: the body is exactly that long
+        elif request.version == b"1.1":
+            framing = "chunked"
+            if "transfer-encoding" not in names:
+                headers = headers + [("Transfer-Encoding", "chunked")]
+        else:  # an HTTP/1.0 agent: the body ends with the connection
+            framing = "close"
+            headers = _without(headers, "transfer-encoding")
+        closing = framing == "close" or request.close or any(
+            k.lower() == "connection" and "close" in [t.strip().lower() for t in v.split(",")]
+            for k, v in headers)
+        if closing and not any(k.lower() == "connection" for k, _ in headers):
+            headers = headers + [("Connection", "close")]
+        return headers, framing, not closing
+
+    async def _upstream_body(self) -> Optional[bytes]:
+        """The next piece of a response body; a broken upstream ends the agent's connection
         (the response has begun: nothing else can be said)."""
         try:
-            event = await self._upstream_event()
-        except (h11.RemoteProtocolError, OSError, ssl.SSLError):
+            return await self.up.msgs.body()
+        except (http1.ProtocolError, OSError, ssl.SSLError):
             raise Closed()
-        if not isinstance(event, (h11.Data, h11.EndOfMessage)):
-            raise Closed()
-        return event
 
 
 class WebSocketRelay:
@@ -705,8 +684,8 @@ class WebSocketRelay:
 
     async def run(self) -> None:
         s = self.s
-        agent_rest = s.conn.trailing_data[0]
-        server_rest = s.up.conn.trailing_data[0]
+        agent_rest, s.msgs.buf = s.msgs.buf, b""
+        server_rest, s.up.msgs.buf = s.up.msgs.buf, b""
         tasks = [asyncio.ensure_future(self._pump(True, agent_rest)),
                  asyncio.ensure_future(self._pump(False, server_rest))]
         try:
@@ -798,10 +777,9 @@ class WebSocketRelay:
 
 
 # ---- helpers -------------------------------------------------------------------------------------
-def _decode_headers(headers) -> Headers:
-    """h11's headers (names as they were sent) as text."""
-    return [(k.decode("ascii"), v.decode("utf-8", "surrogateescape"))
-            for k, v in headers.raw_items()]
+def _decode_headers(headers: http1.RawHeaders) -> Headers:
+    """Parsed headers (names as they were sent) as text."""
+    return [(k.decode("ascii"), v.decode("utf-8", "surrogateescape")) for k, v in headers]
 
 
 def _encode_headers(headers: Headers):
