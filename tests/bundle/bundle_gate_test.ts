@@ -4,9 +4,7 @@
  * placeholders swapped in, another secret's value refused) before anything leaves.
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
-
-const LIB = fileURLToPath(new URL("../../lib/bundle/image/lib/", import.meta.url));
+import { runBundlePython } from "../_harness/bundle_python.ts";
 
 const SCRIPT = String.raw`
 import base64, json, sys, tempfile
@@ -61,15 +59,8 @@ print(json.dumps(out))
 Deno.test("bundle gate: authorities, swaps and refusals of a request head", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const run = await new Deno.Command("python3", {
-      args: ["-c", SCRIPT, dir],
-      env: { PYTHONPATH: LIB, PYTHONDONTWRITEBYTECODE: "1" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
     // The last line (the gate's own lines, `egress deny ...`, come first).
-    const out = JSON.parse(new TextDecoder().decode(run.stdout).trim().split("\n").at(-1)!);
+    const out = await runBundlePython(SCRIPT, { args: [dir] });
     assert.deepEqual(out.authorities, [
       ["api.test", null],
       ["api.test", 8443],

@@ -4,9 +4,7 @@
  * split at every byte reads the same as whole (a TLS record can end anywhere).
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
-
-const LIB = fileURLToPath(new URL("../../lib/bundle/image/lib/", import.meta.url));
+import { runBundlePython } from "../_harness/bundle_python.ts";
 
 const SCRIPT = String.raw`
 import asyncio, json, sys
@@ -124,20 +122,8 @@ const CASES: Record<string, [string, string]> = {
 };
 
 Deno.test("bb.http1: strict HTTP/1.1 reading, framing and writing (host python3)", async () => {
-  const child = new Deno.Command("python3", {
-    args: ["-c", SCRIPT],
-    env: { PYTHONPATH: LIB, PYTHONDONTWRITEBYTECODE: "1" },
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(JSON.stringify(CASES)));
-  await writer.close();
-  const out = await child.output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  // deno-lint-ignore no-explicit-any
-  const r: Record<string, any> = JSON.parse(new TextDecoder().decode(out.stdout));
+  const r = await runBundlePython(SCRIPT, { stdin: JSON.stringify(CASES) });
+
   for (const name of Object.keys(CASES)) {
     assert.ok(r[name].split_same, `${name}: read differently when split`);
   }

@@ -4,9 +4,7 @@
  * file, with one change record per entry `approve`/`deny` added.
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
-
-const LIB = fileURLToPath(new URL("../../lib/bundle/image/lib/", import.meta.url));
+import { runBundlePython } from "../_harness/bundle_python.ts";
 
 const SCRIPT = `
 import json, os, sys, time
@@ -42,15 +40,7 @@ print(json.dumps(out))
 Deno.test("bundle policy: approvals and denials reload live, each change recorded once", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const run = await new Deno.Command("python3", {
-      args: ["-c", SCRIPT, dir],
-      env: { PYTHONPATH: LIB, PYTHONDONTWRITEBYTECODE: "1" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const err = new TextDecoder().decode(run.stderr);
-    assert.equal(run.code, 0, err);
-    const out = JSON.parse(new TextDecoder().decode(run.stdout));
+    const out = await runBundlePython(SCRIPT, { args: [dir] });
     assert.match(out.first, /^policy loaded: 1 allowed, 0 approved, 0 denied$/);
     assert.deepEqual(out.first_changes, []);
     assert.equal(out.listed, null);
