@@ -11,7 +11,7 @@
 import type { Backend } from "../backends/backend.ts";
 import { UserError } from "../errors.ts";
 import type { Runner, Spawned } from "../host/runner.ts";
-import { pipeStreams } from "./stream_pipe.ts";
+import { type PipeSource, pipeStreams } from "./stream_pipe.ts";
 import type { HelperContext } from "./survey_workspace.ts";
 import { workspaceHelperArgv } from "./workspace_helper_argv.ts";
 import { formatSize } from "./workspace_size.ts";
@@ -115,7 +115,7 @@ export async function copyIn(opts: {
       const file = await Deno.open(archive.path, { read: true });
       const r = await intoGuest(
         opts,
-        file.readable,
+        file,
         archive.incremental ? GUEST_UNTAR_INCREMENTAL : GUEST_UNTAR,
         bytes,
       );
@@ -155,7 +155,7 @@ export async function copyIn(opts: {
 /** One stream into the guest's tar (`untar`), with the progress line. */
 async function intoGuest(
   opts: Parameters<typeof copyIn>[0],
-  source: ReadableStream<Uint8Array>,
+  source: PipeSource,
   untar: readonly string[],
   before: number,
 ) {
@@ -192,12 +192,12 @@ function sinkCheck(r: { sinkCode: number | null; sinkErr: string }): void {
 }
 
 /** Open the helper's FIFO once it exists (the helper may fail before it makes it). */
-async function openFifo(path: string, helper: Spawned): Promise<ReadableStream<Uint8Array>> {
+async function openFifo(path: string, helper: Spawned): Promise<PipeSource> {
   let exited = false;
   helper.status.then(() => (exited = true));
   for (let i = 0; i < 1200 && !exited; i++) {
     const st = await Deno.lstat(path).catch(() => null);
-    if (st?.isFifo) return (await Deno.open(path, { read: true })).readable;
+    if (st?.isFifo) return await Deno.open(path, { read: true });
     await new Promise((r) => setTimeout(r, 50));
   }
   if (!exited) helper.kill("SIGTERM");

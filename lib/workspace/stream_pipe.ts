@@ -28,43 +28,69 @@ async function text(stream: ReadableStream<Uint8Array> | null): Promise<string> 
   return out;
 }
 
-/** Pipe `source` (a child or a readable) into `sink` (a child or a writable). */
+/** A file's (or FIFO's) reads: this large, so a 1 MiB pipe is emptied in one read. */
+const FILE_READ = 1 << 20;
+
+/** What a pipe reads from: a child's stdout, a readable, or an open file or FIFO. */
+export type PipeSource = Spawned | ReadableStream<Uint8Array> | Deno.FsFile;
+
+function isChild(source: PipeSource): source is Spawned {
+  return !(source instanceof ReadableStream) && !(source instanceof Deno.FsFile);
+}
+
+/**
+ * Pipe `source` into `sink` (a child or a writable). A file is read in FILE_READ pieces and
+ * written on as it comes (a stream of it would read 64 KiB at a time, each a trip to a
+ * thread, and pass every piece through a transform: the most of what a copy costs here);
+ * it is closed at the end.
+ */
 export async function pipeStreams(
-  source: Spawned | ReadableStream<Uint8Array>,
+  source: PipeSource,
   sink: Spawned | WritableStream<Uint8Array>,
   onBytes: (total: number) => void = () => {},
   /** Cut the pipe (and stop the source) once more than this many bytes came. */
   limit = Infinity,
 ): Promise<PipeResult> {
-  const readable = source instanceof ReadableStream ? source : source.stdout!;
   const writable = sink instanceof WritableStream ? sink : sink.stdin!;
   let bytes = 0;
   let overLimit = false;
-  const counter = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      bytes += chunk.byteLength;
-      if (bytes > limit) {
-        overLimit = true;
-        controller.error(new Error(`more than ${limit} bytes`));
-        return;
-      }
-      onBytes(bytes);
-      controller.enqueue(chunk);
-    },
-  });
-  const sourceErr = source instanceof ReadableStream ? Promise.resolve("") : text(source.stderr);
+  const counted = (n: number): boolean => {
+    bytes += n;
+    if (bytes > limit) {
+      overLimit = true;
+      return false;
+    }
+    onBytes(bytes);
+    return true;
+  };
+  const sourceErr = isChild(source) ? text(source.stderr) : Promise.resolve("");
   const sinkErr = sink instanceof WritableStream ? Promise.resolve("") : text(sink.stderr);
   const sinkOut = sink instanceof WritableStream ? Promise.resolve("") : text(sink.stdout);
   // A sink that dies early makes the pipe fail: the source is then stopped (it would block on
   // a full pipe otherwise); the exit codes and stderr say why.
-  const failed = await readable.pipeThrough(counter).pipeTo(writable).then(() => null, (e) => e);
-  if (failed !== null && !(source instanceof ReadableStream)) {
+  let failed: unknown = null;
+  if (source instanceof Deno.FsFile) {
+    failed = await copyFile(source, writable, counted).then(() => null, (e) => e);
+  } else {
+    const readable = source instanceof ReadableStream ? source : source.stdout!;
+    const counter = new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        if (!counted(chunk.byteLength)) {
+          controller.error(new Error(`more than ${limit} bytes`));
+          return;
+        }
+        controller.enqueue(chunk);
+      },
+    });
+    failed = await readable.pipeThrough(counter).pipeTo(writable).then(() => null, (e) => e);
+  }
+  if (failed !== null && isChild(source)) {
     try {
       source.kill("SIGTERM");
     } catch { /* already gone */ }
   }
   const [sourceCode, sinkCode] = await Promise.all([
-    source instanceof ReadableStream ? Promise.resolve(null) : source.status,
+    isChild(source) ? source.status : Promise.resolve(null),
     sink instanceof WritableStream ? Promise.resolve(null) : sink.status,
   ]);
   await sinkOut;
@@ -76,4 +102,31 @@ export async function pipeStreams(
     sinkErr: await sinkErr,
     overLimit,
   };
+}
+
+/** A file into a writable, FILE_READ at a time; the file is closed, the writable closed (or
+ * aborted on a failure or when `take` refuses a piece). */
+async function copyFile(
+  file: Deno.FsFile,
+  writable: WritableStream<Uint8Array>,
+  take: (n: number) => boolean,
+): Promise<void> {
+  const writer = writable.getWriter();
+  try {
+    while (true) {
+      const buf = new Uint8Array(FILE_READ);
+      const n = await file.read(buf);
+      if (n === null) break;
+      if (!take(n)) throw new Error("over the limit");
+      await writer.write(buf.subarray(0, n));
+    }
+    await writer.close();
+  } catch (error) {
+    await writer.abort(error).catch(() => {});
+    throw error;
+  } finally {
+    try {
+      file.close();
+    } catch { /* closed */ }
+  }
 }

@@ -154,3 +154,38 @@ Deno.test("pipeStreams: a source past the limit is cut there, not written on", a
   assert.equal(under.overLimit, false);
   assert.equal(under.bytes, 10);
 });
+
+Deno.test("pipeStreams: a file is copied whole in large reads, closed, and cut at the limit", async () => {
+  const { pipeStreams } = await import("../../lib/workspace/stream_pipe.ts");
+  const dir = await Deno.makeTempDir();
+  try {
+    const data = new Uint8Array(3 * (1 << 20) + 5).map((_, i) => i % 251);
+    await Deno.writeFile(`${dir}/f`, data);
+    const pieces: Uint8Array<ArrayBuffer>[] = [];
+    const progress: number[] = [];
+    const file = await Deno.open(`${dir}/f`);
+    const r = await pipeStreams(
+      file,
+      new WritableStream({ write: (c) => void pieces.push(c.slice()) }),
+      (n) => progress.push(n),
+    );
+    assert.equal(r.bytes, data.length);
+    assert.equal(r.overLimit, false);
+    assert.deepEqual(new Uint8Array(await new Blob(pieces).arrayBuffer()), data);
+    assert.ok(pieces.length <= 5, `${pieces.length} writes for 3 MiB: read 1 MiB at a time`);
+    assert.equal(progress.at(-1), data.length);
+    assert.throws(() => file.readSync(new Uint8Array(1)), Deno.errors.BadResource, "closed");
+
+    let written = 0;
+    const cut = await pipeStreams(
+      await Deno.open(`${dir}/f`),
+      new WritableStream({ write: (c) => void (written += c.byteLength) }),
+      () => {},
+      (1 << 20) + 1,
+    );
+    assert.equal(cut.overLimit, true);
+    assert.ok(written <= (1 << 20) + 1, `${written} bytes written past the limit`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

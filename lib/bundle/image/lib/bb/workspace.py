@@ -22,6 +22,7 @@ repository is the user's, but the guest's is the agent's.
 
 Paths are bytes throughout: a file name need not be UTF-8.
 """
+import fcntl
 import json
 import os
 import re
@@ -218,6 +219,12 @@ def snapshot(kind: str, name: str = "", to: str = "") -> int:
     if to:
         os.mkfifo(to, 0o600)
         out = open(to, "wb")
+        # A 1 MiB pipe (the unprivileged maximum) instead of 64 KiB: bot-bottle then reads
+        # the copy in 16 times fewer reads, which is most of what it spends passing it on.
+        try:
+            fcntl.fcntl(out.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+        except OSError:
+            pass
     tar = subprocess.Popen(["tar", "-c", "-f", "-", "--format=gnu", "--null", "--no-recursion",
                             "-C", "/src", "-T", "-", *extra], stdin=subprocess.PIPE, stdout=out)
     assert tar.stdin is not None
