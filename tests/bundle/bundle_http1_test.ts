@@ -46,7 +46,8 @@ async def read_all(pieces, kind, method=b"GET"):
 def split_every(data):
     """Every way of cutting the message in two, plus one byte at a time."""
     yield [data]
-    for i in range(1, len(data)):
+    step = max(1, len(data) // 256)  # a long message: 256 cuts, evenly spread
+    for i in range(1, len(data), step):
         yield [data[:i], data[i:]]
     yield [data[i:i + 1] for i in range(len(data))]
 
@@ -57,6 +58,21 @@ for name, (kind, text) in cases.items():
     whole = asyncio.run(read_all([data], kind))
     same = all(asyncio.run(read_all(p, kind)) == whole for p in split_every(data))
     results[name] = {"result": whole, "split_same": same}
+class Stalled(Stream):
+    """Half a head, then nothing more (never EOF)."""
+    async def read(self, n):
+        if self.pieces:
+            return self.pieces.pop(0)
+        await asyncio.sleep(3600)
+
+async def stalled():
+    r = http1.Reader(Stalled([b"GET / HTTP/1.1\r\nHost: h\r\n"]), 4096, 65536, head_timeout=0.2)
+    try:
+        await r.request()
+    except http1.ProtocolError as error:
+        return str(error)
+
+results["stalled"] = asyncio.run(stalled())
 results["written"] = [
     http1.request_head(b"POST", b"/p", [(b"Host", b"api.test"), (b"X-A", b"1")]).decode(),
     http1.response_head(200, b"OK", [(b"Content-Length", b"2")]).decode(),
@@ -103,6 +119,11 @@ const CASES: Record<string, [string, string]> = {
   chunk_no_crlf: [
     "request",
     "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n",
+  ],
+  trailers_too_big: [
+    "request",
+    "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" +
+    "X-T: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n".repeat(200) + "\r\n",
   ],
   closed_in_body: ["request", "POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc"],
   head_too_big: ["request", `GET / HTTP/1.1\r\nX: ${"a".repeat(5000)}\r\n\r\n`],
@@ -186,6 +207,8 @@ Deno.test("bb.http1: strict HTTP/1.1 reading, framing and writing (host python3)
   assert.match(error("chunk_size_long")!, /chunk size/);
   assert.match(error("chunk_no_crlf")!, /CRLF/);
   assert.match(error("closed_in_body")!, /closed inside a body/);
+  assert.match(error("trailers_too_big")!, /trailers are over 4096 bytes/);
+  assert.match(r.stalled, /did not arrive whole within 0\.2 s/);
   assert.match(error("head_too_big")!, /over 4096 bytes/);
 
   // Responses.

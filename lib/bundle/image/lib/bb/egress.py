@@ -23,6 +23,7 @@ Every decision is one audit record and one line on stdout. A refusal is a 403 wh
 header and body name the host and the reason.
 """
 import json
+from http import HTTPStatus
 from typing import Dict
 
 from mitmproxy import http
@@ -162,6 +163,11 @@ class Egress:
         if not self.secrets.loaded:
             response.stream = True
             return
+        # The standard reason phrase, never the server's: it could carry a value.
+        try:
+            response.reason = HTTPStatus(response.status_code).phrase
+        except ValueError:
+            response.reason = ""
         headers, names = self.gate.redact_headers(list(response.headers.items(True)))
         if names:
             response.headers = http.Headers([(k.encode("utf-8", "surrogateescape"),

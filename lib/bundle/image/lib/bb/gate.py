@@ -334,14 +334,18 @@ class Gate:
                            path=ask.meta.get("path"), secret=leaked)
 
     def redact_headers(self, headers: Headers) -> Tuple[Headers, Set[str]]:
+        """Headers with every value form replaced by its placeholder, in values and in names (a
+        server can echo into either; a placeholder is a valid name)."""
         redacted: Set[str] = set()
-        if not self.secrets.found_in(v for _, v in headers):
+        if not self.secrets.found_in(t for kv in headers for t in kv):
             return headers, redacted
         out = []
         for k, v in headers:
+            k2, names = self.secrets.redact_text(k)
+            redacted |= names
             v2, names = self.secrets.redact_text(v)
             redacted |= names
-            out.append((k, v2))
+            out.append((k2, v2))
         return out, redacted
 
     def redacted(self, ask: Ask, host: str, port: int, names: Set[str], where: str) -> None:

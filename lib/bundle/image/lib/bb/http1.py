@@ -11,8 +11,12 @@ two readers of one message can disagree about where it ends:
   Content-Length, or in HTTP/1.0, is refused), or one Content-Length of digits (repeats must
   agree), or, in a response only, the rest of the connection;
 - a chunk's size is at most 16 hex digits; trailers are read, checked and dropped.
-Heads are at most `max_head` bytes. Names keep the case they were sent in.
+Heads (and a body's trailers) are at most `max_head` bytes, and a head that has begun must be
+whole within `head_timeout` seconds. Names keep the case they were sent in. The buffer is a
+bytearray read from its front, and each search starts where the last one stopped: the work is
+linear in the bytes, however they are cut.
 """
+import asyncio
 import re
 from typing import Awaitable, Callable, List, Optional, Tuple
 
@@ -59,26 +63,36 @@ class Reader:
     `before_read` runs before every read that waits (to flush what is owed to the other side)."""
 
     def __init__(self, stream, max_head: int, read_size: int,
-                 before_read: Optional[Callable[[], Awaitable[None]]] = None):
+                 before_read: Optional[Callable[[], Awaitable[None]]] = None,
+                 head_timeout: float = 60):
         self.stream = stream
         self.max_head = max_head
         self.read_size = read_size
         self.before_read = before_read
-        self.buf = b""
+        self.head_timeout = head_timeout
+        self.buf = bytearray()
         self.at_eof = False
+        self._trailer_bytes = 0
         self.head: Optional[Head] = None
         # The current body: bytes left of a length or of a chunk; the chunked state.
         self._left = 0
         self._chunk_state = "size"  # "size", "data", "crlf", "trailer", "done"
         self.body_done = True
 
-    async def _fill(self) -> bool:
-        """Read more; False at the end of the stream."""
+    async def _fill(self, deadline: Optional[float] = None) -> bool:
+        """Read more (by `deadline`, a loop time, when given); False at the end of the stream."""
         if self.at_eof:
             return False
         if self.before_read is not None:
             await self.before_read()
-        data = await self.stream.read(self.read_size)
+        if deadline is None:
+            data = await self.stream.read(self.read_size)
+        else:
+            left = deadline - asyncio.get_running_loop().time()
+            try:
+                data = await asyncio.wait_for(self.stream.read(self.read_size), max(left, 0))
+            except asyncio.TimeoutError:
+                raise ProtocolError(f"a head did not arrive whole within {self.head_timeout} s")
         if not data:
             self.at_eof = True
             return False
@@ -86,18 +100,26 @@ class Reader:
         return True
 
     async def _head_bytes(self) -> Optional[bytes]:
+        scanned = 0  # where the next search starts (a terminator may straddle two reads)
+        deadline: Optional[float] = None
         while True:
-            end = self.buf.find(b"\r\n\r\n")
+            buf = self.buf
+            start = max(0, scanned - 3)
+            end = buf.find(b"\r\n\r\n", start)
             if end >= 0:
                 if end + 4 > self.max_head:
                     raise ProtocolError(f"the head is over {self.max_head} bytes")
-                head, self.buf = self.buf[:end], self.buf[end + 4:]
+                head = bytes(buf[:end])
+                del buf[:end + 4]
                 return head
-            if len(self.buf) > self.max_head:
+            if len(buf) > self.max_head:
                 raise ProtocolError(f"the head is over {self.max_head} bytes")
-            if b"\n\n" in self.buf or b"\r\r" in self.buf:
+            if buf.find(b"\n\n", start) >= 0 or buf.find(b"\r\r", start) >= 0:
                 raise ProtocolError("a line of the head does not end in CRLF")
-            if not await self._fill():
+            scanned = len(buf)
+            if buf and deadline is None:
+                deadline = asyncio.get_running_loop().time() + self.head_timeout
+            if not await self._fill(deadline):
                 if self.buf:
                     raise ProtocolError("the connection closed inside a head")
                 return None
@@ -157,6 +179,7 @@ class Reader:
         self.head = head
         self._left = head.length if head.framing == "length" else 0
         self._chunk_state = "size"
+        self._trailer_bytes = 0
         self.body_done = head.framing == "length" and head.length == 0
         if head.framing == "invalid":
             self.body_done = False
@@ -186,11 +209,14 @@ class Reader:
         head = self.head
         if head is None or head.framing == "invalid":
             return b""
+        buf = self.buf
         if head.framing == "close":
-            piece, self.buf = self.buf, b""
+            piece = bytes(buf)
+            buf.clear()
             return piece
         if head.framing == "length":
-            piece, self.buf = self.buf[:self._left], self.buf[self._left:]
+            piece = bytes(buf[:self._left])
+            del buf[:len(piece)]
             self._left -= len(piece)
             if self._left == 0:
                 self.body_done = True
@@ -198,19 +224,21 @@ class Reader:
         while True:  # chunked
             state = self._chunk_state
             if state == "data":
-                if not self.buf:
+                if not buf:
                     return b""
-                piece, self.buf = self.buf[:self._left], self.buf[self._left:]
+                piece = bytes(buf[:self._left])
+                del buf[:len(piece)]
                 self._left -= len(piece)
                 if self._left == 0:
                     self._chunk_state = "crlf"
                 return piece
-            end = self.buf.find(b"\r\n")
+            end = buf.find(b"\r\n", 0, self.max_head + 2)
             if end < 0:
-                if len(self.buf) > self.max_head:
+                if len(buf) > self.max_head:
                     raise ProtocolError("a chunk's size line is too long")
                 return b""
-            line, self.buf = self.buf[:end], self.buf[end + 2:]
+            line = bytes(buf[:end])
+            del buf[:end + 2]
             if state == "crlf":
                 if line:
                     raise ProtocolError("a chunk's data does not end in CRLF")
@@ -221,11 +249,14 @@ class Reader:
                     raise ProtocolError("illegal chunk size line")
                 self._left = int(m.group(1), 16)
                 self._chunk_state = "data" if self._left else "trailer"
-            else:  # trailer: checked like headers and dropped
+            else:  # trailer: checked like headers and dropped, at most max_head in all
                 if not line:
                     self._chunk_state = "done"
                     self.body_done = True
                     return b""
+                self._trailer_bytes += len(line) + 2
+                if self._trailer_bytes > self.max_head:
+                    raise ProtocolError(f"the trailers are over {self.max_head} bytes")
                 self._fields([line])
 
 

@@ -28,6 +28,7 @@ with the bytes already read, to mitmproxy's connection handler (bb.egress decide
 """
 import asyncio
 import gzip
+import http
 import os
 import re
 import ssl
@@ -57,6 +58,13 @@ LINGER_SECONDS = 5
 MAX_CACHED_HOSTS = 256
 # How long a response's first bytes may wait for the rest before they are sent anyway.
 CORK_SECONDS = 0.002
+
+# Methods whose servers read the body they are sent: after another method's body the upstream
+# connection is not used again.
+BODY_METHODS = (b"POST", b"PUT", b"PATCH")
+HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-connection", "te", "trailer",
+                        "transfer-encoding", "upgrade", "proxy-authenticate",
+                        "proxy-authorization"))
 
 _CONNECT_LINE = re.compile(rb"^CONNECT ([^ ]+) HTTP/1\.[01]$")
 _ABSOLUTE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([/?][^#]*)?$")
@@ -249,7 +257,7 @@ class Upstream:
     def __init__(self, reader, writer, before_read):
         self.reader = reader
         self.writer = writer
-        self.msgs = http1.Reader(reader, MAX_HEAD, READ, before_read)
+        self.msgs = http1.Reader(reader, MAX_HEAD, READ, before_read, HEAD_TIMEOUT)
         # No exchange is under way and the last response ended where its framing said.
         self.idle = True
 
@@ -280,7 +288,7 @@ class Session:
         self.client = client
         # The host's policy check is the same for every request (whether it is an address).
         self.host_is_address = parse_address(host) is not None
-        self.msgs = http1.Reader(reader, MAX_HEAD, READ, self._drain)
+        self.msgs = http1.Reader(reader, MAX_HEAD, READ, self._drain, HEAD_TIMEOUT)
         self.up: Optional[Upstream] = None
         # Whether the current request has had its final response's head (or an answer).
         self.answered = False
@@ -329,10 +337,10 @@ class Session:
     async def run(self) -> None:
         try:
             while True:
+                self.answered = False
                 request = await self.msgs.request()
                 if request is None:
                     break  # the agent closed between requests
-                self.answered = False
                 if not await self._exchange(request):
                     break
                 if request.close or not self.msgs.body_done:
@@ -445,7 +453,8 @@ class Session:
         if any(k.lower() == "expect" and v.strip().lower() == "100-continue" for k, v in out):
             # Answered here, as mitmproxy did: the checks above have passed.
             out = [(k, v) for k, v in out if k.lower() != "expect"]
-            self._send(b"HTTP/1.1 100 Continue\r\n\r\n")
+            if request.version == b"1.1":  # never a 1xx to an HTTP/1.0 client (RFC 9110 15.2)
+                self._send(b"HTTP/1.1 100 Continue\r\n\r\n")
         websocket = any(k.lower() == "upgrade" and v.strip().lower() == "websocket"
                         for k, v in out)
         if websocket:
@@ -502,10 +511,10 @@ class Session:
         chunked = request.framing == "chunked"
         try:
             # Names and values as parsed, or swapped-in values (no line break or NUL, checked
-            # when they were loaded); the body framed as the agent framed it.
+            # when they were loaded); Host, framing and connection headers the bundle's own.
             head = http1.request_head(request.method,
                                       target.encode("utf-8", "surrogateescape"),
-                                      _encode_headers(headers))
+                                      _encode_headers(self._upstream_headers(headers, request)))
             if body is not None:
                 data = bytes(body)
                 up.writer.write(head + (http1.chunk(data) + http1.LAST_CHUNK if chunked
@@ -528,6 +537,25 @@ class Session:
             raise UpstreamError(f"server connection to {self.host}:{self.port} failed: "
                                 f"{error}")
 
+    def _upstream_headers(self, headers: Headers, request: http1.Head) -> Headers:
+        """What goes upstream: the tunnel's host as Host (the checks let only it, or none,
+        through), no hop-by-hop header (nor any the agent's Connection names), and exactly the
+        framing the bundle writes the body with. A WebSocket upgrade keeps its two headers."""
+        websocket = any(k.lower() == "upgrade" and v.strip().lower() == "websocket"
+                        for k, v in headers)
+        out = [(k, v) for k, v in _end_to_end(headers)
+               if _plain_name(k) not in ("host", "content-length", "transfer-encoding")]
+        authority = self.host if self.port == 443 else f"{self.host}:{self.port}"
+        if ":" in self.host:
+            authority = f"[{self.host}]" + ("" if self.port == 443 else f":{self.port}")
+        framing: Headers = []
+        if request.framing == "chunked":
+            framing = [("Transfer-Encoding", "chunked")]
+        elif request.length or any(_plain_name(k) == "content-length" for k, _ in headers):
+            framing = [("Content-Length", str(request.length))]
+        upgrade = [("Connection", "Upgrade"), ("Upgrade", "websocket")] if websocket else []
+        return [("Host", authority)] + out + framing + upgrade
+
     async def _respond(self, ask: Ask, request: http1.Head, websocket: bool) -> bool:
         gate, host, port, secrets = self.gate, self.host, self.port, self.gate.secrets
         up = self.up
@@ -546,22 +574,27 @@ class Session:
                     if not websocket or any(k.lower() == "sec-websocket-extensions"
                                             for k, _ in headers):
                         raise Closed()  # not a plain WebSocket: nothing to read it with
-                    self._send(http1.response_head(101, response.reason,
-                                                   _encode_headers(headers)))
+                    self._send(http1.response_head(101, _phrase(101), _encode_headers(
+                        _end_to_end(headers) + [("Connection", "Upgrade"),
+                                                ("Upgrade", "websocket")])))
                     self.answered = True
                     await self._drain()
                     await WebSocketRelay(self, ask).run()
                     return False
-                self._send(http1.response_head(response.status, response.reason,
-                                               _encode_headers(headers)))
+                if request.version == b"1.1":  # never a 1xx to an HTTP/1.0 client
+                    self._send(http1.response_head(response.status, _phrase(response.status),
+                                                   _encode_headers(_end_to_end(headers))))
         except (http1.ProtocolError, OSError, ssl.SSLError) as error:
             message = f"server connection to {host}:{port} failed: {error}"
             gate.error(ask, host, port, message, path=ask.meta.get("path"))
             self._close_upstream()
             self._answer_error(502, message)
             return False
-        status, phrase = response.status, response.reason
-        headers = _decode_headers(response.headers)
+        # The standard phrase, never the upstream's (it could carry a value, and is not redacted).
+        status, phrase = response.status, _phrase(response.status)
+        headers = _end_to_end(_decode_headers(response.headers))
+        # The body's exact length when it goes out as it came (else framed by the bundle).
+        length: Optional[int] = response.length if response.framing == "length" else None
         no_body = method == b"HEAD" or status in (204, 304)
         redactor = None
         buffered = False
@@ -576,7 +609,7 @@ class Session:
             if not no_body:
                 if encoding in ("", "identity"):
                     # Redacted as it streams; the length may change (framed again below).
-                    headers = _without(headers, "content-length", "transfer-encoding")
+                    length = None
                     redactor = secrets.stream_redactor(
                         lambda names: self.later(gate.redacted, ask, host, port, names, "body"))
                 else:
@@ -607,14 +640,12 @@ class Session:
             body, names = redacted
             if names:
                 self.later(gate.redacted, ask, host, port, names, "body")
-            headers = _without(headers, "content-length", "transfer-encoding") + [
-                ("Content-Length", str(len(body)))]
-            headers, framing, goes_on = self._framing(headers, request, no_body)
+            headers, framing, goes_on = self._framing(headers, request, no_body, len(body))
             self._send(http1.response_head(status, phrase, _encode_headers(headers)) + body)
             self.answered = True
         else:
             # As parsed from upstream, with placeholders for values: not checked again.
-            headers, framing, goes_on = self._framing(headers, request, no_body)
+            headers, framing, goes_on = self._framing(headers, request, no_body, length)
             self._send(http1.response_head(status, phrase, _encode_headers(headers)))
             self.answered = True
             chunked = framing == "chunked"
@@ -631,35 +662,39 @@ class Session:
                     self._send(http1.chunk(data) if chunked else data)
             if chunked:
                 self._send(http1.LAST_CHUNK)
-        # The upstream connection is kept only when its response ended where it said.
-        if response.close or response.framing == "close" or up.msgs.buf:
+        # The upstream connection is kept only when its response ended where it said, and not
+        # after a body on a method whose servers may not read one: the rest of it would be
+        # taken as the next request (one no check saw, finished by the next checked one).
+        if (response.close or response.framing == "close" or up.msgs.buf
+                or (request.framing != "length" or request.length) and method not in BODY_METHODS):
             self._close_upstream()
         else:
             up.idle = True
         return goes_on
 
     @staticmethod
-    def _framing(headers: Headers, request: http1.Head, no_body: bool):
-        """The response's headers for the agent, how its body is framed ("length", "chunked",
-        "close" or "none"), and whether the agent's connection goes on after it."""
-        names = {k.lower() for k, _ in headers}
+    def _framing(headers: Headers, request: http1.Head, no_body: bool, length: Optional[int]):
+        """The response's headers for the agent with the bundle's own framing and Connection
+        headers, how its body goes ("length", "chunked", "close" or "none"), and whether the
+        agent's connection goes on after it. `length`: the body's exact length, when known."""
         if no_body:
-            framing = "none"
-        elif "content-length" in names:
-            framing = "length"  # as the upstream sent it: the body is exactly that long
-        elif request.version == b"1.1":
-            framing = "chunked"
-            if "transfer-encoding" not in names:
-                headers = headers + [("Transfer-Encoding", "chunked")]
-        else:  # an HTTP/1.0 agent: the body ends with the connection
-            framing = "close"
-            headers = _without(headers, "transfer-encoding")
-        closing = framing == "close" or request.close or any(
-            k.lower() == "connection" and "close" in [t.strip().lower() for t in v.split(",")]
-            for k, v in headers)
-        if closing and not any(k.lower() == "connection" for k, _ in headers):
-            headers = headers + [("Connection", "close")]
-        return headers, framing, not closing
+            # A HEAD's or a 304's Content-Length is about another response: kept.
+            out, framing = headers, "none"
+        else:
+            out = [(k, v) for k, v in headers
+                   if _plain_name(k) not in ("content-length", "transfer-encoding")]
+            if length is not None:
+                framing = "length"
+                out.append(("Content-Length", str(length)))
+            elif request.version == b"1.1":
+                framing = "chunked"
+                out.append(("Transfer-Encoding", "chunked"))
+            else:  # an HTTP/1.0 agent: the body ends with the connection
+                framing = "close"
+        closing = framing == "close" or request.close
+        if closing:
+            out.append(("Connection", "close"))
+        return out, framing, not closing
 
     async def _upstream_body(self) -> Optional[bytes]:
         """The next piece of a response body; a broken upstream ends the agent's connection
@@ -684,8 +719,9 @@ class WebSocketRelay:
 
     async def run(self) -> None:
         s = self.s
-        agent_rest, s.msgs.buf = s.msgs.buf, b""
-        server_rest, s.up.msgs.buf = s.up.msgs.buf, b""
+        agent_rest, server_rest = bytes(s.msgs.buf), bytes(s.up.msgs.buf)
+        s.msgs.buf.clear()
+        s.up.msgs.buf.clear()
         tasks = [asyncio.ensure_future(self._pump(True, agent_rest)),
                  asyncio.ensure_future(self._pump(False, server_rest))]
         try:
@@ -786,8 +822,25 @@ def _encode_headers(headers: Headers):
     return [(k.encode("ascii"), v.encode("utf-8", "surrogateescape")) for k, v in headers]
 
 
-def _without(headers: Headers, *names: str) -> Headers:
-    return [(k, v) for k, v in headers if k.lower() not in names]
+def _plain_name(name: str) -> str:
+    """A header name as a server that folds `_` into `-` may read it."""
+    return name.lower().replace("_", "-")
+
+
+def _end_to_end(headers: Headers) -> Headers:
+    """Without the hop-by-hop headers (RFC 9110 7.6.1) and any header Connection names: they
+    are about one connection, and the bundle writes its own."""
+    named = {t.strip().lower() for k, v in headers if _plain_name(k) == "connection"
+             for t in v.split(",")}
+    return [(k, v) for k, v in headers
+            if _plain_name(k) not in HOP_BY_HOP and k.lower() not in named]
+
+
+def _phrase(status: int) -> bytes:
+    try:
+        return http.HTTPStatus(status).phrase.encode("ascii")
+    except ValueError:
+        return b""
 
 
 def _plain_response(status: int, phrase: str, headers: Dict[str, str], body: str) -> bytes:
