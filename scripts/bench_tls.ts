@@ -21,12 +21,10 @@
  * Every request goes to containers on an `--internal` network this script creates; everything
  * is removed at the end. No timing is asserted anywhere in the tests; this script only reports.
  */
-import { bundleRunArgv } from "../lib/bundle/bundle_run_argv.ts";
 import { renderBundleConfig } from "../lib/bundle/config/render_bundle_config.ts";
 import { guestPemArgv } from "../lib/launch/guest_trust.ts";
 import { secretDeliveryArgv } from "../lib/launch/secret_delivery.ts";
 import { randomPlaceholder } from "../lib/plan/placeholder.ts";
-import { auditDir, controlDir, prepareBundleDirs } from "../lib/state/approvals.ts";
 import {
   createTestNetwork,
   docker,
@@ -35,7 +33,7 @@ import {
   uniquePrefix,
   waitHealthy,
 } from "../tests/_harness/docker.ts";
-import { writeConfig } from "../tests/_harness/files.ts";
+import { testBundleArgv } from "../tests/_harness/bundle.ts";
 import { bundleImage, fixtureImage } from "../tests/_harness/images.ts";
 import { startHttpsUpstream } from "../tests/_harness/upstreams.ts";
 
@@ -133,19 +131,14 @@ try {
       : { injected: [{ name: "API_KEY", placeholder, inject: ["api.test"] }] }),
     caCertsPem: caPem,
   });
-  await writeConfig(`${root}/config`, config.files);
-  await prepareBundleDirs(root);
-  const argv = bundleRunArgv({
-    slug: prefix,
+  const argv = await testBundleArgv({
+    prefix,
     image: bundle,
-    egressNetwork: network,
+    network,
     ip: bundleIp,
-    configDir: `${root}/config`,
-    identityMounts: [],
-    auditDir: auditDir(root),
-    controlDir: controlDir(root),
-    limits: { memory_mib: BUNDLE_MEMORY_MIB, cpus: 1, pids: 256 },
-    labels: { "io.bot-bottle.slug": prefix, "io.bot-bottle.role": "bundle" },
+    root,
+    config,
+    memoryMib: BUNDLE_MEMORY_MIB,
   });
   await docker(argv.slice(1));
   await docker(["run", "-d", "--name", client, "--network", network, fixture, "sleep", "3600"]);

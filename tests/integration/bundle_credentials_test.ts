@@ -8,16 +8,11 @@
  * launch delivers it.
  */
 import assert from "node:assert/strict";
-import { bundleRunArgv } from "../../lib/bundle/bundle_run_argv.ts";
 import { renderBundleConfig } from "../../lib/bundle/config/render_bundle_config.ts";
 import { guestPemArgv } from "../../lib/launch/guest_trust.ts";
 import { secretDeliveryArgv } from "../../lib/launch/secret_delivery.ts";
 import { randomPlaceholder } from "../../lib/plan/placeholder.ts";
-import {
-  auditDir as auditDirOf,
-  controlDir as controlDirOf,
-  prepareBundleDirs,
-} from "../../lib/state/approvals.ts";
+import { auditDir as auditDirOf } from "../../lib/state/approvals.ts";
 import {
   createTestNetwork,
   docker,
@@ -27,22 +22,9 @@ import {
   uniquePrefix,
   waitHealthy,
 } from "../_harness/docker.ts";
-import { writeConfig } from "../_harness/files.ts";
+import { type AuditRecord, auditRecords, testBundleArgv } from "../_harness/bundle.ts";
 import { bundleImage, fixtureImage } from "../_harness/images.ts";
 import { startHttpsUpstream, upstreamRequests } from "../_harness/upstreams.ts";
-
-interface AuditRecord {
-  source: string;
-  decision: string;
-  host: string | null;
-  port: number | null;
-  method: string | null;
-  reason: string;
-  path: string | null;
-  secret?: string;
-  detail?: string;
-  where?: string;
-}
 
 /**
  * A client inside one intercepted tunnel (python, in the client container): CONNECT through the
@@ -123,15 +105,6 @@ except OSError:
 print(json.dumps(out))
 `;
 
-async function auditRecords(dir: string): Promise<AuditRecord[]> {
-  try {
-    const text = await Deno.readTextFile(`${dir}/audit.jsonl`);
-    return text.split("\n").filter(Boolean).map((l) => JSON.parse(l));
-  } catch {
-    return [];
-  }
-}
-
 Deno.test({
   name: "bundle credentials: injection, redaction, exfiltration, rules, upstream trust (docker)",
   sanitizeResources: false,
@@ -194,19 +167,13 @@ Deno.test({
         injected: [{ name: "API_KEY", placeholder, inject: ["api.test"] }],
         caCertsPem: caPem,
       });
-      await writeConfig(`${root}/config`, config.files);
-      await prepareBundleDirs(root);
-      const runArgv = bundleRunArgv({
-        slug: prefix,
+      const runArgv = await testBundleArgv({
+        prefix,
         image: bundle,
-        egressNetwork: network,
+        network,
         ip: bundleIp,
-        configDir: `${root}/config`,
-        identityMounts: [],
-        auditDir,
-        controlDir: controlDirOf(root),
-        limits: { memory_mib: 384, cpus: 1, pids: 256 },
-        labels: { "io.bot-bottle.slug": prefix, "io.bot-bottle.role": "bundle" },
+        root,
+        config,
       });
       await docker(runArgv.slice(1));
       await docker(["run", "-d", "--name", client, "--network", network, fixture, "sleep", "900"]);

@@ -8,14 +8,9 @@
  * (--internal) even if a rule failed.
  */
 import assert from "node:assert/strict";
-import { bundleRunArgv } from "../../lib/bundle/bundle_run_argv.ts";
 import { renderBundleConfig } from "../../lib/bundle/config/render_bundle_config.ts";
 import { parseEgressEntry } from "../../lib/policy/egress_entry.ts";
-import {
-  auditDir as auditDirOf,
-  controlDir as controlDirOf,
-  prepareBundleDirs,
-} from "../../lib/state/approvals.ts";
+import { auditDir as auditDirOf, controlDir as controlDirOf } from "../../lib/state/approvals.ts";
 import {
   createTestNetwork,
   docker,
@@ -25,33 +20,13 @@ import {
   waitExited,
   waitHealthy,
 } from "../_harness/docker.ts";
-import { writeConfig } from "../_harness/files.ts";
+import { type AuditRecord, auditRecords, testBundleArgv } from "../_harness/bundle.ts";
 import { bundleImage, fixtureImage } from "../_harness/images.ts";
 
 /** A raw proxy request from the client; prints the whole response (the proxy closes it). */
 function rawRequest(proxy: string, requestLine: string, host: string): string {
   const req = `${requestLine}\\r\\nHost: ${host}\\r\\nConnection: close\\r\\n\\r\\n`;
   return `timeout 5 bash -c 'exec 3<>/dev/tcp/${proxy}/8888; printf "${req}" >&3; cat <&3'`;
-}
-
-interface AuditRecord {
-  time: string;
-  source: string;
-  decision: string;
-  host: string | null;
-  port: number | null;
-  method: string | null;
-  reason: string;
-  path: string | null;
-}
-
-async function auditRecords(dir: string): Promise<AuditRecord[]> {
-  try {
-    const text = await Deno.readTextFile(`${dir}/audit.jsonl`);
-    return text.split("\n").filter(Boolean).map((l) => JSON.parse(l));
-  } catch {
-    return [];
-  }
 }
 
 Deno.test({
@@ -101,23 +76,14 @@ Deno.test({
         egressAllow: ["allowed.test", "*.wild.test", "alt.test:8443"],
         git: [],
       });
-      await writeConfig(configDir, config.files);
-      await prepareBundleDirs(root);
-      const runArgv = bundleRunArgv({
-        slug: prefix,
+      const runArgv = await testBundleArgv({
+        prefix,
         image: bundle,
-        egressNetwork: network,
+        network,
         ip: bundleIp,
+        root,
+        config,
         configDir,
-        identityMounts: config.identity_mounts,
-        auditDir,
-        controlDir,
-        limits: { memory_mib: 384, cpus: 1, pids: 256 },
-        labels: {
-          "io.bot-bottle.slug": prefix,
-          "io.bot-bottle.role": "bundle",
-          "io.bot-bottle.backend": "docker",
-        },
       });
       await docker(
         runArgv.slice(1, -1).concat(

@@ -8,8 +8,7 @@
  * the size limit is refused quickly.
  */
 import assert from "node:assert/strict";
-import { bundleRunArgv } from "../../lib/bundle/bundle_run_argv.ts";
-import { auditDir, controlDir, prepareBundleDirs } from "../../lib/state/approvals.ts";
+import { auditDir } from "../../lib/state/approvals.ts";
 import { renderBundleConfig } from "../../lib/bundle/config/render_bundle_config.ts";
 import {
   createTestNetwork,
@@ -20,7 +19,7 @@ import {
   waitExited,
   waitHealthy,
 } from "../_harness/docker.ts";
-import { writeConfig } from "../_harness/files.ts";
+import { testBundleArgv } from "../_harness/bundle.ts";
 import { bundleImage, fixtureImage } from "../_harness/images.ts";
 import { startSshUpstream } from "../_harness/upstreams.ts";
 
@@ -65,23 +64,14 @@ Deno.test("bundle git gate: gitleaks refuses secrets, clean pushes reach upstrea
         git: [{ ...remote, hostKey: remoteHostKey }],
         maxPushMib: 2,
       });
-      await writeConfig(dir, config.files);
-      await prepareBundleDirs(dir);
-      const argv = bundleRunArgv({
-        slug: prefix,
+      const argv = await testBundleArgv({
+        prefix,
         image: bundle,
-        egressNetwork: network,
+        network,
         ip,
+        root: dir,
+        config,
         configDir: dir,
-        identityMounts: config.identity_mounts,
-        auditDir: auditDir(dir),
-        controlDir: controlDir(dir),
-        limits: { memory_mib: 384, cpus: 1, pids: 256 },
-        labels: {
-          "io.bot-bottle.slug": prefix,
-          "io.bot-bottle.role": "bundle",
-          "io.bot-bottle.backend": "docker",
-        },
       });
       argv[argv.indexOf("--name") + 1] = name;
       await docker(argv.slice(1));
