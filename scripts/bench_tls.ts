@@ -9,7 +9,7 @@
  * 1. BENCH_REQUESTS (default 200) HTTPS GETs through the proxy to each host, carrying the
  *    placeholder in `x-api-key` (swapped in by the bundle on api.test, an opaque string in the
  *    tunnel), in two shapes: one keep-alive connection (what API clients do) and a new
- *    connection (CONNECT + TLS handshake) per request. Medians of BENCH_RUNS (default 3)
+ *    connection (CONNECT + TLS handshake) per request. Medians of BENCH_RUNS (default 7)
  *    rounds, after a warm-up; the figure is intercepted / tunnelled time (target <= 1.5x), and
  *    the bundle daemon's CPU time per request (less sensitive to a busy machine).
  *    BENCH_INTERCEPT=rules intercepts api.test for an egress rule instead (no injection or
@@ -38,7 +38,7 @@ import { bundleImage, fixtureImage } from "../tests/_harness/images.ts";
 import { startHttpsUpstream } from "../tests/_harness/upstreams.ts";
 
 const REQUESTS = Number(Deno.env.get("BENCH_REQUESTS") ?? 200);
-const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 3);
+const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 7);
 /** BENCH_INTERCEPT=rules: api.test is intercepted for an egress rule, with no secret to inject. */
 const RULES_ONLY = Deno.env.get("BENCH_INTERCEPT") === "rules";
 /** The bundle's memory limit in a launch (bottles.X.bundle.memory's default). */
