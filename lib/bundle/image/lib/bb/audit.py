@@ -19,6 +19,8 @@ from typing import Any, Dict, List, Optional
 
 FIELDS = ("time", "source", "decision", "host", "port", "method", "reason", "path")
 MAX_FIELD = 2048
+# One encoder for every record (json.dumps with options makes a new one per call).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 SAY_SECONDS = 0.1
 SAY_MAX_BYTES = 64 << 10
 
@@ -63,9 +65,15 @@ def flush_said() -> None:
 atexit.register(flush_said)
 
 
+_second = [-1, ""]  # the last whole second formatted, and its text
+
+
 def now() -> str:
     t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+    whole = int(t)
+    if whole != _second[0]:
+        _second[0], _second[1] = whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return f"{_second[1]}.{int(t * 1000) % 1000:03d}Z"
 
 
 def _clip(value: Any) -> Any:
@@ -105,7 +113,7 @@ class AuditLog:
         for key, value in record.items():
             if key not in line and value is not None:
                 line[key] = _clip(value)
-        data = (json.dumps(line, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+        data = (_ENCODER.encode(line) + "\n").encode()
         try:
             if self._file is None:
                 self._open()

@@ -166,12 +166,9 @@ class Reader:
         head = Head()
         head.version, head.status, head.reason = m.group(1), int(m.group(2)), m.group(3) or b""
         head.headers = self._fields(lines[1:])
-        if method == b"HEAD" or head.status < 200 or head.status in (204, 304):
-            # No body, whatever the head says (RFC 9112 6.3); a 1xx is followed by the response.
-            _connection(head)
-            head.framing, head.length = "length", 0
-        else:
-            _frame(head, request=False)
+        # No body after HEAD, a 1xx (the response follows), 204 or 304 (RFC 9112 6.3).
+        _frame(head, request=False, body=not (method == b"HEAD" or head.status < 200
+                                              or head.status in (204, 304)))
         self._start(head)
         return head
 
@@ -260,22 +257,35 @@ class Reader:
                 self._fields([line])
 
 
-def _tokens(headers: RawHeaders, name: bytes) -> List[bytes]:
-    return [t.strip().lower() for k, v in headers if k.lower() == name for t in v.split(b",")]
+def _framing_headers(head: Head):
+    """In one pass: the Connection tokens, the transfer codings (None: no such header) and the
+    Content-Length values."""
+    connection: List[bytes] = []
+    codings: Optional[List[bytes]] = None
+    lengths: List[bytes] = []
+    for k, v in head.headers:
+        name = k.lower()
+        if name == b"connection":
+            connection += [t.strip().lower() for t in v.split(b",")]
+        elif name == b"transfer-encoding":
+            codings = (codings or []) + [t.strip().lower() for t in v.split(b",")]
+        elif name == b"content-length":
+            lengths.append(v)
+    return connection, codings, lengths
 
 
-def _connection(head: Head) -> None:
-    tokens = _tokens(head.headers, b"connection")
-    head.close = b"close" in tokens or (head.version == b"1.0" and b"keep-alive" not in tokens)
-
-
-def _frame(head: Head, request: bool) -> None:
-    _connection(head)
+def _frame(head: Head, request: bool, body: bool = True) -> None:
+    """How the message's body is framed, and whether its sender closes after it; a response
+    with `body` False has none, whatever its head says."""
+    connection, codings, lengths = _framing_headers(head)
+    head.close = b"close" in connection or (head.version == b"1.0"
+                                            and b"keep-alive" not in connection)
     if request and head.version == b"1.0":
         head.close = True  # no keep-alive with HTTP/1.0 clients
-    codings = _tokens(head.headers, b"transfer-encoding")
-    lengths = [v for k, v in head.headers if k.lower() == b"content-length"]
-    if codings or any(k.lower() == b"transfer-encoding" for k, _ in head.headers):
+    if not body:
+        head.framing, head.length = "length", 0
+        return
+    if codings is not None:
         if codings != [b"chunked"]:
             raise ProtocolError("the only transfer coding read is chunked, alone")
         if lengths:

@@ -16,10 +16,11 @@ Every connection to :8888 is read up to its first request line. One that opens w
    system store plus the bottle's ca_certs for the tunnel's host (the agent's SNI is not used);
    a failure is a 502 naming the host and the reason;
 5. every response has the values (raw, base64, URL, JSON forms) replaced by their placeholders,
-   in its headers and its body (streamed, chunk-boundary safe; a compressed body is decoded,
-   redacted and re-encoded; trailers are dropped), WebSocket messages too (parsed frame by frame
-   with wsproto; no extension is negotiated, so every payload is readable), and a message from
-   the agent carrying another secret's value closes the connection.
+   in its headers and its body (a small one of known length at once, others streamed,
+   chunk-boundary safe; a compressed body is decoded, redacted and re-encoded; trailers are
+   dropped), WebSocket messages too (parsed frame by frame with wsproto; no extension is
+   negotiated, so every payload is readable), and a message from the agent carrying another
+   secret's value closes the connection.
 Anything the interceptor cannot parse, or does not expect, closes the connection (or answers
 a bot-bottle refusal): nothing inside an intercepted tunnel is relayed unparsed.
 
@@ -56,6 +57,9 @@ CONNECT_TIMEOUT = 30
 # this long (closing at once could reset the connection before the agent reads the refusal).
 LINGER_SECONDS = 5
 MAX_CACHED_HOSTS = 256
+# A response body of a known length up to this is read whole and redacted at once (sent with a
+# Content-Length); a longer one, or one of no known length (a stream), is redacted as it comes.
+SMALL_BODY = 64 << 10
 # How long a response's first bytes may wait for the rest before they are sent anyway.
 CORK_SECONDS = 0.002
 
@@ -607,12 +611,15 @@ class Session:
             encoding = ",".join(v for k, v in headers if k.lower() == "content-encoding")
             encoding = encoding.strip().lower() or "identity"
             if not no_body:
-                if encoding in ("", "identity"):
+                if encoding in ("", "identity") and (response.framing != "length"
+                                                     or response.length > SMALL_BODY):
                     # Redacted as it streams; the length may change (framed again below).
                     length = None
                     redactor = secrets.stream_redactor(
                         lambda names: self.later(gate.redacted, ask, host, port, names, "body"))
                 else:
+                    # Compressed (decoded, redacted, encoded again), or a small body of a
+                    # known length (redacted at once, sent with its new length).
                     buffered = True
         if buffered:
             data = bytearray()
@@ -824,16 +831,19 @@ def _encode_headers(headers: Headers):
 
 def _plain_name(name: str) -> str:
     """A header name as a server that folds `_` into `-` may read it."""
-    return name.lower().replace("_", "-")
+    name = name.lower()
+    return name.replace("_", "-") if "_" in name else name
 
 
 def _end_to_end(headers: Headers) -> Headers:
     """Without the hop-by-hop headers (RFC 9110 7.6.1) and any header Connection names: they
     are about one connection, and the bundle writes its own."""
-    named = {t.strip().lower() for k, v in headers if _plain_name(k) == "connection"
+    names = [_plain_name(k) for k, _ in headers]
+    if "connection" not in names:
+        return [kv for kv, n in zip(headers, names) if n not in HOP_BY_HOP]
+    named = {_plain_name(t.strip()) for (_, v), n in zip(headers, names) if n == "connection"
              for t in v.split(",")}
-    return [(k, v) for k, v in headers
-            if _plain_name(k) not in HOP_BY_HOP and k.lower() not in named]
+    return [kv for kv, n in zip(headers, names) if n not in HOP_BY_HOP and n not in named]
 
 
 def _phrase(status: int) -> bytes:
@@ -874,6 +884,8 @@ def _decoded(data: bytes, encoding: str) -> Optional[bytes]:
 def _redact_encoded(secrets, data: bytes, encoding: str):
     """A compressed body decoded, redacted and encoded again; None when the bundle cannot
     decode it (the caller refuses it: an undecoded body could carry a value)."""
+    if encoding in ("", "identity"):
+        return secrets.redact(data)
     plain = _decoded(data, encoding)
     if plain is None:
         return None
