@@ -3,19 +3,17 @@
  * config written, its state dirs made, its `docker run` argv as a launch builds it; and the
  * audit records it wrote.
  */
+import {
+  type AuditRecord as LibAuditRecord,
+  parseAuditLine,
+} from "../../lib/audit/audit_records.ts";
 import { bundleRunArgv } from "../../lib/bundle/bundle_run_argv.ts";
 import type { BundleConfig } from "../../lib/bundle/config/render_bundle_config.ts";
 import { auditDir, controlDir, prepareBundleDirs } from "../../lib/state/approvals.ts";
 import { writeConfig } from "./files.ts";
 
-/** One line of a bundle's audit.jsonl (the fields the tests read). */
-export interface AuditRecord {
-  time: string;
-  source: string;
-  decision: string;
-  host: string | null;
-  port: number | null;
-  method: string | null;
+/** One line of a bundle's audit.jsonl, with the fields the tests read as text. */
+export interface AuditRecord extends LibAuditRecord {
   reason: string;
   path: string | null;
   secret?: string;
@@ -23,14 +21,10 @@ export interface AuditRecord {
   where?: string;
 }
 
-/** The records of `<dir>/audit.jsonl` (none before the file exists). */
+/** The records of `<dir>/audit.jsonl` (none before the file exists), read as `logs` reads them. */
 export async function auditRecords(dir: string): Promise<AuditRecord[]> {
-  try {
-    const text = await Deno.readTextFile(`${dir}/audit.jsonl`);
-    return text.split("\n").filter(Boolean).map((l) => JSON.parse(l));
-  } catch {
-    return [];
-  }
+  const text = await Deno.readTextFile(`${dir}/audit.jsonl`).catch(() => "");
+  return text.split("\n").map(parseAuditLine).filter((r) => r !== null) as AuditRecord[];
 }
 
 /**
