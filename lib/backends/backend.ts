@@ -145,6 +145,12 @@ export interface Backend {
   leftoverHint(slug: string): string | null;
   /** Remove a bottle's objects on this backend (stop, rm, cleanup); what could not be removed. */
   teardown(runner: Runner, objects: BottleObjects): Promise<TeardownFailure[]>;
+  /**
+   * Whether `execArgv`'s program can be given an open pipe as its stdin (the docker CLI reads a
+   * non-blocking one through Go's poller): the workspace copy then never passes through this
+   * process. smolvm's exec reads stdin as a plain blocking file: it is fed through a pipe.
+   */
+  readonly execStdinFromFd: boolean;
   /** The program whose guests `listGuests` reports (null: none beyond Docker's). */
   readonly guestTool: string | null;
   /** This backend's own guests for the inventory (null: it has none beyond containers). */

@@ -14,6 +14,8 @@
  * refuses to spawn with them, and they have no business reaching docker or
  * smolvm anyway).
  */
+import { spawn as nodeSpawn } from "node:child_process";
+import { Readable } from "node:stream";
 import { UserError } from "../errors.ts";
 
 /** Options for a buffered call. */
@@ -41,8 +43,11 @@ export type Stdio = "piped" | "inherit" | "null";
 export interface SpawnOptions {
   env?: Record<string, string>;
   signal?: AbortSignal;
-  /** Default "null". */
-  stdin?: Stdio;
+  /**
+   * Default "null". `{ fd }`: an open file or pipe (from node:fs) the child reads as its stdin
+   * itself; the caller closes its own copy once spawned.
+   */
+  stdin?: Stdio | { fd: number };
   /** Default "piped". */
   stdout?: Stdio;
   /** Default "piped". */
@@ -113,6 +118,9 @@ export class DenoRunner implements Runner {
   spawn(argv: readonly string[], options: SpawnOptions = {}): Spawned {
     if (argv.length === 0) throw new Error("DenoRunner: empty argv");
     const [program, ...args] = argv;
+    if (typeof options.stdin === "object") {
+      return spawnWithFd(program, args, options.stdin.fd, options);
+    }
     const child = new Deno.Command(program, {
       args,
       clearEnv: true,
@@ -122,7 +130,7 @@ export class DenoRunner implements Runner {
       stderr: options.stderr ?? "piped",
       signal: options.signal,
     }).spawn();
-    const piped = (s: Stdio | undefined, fallback: Stdio) => (s ?? fallback) === "piped";
+    const piped = (s: SpawnOptions["stdin"], fallback: Stdio) => (s ?? fallback) === "piped";
     return {
       stdin: piped(options.stdin, "null") ? child.stdin : null,
       stdout: piped(options.stdout, "piped") ? child.stdout : null,
@@ -135,6 +143,66 @@ export class DenoRunner implements Runner {
       },
     };
   }
+}
+
+/**
+ * The child on node:child_process, the one spawn that can hand it an open descriptor (Deno's
+ * Command cannot): same environment rule, exit codes as {@link exitCodeOf} gives them, and a
+ * child that cannot be started exits 127 saying why on its stderr.
+ */
+function spawnWithFd(
+  program: string,
+  args: string[],
+  fd: number,
+  options: SpawnOptions,
+): Spawned {
+  const io = (s: Stdio | undefined) =>
+    (s ?? "piped") === "piped" ? "pipe" : s === "null" ? "ignore" : "inherit";
+  const child = nodeSpawn(program, args, {
+    env: childEnv(Deno.env.toObject(), options.env),
+    stdio: [fd, io(options.stdout), io(options.stderr)],
+    signal: options.signal,
+  });
+  let failed = "";
+  const status = new Promise<number>((resolve) => {
+    child.on("error", (error) => {
+      failed = `${program}: ${error.message}\n`;
+      if (child.exitCode === null && child.pid === undefined) resolve(127);
+    });
+    child.on(
+      "close",
+      (code, signal) => resolve(signal ? 128 + (SIGNAL_NUMBERS[signal] ?? 0) : code ?? 127),
+    );
+  });
+  const web = (s: Readable | null, withFailure: boolean): ReadableStream<Uint8Array> | null => {
+    if (s) return Readable.toWeb(s) as unknown as ReadableStream<Uint8Array>;
+    if (!withFailure) return null;
+    // Not started: its stderr is why.
+    return new ReadableStream({
+      async start(c) {
+        await status;
+        c.enqueue(encoder.encode(failed));
+        c.close();
+      },
+    });
+  };
+  return {
+    stdin: null,
+    stdout: (options.stdout ?? "piped") === "piped"
+      ? web(child.stdout, false) ?? emptyStream()
+      : null,
+    stderr: (options.stderr ?? "piped") === "piped" ? web(child.stderr, true) : null,
+    status,
+    kill: (signal: Deno.Signal = "SIGTERM") => {
+      try {
+        child.kill(signal as Parameters<typeof child.kill>[0]);
+      } catch { /* already exited */ }
+    },
+  };
+}
+
+function emptyStream(): ReadableStream<Uint8Array> {
+  return new ReadableStream({ start: (c) => c.close() });
 }
 
 async function writeAll(stream: WritableStream<Uint8Array>, data: string | Uint8Array) {

@@ -8,6 +8,7 @@
  * agent works: mark_level0.ts). On a terminal a progress line shows bytes
  * against the planned size.
  */
+import { closeSync, constants as fsConstants, openSync } from "node:fs";
 import type { Backend } from "../backends/backend.ts";
 import { UserError } from "../errors.ts";
 import type { Runner, Spawned } from "../host/runner.ts";
@@ -51,7 +52,10 @@ export type CopySource =
 export interface StartedSnapshot {
   helper: Spawned;
   fifoDir: string;
+  /** All the helper said (its progress lines left out), once it is done. */
   stderr: Promise<string>;
+  /** Lines of the helper's stderr, as they come (each listener sees those after it was added). */
+  onLine(listener: (line: string) => void): void;
   /** Stop it (a launch that ends before the copy); its container goes with the label sweep. */
   cancel(): Promise<void>;
 }
@@ -81,10 +85,12 @@ export async function startSnapshot(opts: {
     }),
     { stdout: "null", stderr: "piped" },
   );
+  const listeners: ((line: string) => void)[] = [];
   return {
     helper,
     fifoDir,
-    stderr: textOf(helper.stderr),
+    stderr: linesOf(helper.stderr, (line) => listeners.forEach((l) => l(line))),
+    onLine: (listener) => void listeners.push(listener),
     async cancel() {
       try {
         helper.kill("SIGTERM");
@@ -133,9 +139,12 @@ export async function copyIn(opts: {
   });
   const { helper, fifoDir } = started;
   const helperErr = started.stderr;
-  const source = await openFifo(`${fifoDir}/tar`, helper);
   const [streamed, helperCode] = await Promise.all([
-    intoGuest(opts, source, GUEST_UNTAR, 0),
+    opts.backend.execStdinFromFd
+      ? fifoIntoGuest(opts, started)
+      : openFifo(`${fifoDir}/tar`, helper).then((source) =>
+        intoGuest(opts, source, GUEST_UNTAR, 0)
+      ),
     helper.status,
   ]);
   await Deno.remove(fifoDir, { recursive: true }).catch(() => {});
@@ -150,6 +159,77 @@ export async function copyIn(opts: {
   // The snapshot says which commit it copied (a plain directory's is made by the helper).
   const base = /^bb-workspace: base ([0-9a-f]{40,64})$/m.exec(sourceErr)?.[1] ?? null;
   return { bytes: streamed.bytes, ms: performance.now() - t0, base };
+}
+
+/**
+ * The helper's FIFO handed to the guest's exec as its stdin (a backend whose exec reads an
+ * open pipe itself): the tar goes from the helper to the docker CLI in the kernel, never through
+ * this process. The read end is opened non-blocking (so the helper's open for writing returns),
+ * and given to the exec only once the helper says it holds the write end. Progress and the byte
+ * count come from the helper's tar.
+ */
+async function fifoIntoGuest(
+  opts: Parameters<typeof copyIn>[0],
+  started: StartedSnapshot,
+): Promise<{ bytes: number; sinkCode: number | null; sinkErr: string }> {
+  let bytes = 0;
+  let last = 0;
+  let streaming: () => void = () => {};
+  const writerReady = new Promise<void>((resolve) => (streaming = resolve));
+  started.onLine((line) => {
+    if (line === "bb-workspace: streaming") streaming();
+    const copied = COPIED_LINE.exec(line);
+    const total = TOTAL_LINE.exec(line);
+    if (total) bytes = Number(total[1]);
+    if (copied && opts.onProgress && performance.now() - last > 200) {
+      last = performance.now();
+      progress(opts, Number(copied[1]) * TAR_RECORD);
+    }
+  });
+  const path = `${started.fifoDir}/tar`;
+  let fd: number | null = null;
+  let exited = false;
+  started.helper.status.then(() => (exited = true));
+  for (let i = 0; i < 1200 && !exited && fd === null; i++) {
+    const st = await Deno.lstat(path).catch(() => null);
+    if (st?.isFifo) fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    else await new Promise((r) => setTimeout(r, 50));
+  }
+  if (fd === null) {
+    if (!exited) started.helper.kill("SIGTERM");
+    return { bytes: 0, sinkCode: 0, sinkErr: "" }; // the helper's exit code and stderr say why
+  }
+  try {
+    // The helper says so right after its open returns; or it died (then its exit says why).
+    await Promise.race([writerReady, started.helper.status]);
+    if (exited) return { bytes: 0, sinkCode: 0, sinkErr: "" };
+    const sink = opts.runner.spawn(
+      opts.backend.execArgv({ slug: opts.slug, secretNames: [] }, GUEST_UNTAR, {
+        stdin: true,
+        tty: false,
+      }),
+      { stdin: { fd }, stdout: "piped", stderr: "piped" },
+    );
+    closeSync(fd);
+    fd = null;
+    const [sinkErr, , sinkCode] = await Promise.all([
+      new Response(sink.stderr).text(),
+      new Response(sink.stdout).text(),
+      sink.status,
+    ]);
+    return { bytes, sinkCode, sinkErr };
+  } finally {
+    if (fd !== null) closeSync(fd);
+  }
+}
+
+function progress(opts: Parameters<typeof copyIn>[0], bytes: number): void {
+  const pct = opts.expectBytes > 0
+    ? ` (${Math.min(100, Math.round((bytes / opts.expectBytes) * 100))}%)`
+    : "";
+  opts.onProgress?.(
+    `copying the workspace: ${formatSize(bytes)} of ~${formatSize(opts.expectBytes)}${pct}`,
+  );
 }
 
 /** One stream into the guest's tar (`untar`), with the progress line. */
@@ -168,16 +248,10 @@ async function intoGuest(
   );
   let last = 0;
   return await pipeStreams(source, sink, (n) => {
-    const bytes = before + n;
     const now = performance.now();
     if (opts.onProgress && now - last > 200) {
       last = now;
-      const pct = opts.expectBytes > 0
-        ? ` (${Math.min(100, Math.round((bytes / opts.expectBytes) * 100))}%)`
-        : "";
-      opts.onProgress(
-        `copying the workspace: ${formatSize(bytes)} of ~${formatSize(opts.expectBytes)}${pct}`,
-      );
+      progress(opts, before + n);
     }
   });
 }
@@ -205,13 +279,30 @@ async function openFifo(path: string, helper: Spawned): Promise<PipeSource> {
   return new ReadableStream({ start: (c) => c.close() });
 }
 
-async function textOf(stream: ReadableStream<Uint8Array> | null): Promise<string> {
+/** GNU tar's checkpoint line (every 1024 records of 10240 bytes) and its closing total. */
+const COPIED_LINE = /^tar: bb-workspace: copied (\d+)$/;
+const TOTAL_LINE = /^Total bytes written: (\d+)/;
+const TAR_RECORD = 10240;
+
+/** A stream's lines to `onLine` as they come; the text (progress lines left out, 64 KiB). */
+async function linesOf(
+  stream: ReadableStream<Uint8Array> | null,
+  onLine: (line: string) => void,
+): Promise<string> {
   if (!stream) return "";
   let out = "";
+  let partial = "";
   const d = new TextDecoder();
+  const take = (line: string) => {
+    onLine(line);
+    if (!COPIED_LINE.test(line) && out.length < 65536) out += `${line}\n`;
+  };
   for await (const chunk of stream) {
-    if (out.length < 65536) out += d.decode(chunk, { stream: true });
+    const lines = (partial + d.decode(chunk, { stream: true })).split("\n");
+    partial = lines.pop()!;
+    lines.forEach(take);
   }
+  if (partial) take(partial);
   return out;
 }
 

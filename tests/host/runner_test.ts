@@ -44,3 +44,35 @@ Deno.test("DenoRunner reports a signal death as 128+n", async () => {
   const result = await new DenoRunner().run(["/bin/sh", "-c", "kill -TERM $$"]);
   assert.equal(result.code, 143);
 });
+
+Deno.test("DenoRunner: a child given an open descriptor reads it as stdin itself", async () => {
+  const { closeSync, openSync } = await import("node:fs");
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/in`, "from the file\n");
+    Deno.env.set("LD_BOT_BOTTLE_TEST", "1");
+    const fd = openSync(`${dir}/in`, "r");
+    const child = new DenoRunner().spawn(
+      ["/bin/sh", "-c", 'env | grep -c "^LD_"; echo "$EXTRA"; cat; echo err >&2; exit 4'],
+      { stdin: { fd }, env: { EXTRA: "yes" } },
+    );
+    closeSync(fd);
+    const [out, err, code] = await Promise.all([
+      new Response(child.stdout).text(),
+      new Response(child.stderr).text(),
+      child.status,
+    ]);
+    assert.equal(out, "0\nyes\nfrom the file\n", "same environment rule as every child");
+    assert.equal(err, "err\n");
+    assert.equal(code, 4);
+    const fd2 = openSync(`${dir}/in`, "r");
+    const killed = new DenoRunner().spawn(["/bin/sh", "-c", "kill -TERM $$"], {
+      stdin: { fd: fd2 },
+    });
+    closeSync(fd2);
+    assert.equal(await killed.status, 143);
+  } finally {
+    Deno.env.delete("LD_BOT_BOTTLE_TEST");
+    await Deno.remove(dir, { recursive: true });
+  }
+});

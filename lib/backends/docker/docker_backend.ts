@@ -145,6 +145,8 @@ export const dockerBackend: Backend = {
   teardown: async (runner, objects) =>
     (await teardowns()).teardownDocker(runner, objects.slug, objects, objects.owner),
 
+  execStdinFromFd: true,
+
   guestTool: null,
 
   listGuests: () => Promise.resolve(null),

@@ -303,6 +303,8 @@ export const smolvmBackend: Backend = {
     ];
   },
 
+  execStdinFromFd: false,
+
   guestTool: "smolvm",
 
   async listGuests(runner) {

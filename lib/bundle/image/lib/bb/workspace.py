@@ -225,6 +225,11 @@ def snapshot(kind: str, name: str = "", to: str = "") -> int:
             fcntl.fcntl(out.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
         except OSError:
             pass
+        # bot-bottle hands the read end to the guest's exec once a writer holds it (a reader
+        # that came first would see the end at once), and shows progress from tar's records.
+        print("bb-workspace: streaming", file=sys.stderr, flush=True)
+        extra = ["--totals", "--checkpoint=1024",
+                 "--checkpoint-action=echo=bb-workspace: copied %u", *extra]
     tar = subprocess.Popen(["tar", "-c", "-f", "-", "--format=gnu", "--null", "--no-recursion",
                             "-C", "/src", "-T", "-", *extra], stdin=subprocess.PIPE, stdout=out)
     assert tar.stdin is not None
