@@ -148,7 +148,7 @@ export class DenoRunner implements Runner {
 /**
  * The child on node:child_process, the one spawn that can hand it an open descriptor (Deno's
  * Command cannot): same environment rule, exit codes as {@link exitCodeOf} gives them, and a
- * child that cannot be started exits 127 saying why on its stderr.
+ * child that cannot be started exits 127.
  */
 function spawnWithFd(
   program: string,
@@ -163,35 +163,21 @@ function spawnWithFd(
     stdio: [fd, io(options.stdout), io(options.stderr)],
     signal: options.signal,
   });
-  let failed = "";
   const status = new Promise<number>((resolve) => {
-    child.on("error", (error) => {
-      failed = `${program}: ${error.message}\n`;
-      if (child.exitCode === null && child.pid === undefined) resolve(127);
+    child.on("error", () => {
+      if (child.pid === undefined) resolve(127); // not started (the program is not there)
     });
     child.on(
       "close",
       (code, signal) => resolve(signal ? 128 + (SIGNAL_NUMBERS[signal] ?? 0) : code ?? 127),
     );
   });
-  const web = (s: Readable | null, withFailure: boolean): ReadableStream<Uint8Array> | null => {
-    if (s) return Readable.toWeb(s) as unknown as ReadableStream<Uint8Array>;
-    if (!withFailure) return null;
-    // Not started: its stderr is why.
-    return new ReadableStream({
-      async start(c) {
-        await status;
-        c.enqueue(encoder.encode(failed));
-        c.close();
-      },
-    });
-  };
+  const web = (s: Readable | null): ReadableStream<Uint8Array> =>
+    s ? Readable.toWeb(s) as unknown as ReadableStream<Uint8Array> : emptyStream();
   return {
     stdin: null,
-    stdout: (options.stdout ?? "piped") === "piped"
-      ? web(child.stdout, false) ?? emptyStream()
-      : null,
-    stderr: (options.stderr ?? "piped") === "piped" ? web(child.stderr, true) : null,
+    stdout: (options.stdout ?? "piped") === "piped" ? web(child.stdout) : null,
+    stderr: (options.stderr ?? "piped") === "piped" ? web(child.stderr) : null,
     status,
     kill: (signal: Deno.Signal = "SIGTERM") => {
       try {

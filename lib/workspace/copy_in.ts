@@ -187,22 +187,15 @@ async function fifoIntoGuest(
     }
   });
   const path = `${started.fifoDir}/tar`;
-  let fd: number | null = null;
+  const none = { bytes: 0, sinkCode: 0, sinkErr: "" }; // the helper's exit code and stderr say why
+  if (!(await fifoMade(path, started.helper))) return none;
+  let fd: number | null = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
   let exited = false;
   started.helper.status.then(() => (exited = true));
-  for (let i = 0; i < 1200 && !exited && fd === null; i++) {
-    const st = await Deno.lstat(path).catch(() => null);
-    if (st?.isFifo) fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
-    else await new Promise((r) => setTimeout(r, 50));
-  }
-  if (fd === null) {
-    if (!exited) started.helper.kill("SIGTERM");
-    return { bytes: 0, sinkCode: 0, sinkErr: "" }; // the helper's exit code and stderr say why
-  }
   try {
     // The helper says so right after its open returns; or it died (then its exit says why).
     await Promise.race([writerReady, started.helper.status]);
-    if (exited) return { bytes: 0, sinkCode: 0, sinkErr: "" };
+    if (exited) return none;
     const sink = opts.runner.spawn(
       opts.backend.execArgv({ slug: opts.slug, secretNames: [] }, GUEST_UNTAR, {
         stdin: true,
@@ -267,16 +260,24 @@ function sinkCheck(r: { sinkCode: number | null; sinkErr: string }): void {
 
 /** Open the helper's FIFO once it exists (the helper may fail before it makes it). */
 async function openFifo(path: string, helper: Spawned): Promise<PipeSource> {
+  if (await fifoMade(path, helper)) return await Deno.open(path, { read: true });
+  // Nothing to read: the helper's exit code and stderr say why.
+  return new ReadableStream({ start: (c) => c.close() });
+}
+
+/**
+ * Whether the helper made its FIFO (false: it exited first, or has not in 60 s and is stopped;
+ * its exit code and stderr say why).
+ */
+async function fifoMade(path: string, helper: Spawned): Promise<boolean> {
   let exited = false;
   helper.status.then(() => (exited = true));
   for (let i = 0; i < 1200 && !exited; i++) {
-    const st = await Deno.lstat(path).catch(() => null);
-    if (st?.isFifo) return await Deno.open(path, { read: true });
+    if ((await Deno.lstat(path).catch(() => null))?.isFifo) return true;
     await new Promise((r) => setTimeout(r, 50));
   }
   if (!exited) helper.kill("SIGTERM");
-  // Nothing to read: the helper's exit code and stderr say why.
-  return new ReadableStream({ start: (c) => c.close() });
+  return false;
 }
 
 /** GNU tar's checkpoint line (every 1024 records of 10240 bytes) and its closing total. */
