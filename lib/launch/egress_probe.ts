@@ -94,6 +94,8 @@ export function probeArgv(opts: {
     "docker",
     "run",
     "--rm",
+    // The bundle image's healthcheck is the bundle's; here it would only exec every 2 s.
+    "--no-healthcheck",
     "--name",
     opts.name,
     "--network",

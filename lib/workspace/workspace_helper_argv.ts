@@ -42,6 +42,8 @@ export function workspaceHelperArgv(opts: {
     "docker",
     "run",
     "--rm",
+    // The bundle image's healthcheck is the bundle's; here it would only exec every 2 s.
+    "--no-healthcheck",
     ...(opts.stdin ? ["--interactive"] : []),
     "--network",
     "none",

@@ -116,6 +116,8 @@ export function confineNetnsArgv(opts: {
     "docker",
     "run",
     "--rm",
+    // The bundle image's healthcheck is the bundle's; here it would only exec every 2 s.
+    "--no-healthcheck",
     "--network",
     `container:${opts.agent}`,
     "--cap-drop",
