@@ -246,9 +246,10 @@ function workspaceHelperOf(launch: Launch, deps: LaunchDeps, runner: Runner): He
 }
 
 /**
- * A new bottle's snapshot, started; a launch that ends before the copy stops it (its container,
- * left waiting on the FIFO, goes with the label sweep). The last capture stops restoring: its
- * archives were taken against the base this copy replaces.
+ * A new bottle's snapshot, started; teardown waits for its container to be gone, and stops it
+ * first when the launch ended before the copy (left waiting on its FIFO; if it will not stop,
+ * the label sweep removes it). The last capture stops restoring: its archives were taken
+ * against the base this copy replaces.
  */
 async function startWorkspaceSnapshot(launch: Launch, deps: LaunchDeps): Promise<StartedSnapshot> {
   const plan = launch.plan;

@@ -52,11 +52,19 @@ export type CopySource =
 export interface StartedSnapshot {
   helper: Spawned;
   fifoDir: string;
-  /** All the helper said (its progress lines left out), once it is done. */
+  /**
+   * The snapshot's exit code: what the helper said when its tar was done, or its exit code
+   * if it ended without saying (its container's removal is not waited for: {@link cancel}).
+   */
+  done: Promise<number>;
+  /** All the helper said (its progress lines left out), once it said it is done or ended. */
   stderr: Promise<string>;
   /** Lines of the helper's stderr, as they come (each listener sees those after it was added). */
   onLine(listener: (line: string) => void): void;
-  /** Stop it (a launch that ends before the copy); its container goes with the label sweep. */
+  /**
+   * Stop it if it still runs (a launch that ends before the copy) and wait for its container
+   * to be gone, at most 30 s (after that the label sweep takes it).
+   */
   cancel(): Promise<void>;
 }
 
@@ -86,15 +94,31 @@ export async function startSnapshot(opts: {
     { stdout: "null", stderr: "piped" },
   );
   const listeners: ((line: string) => void)[] = [];
+  let said: (code: number) => void = () => {};
+  const saidDone = new Promise<number>((resolve) => (said = resolve));
+  listeners.push((line) => {
+    const done = DONE_LINE.exec(line);
+    if (done) said(Number(done[1]));
+  });
+  const lines = linesOf(helper.stderr, (line) => listeners.forEach((l) => l(line)));
+  const done = Promise.race([saidDone, helper.status]);
+  let exited = false;
+  helper.status.then(() => (exited = true));
   return {
     helper,
     fifoDir,
-    stderr: linesOf(helper.stderr, (line) => listeners.forEach((l) => l(line))),
+    done,
+    // What it said up to "done" is all there is to say (the rest is its exit).
+    stderr: Promise.race([saidDone, lines.ended]).then(() => lines.text()),
     onLine: (listener) => void listeners.push(listener),
     async cancel() {
-      try {
-        helper.kill("SIGTERM");
-      } catch { /* gone */ }
+      if (!exited) helper.kill("SIGTERM");
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        helper.status,
+        new Promise((r) => (timer = setTimeout(r, 30_000))),
+      ]);
+      clearTimeout(timer);
       await Deno.remove(fifoDir, { recursive: true }).catch(() => {});
     },
   };
@@ -138,17 +162,18 @@ export async function copyIn(opts: {
     streamDir: opts.streamDir,
   });
   const { helper, fifoDir } = started;
-  const helperErr = started.stderr;
   const [streamed, helperCode] = await Promise.all([
     opts.backend.execStdinFromFd
       ? fifoIntoGuest(opts, started)
       : openFifo(`${fifoDir}/tar`, helper).then((source) =>
         intoGuest(opts, source, GUEST_UNTAR, 0)
       ),
-    helper.status,
+    started.done,
   ]);
-  await Deno.remove(fifoDir, { recursive: true }).catch(() => {});
-  const sourceErr = await helperErr;
+  // A snapshot started here is waited for here; a started one by whoever started it.
+  if (opts.source.kind === "snapshot") await started.cancel();
+  else await Deno.remove(fifoDir, { recursive: true }).catch(() => {});
+  const sourceErr = await started.stderr;
   if (helperCode !== 0) {
     throw new UserError(
       `copying the workspace failed on the host side (exit ${helperCode}): ${lastLines(sourceErr)}`,
@@ -177,7 +202,7 @@ async function fifoIntoGuest(
   let streaming: () => void = () => {};
   const writerReady = new Promise<void>((resolve) => (streaming = resolve));
   started.onLine((line) => {
-    if (line === "bb-workspace: streaming") streaming();
+    if (line === STREAMING_LINE) streaming();
     const copied = COPIED_LINE.exec(line);
     const total = TOTAL_LINE.exec(line);
     if (total) bytes = Number(total[1]);
@@ -283,28 +308,40 @@ async function fifoMade(path: string, helper: Spawned): Promise<boolean> {
 /** GNU tar's checkpoint line (every 1024 records of 10240 bytes) and its closing total. */
 const COPIED_LINE = /^tar: bb-workspace: copied (\d+)$/;
 const TOTAL_LINE = /^Total bytes written: (\d+)/;
+/** What the helper says once it holds the FIFO's write end. */
+const STREAMING_LINE = "bb-workspace: streaming";
+/** What the helper says once its tar is done and the FIFO closed. */
+const DONE_LINE = /^bb-workspace: done (\d+)$/;
 const TAR_RECORD = 10240;
 
-/** A stream's lines to `onLine` as they come; the text (progress lines left out, 64 KiB). */
-async function linesOf(
+/**
+ * A stream's lines to `onLine` as they come; the text so far (progress and done lines left
+ * out, and the helper's other protocol lines; 64 KiB), and when the stream ended.
+ */
+function linesOf(
   stream: ReadableStream<Uint8Array> | null,
   onLine: (line: string) => void,
-): Promise<string> {
-  if (!stream) return "";
+): { text: () => string; ended: Promise<void> } {
   let out = "";
-  let partial = "";
-  const d = new TextDecoder();
   const take = (line: string) => {
     onLine(line);
-    if (!COPIED_LINE.test(line) && out.length < 65536) out += `${line}\n`;
+    const said = COPIED_LINE.test(line) || DONE_LINE.test(line) || line === STREAMING_LINE;
+    if (!said && out.length < 65536) {
+      out += `${line}\n`;
+    }
   };
-  for await (const chunk of stream) {
-    const lines = (partial + d.decode(chunk, { stream: true })).split("\n");
-    partial = lines.pop()!;
-    lines.forEach(take);
-  }
-  if (partial) take(partial);
-  return out;
+  const read = async () => {
+    if (!stream) return;
+    let partial = "";
+    const d = new TextDecoder();
+    for await (const chunk of stream) {
+      const lines = (partial + d.decode(chunk, { stream: true })).split("\n");
+      partial = lines.pop()!;
+      lines.forEach(take);
+    }
+    if (partial) take(partial);
+  };
+  return { text: () => out, ended: read() };
 }
 
 function lastLines(text: string): string {

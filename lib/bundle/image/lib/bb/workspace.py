@@ -27,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -239,6 +240,9 @@ def snapshot(kind: str, name: str = "", to: str = "") -> int:
     rc = tar.wait()
     if out is not None:
         out.close()
+        # The copy is over for bot-bottle once the guest's tar has read the end: it need not
+        # wait for this container's removal.
+        print(f"bb-workspace: done {rc}", file=sys.stderr, flush=True)
     return rc
 
 
@@ -538,6 +542,9 @@ def capture_delta(slug: str, base: str, kind: str, tip: str,
 
 
 def main(argv: List[str]) -> int:
+    # The helper is its container's PID 1, which ignores a SIGTERM it has no handler for: the
+    # one docker passes on when bot-bottle stops a helper (a launch that ends before its copy).
+    signal.signal(signal.SIGTERM, lambda signum, _frame: os._exit(128 + signum))
     try:
         if argv[:1] == ["survey"] and len(argv) == 2:
             print(json.dumps(survey(argv[1])))
