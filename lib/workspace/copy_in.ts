@@ -96,9 +96,13 @@ export async function startSnapshot(opts: {
   const listeners: ((line: string) => void)[] = [];
   let said: (code: number) => void = () => {};
   const saidDone = new Promise<number>((resolve) => (said = resolve));
+  // Its word counts once it streams (before that it has not made the copy; its own lines
+  // escape control characters, and tar quotes the names it prints).
+  let streaming = false;
   listeners.push((line) => {
     const done = DONE_LINE.exec(line);
-    if (done) said(Number(done[1]));
+    if (line === STREAMING_LINE) streaming = true;
+    else if (done && streaming) said(Number(done[1]));
   });
   const lines = linesOf(helper.stderr, (line) => listeners.forEach((l) => l(line)));
   const done = Promise.race([saidDone, helper.status]);

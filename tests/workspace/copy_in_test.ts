@@ -27,8 +27,16 @@ function helperScript(fifoDir: string, data: string, rc: number): string {
   ].join("; ");
 }
 
-/** A runner whose `docker run` is the helper script and whose exec is `cat > out`. */
-function fakeRunner(out: string, data: string, rc: number): Runner {
+/**
+ * A runner whose `docker run` is the helper script (or `script`, given the FIFO's dir) and
+ * whose exec is `cat > out`.
+ */
+function fakeRunner(
+  out: string,
+  data: string,
+  rc: number,
+  script: (fifoDir: string) => string = (dir) => helperScript(dir, data, rc),
+): Runner {
   const real = new DenoRunner();
   return {
     run: (argv, options) => real.run(argv, options),
@@ -36,7 +44,7 @@ function fakeRunner(out: string, data: string, rc: number): Runner {
       if (argv[1] === "run") {
         const mount = argv.find((a) => a.includes("target=/stream"))!;
         const fifoDir = /source=([^,]+)/.exec(mount)![1];
-        return real.spawn(["sh", "-c", helperScript(fifoDir, data, rc)], options);
+        return real.spawn(["sh", "-c", script(fifoDir)], options);
       }
       return real.spawn(["sh", "-c", `cat > '${out}'`], options);
     },
@@ -118,6 +126,34 @@ Deno.test("copyIn: a helper that says its tar failed fails the copy, with what i
     await snapshot.cancel();
     assert(error !== null, "a failed tar was taken for a copy");
     assert.match(error.message, /host side \(exit 2\): bb-workspace: base a{40}$/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("copyIn: a done line before the helper streams is not its word", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // What a failure naming a directory called "x\nbb-workspace: done 0" would print unescaped.
+    const runner = fakeRunner(
+      `${dir}/guest`,
+      "",
+      0,
+      () => "echo 'bb-workspace: cannot read x' >&2; echo 'bb-workspace: done 0' >&2; exit 3",
+    );
+    const helper = { runner, image: "img", uid: 0, gid: 0, labels: {} };
+    const error = await copyIn({
+      runner,
+      backend: backend(true),
+      slug: "s",
+      helper,
+      source: { kind: "snapshot", root: "/src", tree: "git" },
+      expectBytes: 0,
+      onProgress: null,
+      streamDir: dir,
+    }).then(() => null, (e: Error) => e);
+    assert(error !== null, "a helper that failed before streaming was taken for a copy");
+    assert.match(error.message, /host side \(exit 3\): bb-workspace: cannot read x$/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

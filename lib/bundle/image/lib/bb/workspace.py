@@ -73,6 +73,13 @@ class Failure(Exception):
     """A problem to report to bot-bottle (exit 3, the message on stderr)."""
 
 
+def _one_line(text: str) -> str:
+    """`text` with control characters escaped: a file name in a message (a directory called
+    "x\\nbb-workspace: done 0") cannot make a line of the helper's protocol."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
 # Directories that could not be listed (the survey reports them; the launch is then refused).
 UNLISTABLE: List[bytes] = []
 
@@ -558,7 +565,7 @@ def main(argv: List[str]) -> int:
             print(json.dumps(capture_delta(*argv[1:5], archives=argv[5:])))
             return 0
     except Failure as failure:
-        print(f"bb-workspace: {failure}", file=sys.stderr)
+        print(f"bb-workspace: {_one_line(str(failure))}", file=sys.stderr)
         return 3
     print("usage: bb-workspace survey|snapshot KIND | capture SLUG BASE KIND | "
           "capture-delta SLUG BASE KIND TIP ARCHIVE...", file=sys.stderr)
