@@ -2,14 +2,14 @@
  * `deno task bench:workspace`: the workspace copy and capture (SPEC §11), against the raw work.
  *
  * 1. Copy-in of a generated repository (default 10,000 files, ~100 MB, committed) into an idle
- *    agent container: bot-bottle's copyIn (the helper's snapshot streamed through this process
- *    into `docker exec -i ... tar -x`) against a raw `tar -c | docker exec -i ... tar -x` of the
- *    same files, each started with the disk's writeback of the previous one done (`sync`).
- *    BENCH_RUNS rounds (default 5) of raw and ours, in turns first; the median of the rounds'
- *    ratios is the figure (medians of the times beside it), with the helper started beforehand
- *    as a launch starts it (beside the bundle), and also given with the helper's start counted.
- *    The copy is over when the guest's tar ended and the helper said its tar was done; when
- *    the helper's container is gone is given beside it.
+ *    agent container: bot-bottle's copyIn (the helper's snapshot, its FIFO the stdin of
+ *    `docker exec -i ... tar -x`) against a raw `tar -c | docker exec -i ... tar -x` of the same
+ *    files, each started with the disk's writeback of the previous one done (`sync`).
+ *    BENCH_RUNS rounds (default 9: on a shared machine one copy can take twice another) of raw
+ *    and ours, in turns first; the median of the rounds' ratios is the figure (medians of the
+ *    times beside it), with the helper started beforehand as a launch starts it (beside the
+ *    bundle), and also given with the helper's start counted. The copy is over when the guest's
+ *    tar ended and the helper said its tar was done; when its container is gone is given too.
  * 2. Capture + export after the agent changed 100 files: captureWorkspace (incremental when the
  *    guest could mark its starting state: the guest's commit and its changes out, the helper's
  *    checks, bundle, diff and gitleaks scan; else the whole workspace out and the commit in the
@@ -34,7 +34,7 @@ import { formatSize } from "../lib/workspace/workspace_size.ts";
 import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
-const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 5);
+const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 9);
 const FILES = Number(Deno.env.get("BENCH_FILES") ?? 10_000);
 const BYTES = Number(Deno.env.get("BENCH_BYTES") ?? 100 * 1024 * 1024);
 const SMALL = Number(Deno.env.get("BENCH_SMALL_FILES") ?? 1000);
