@@ -167,13 +167,17 @@ try {
         tree: "git",
         streamDir: tmp,
       });
-      await new Promise((r) => setTimeout(r, 2000));
-      await sh("sync");
-      const t0 = performance.now();
-      streamed = (await copy({ kind: "started", snapshot })).bytes;
-      ours.push(performance.now() - t0);
-      // The helper's container goes meanwhile (a launch goes on with the guest's mark).
-      await snapshot.cancel();
+      let t0 = 0;
+      try {
+        await new Promise((r) => setTimeout(r, 2000));
+        await sh("sync");
+        t0 = performance.now();
+        streamed = (await copy({ kind: "started", snapshot })).bytes;
+        ours.push(performance.now() - t0);
+      } finally {
+        // The helper's container goes meanwhile (a launch goes on with the guest's mark).
+        await snapshot.cancel();
+      }
       gone.push(performance.now() - t0);
     };
     for (let i = 0; i < RUNS; i++) {
@@ -290,6 +294,16 @@ try {
     );
   }
 } finally {
-  for (const c of containers) await runner.run(["docker", "rm", "-f", c]);
+  // The agent containers, and any helper a failed copy left (they carry the bench's label).
+  const helpers = await runner.run([
+    "docker",
+    "ps",
+    "-aq",
+    "--filter",
+    "label=io.bot-bottle.bench=1",
+  ]);
+  for (const c of [...containers, ...helpers.stdout.split("\n").filter(Boolean)]) {
+    await runner.run(["docker", "rm", "-f", c]);
+  }
   await Deno.remove(tmp, { recursive: true }).catch(() => {});
 }

@@ -247,9 +247,9 @@ function workspaceHelperOf(launch: Launch, deps: LaunchDeps, runner: Runner): He
 
 /**
  * A new bottle's snapshot, started; teardown waits for its container to be gone, and stops it
- * first when the launch ended before the copy (left waiting on its FIFO; if it will not stop,
- * the label sweep removes it). The last capture stops restoring: its archives were taken
- * against the base this copy replaces.
+ * first unless it said its copy is done (a launch that ended before the copy leaves it waiting
+ * on its FIFO; if it will not stop, the label sweep removes it). The last capture stops
+ * restoring: its archives were taken against the base this copy replaces.
  */
 async function startWorkspaceSnapshot(launch: Launch, deps: LaunchDeps): Promise<StartedSnapshot> {
   const plan = launch.plan;

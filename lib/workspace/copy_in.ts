@@ -53,17 +53,20 @@ export interface StartedSnapshot {
   helper: Spawned;
   fifoDir: string;
   /**
-   * The snapshot's exit code: what the helper said when its tar was done, or its exit code
-   * if it ended without saying (its container's removal is not waited for: {@link cancel}).
+   * How the snapshot ended: the code the helper said once its tar was done (its container's
+   * removal is not waited for: {@link cancel}), or, if it ended without saying so, its exit
+   * code and whether it had begun to stream.
    */
-  done: Promise<number>;
-  /** All the helper said (its progress lines left out), once it said it is done or ended. */
+  done: Promise<{ code: number; streamed: boolean }>;
+  /** Whether the helper has said it holds the FIFO's write end (it then writes the tar). */
+  streaming(): boolean;
+  /** All the helper said (its protocol lines left out), once it said it is done or ended. */
   stderr: Promise<string>;
   /** Lines of the helper's stderr, as they come (each listener sees those after it was added). */
   onLine(listener: (line: string) => void): void;
   /**
-   * Stop it if it still runs (a launch that ends before the copy) and wait for its container
-   * to be gone, at most 30 s (after that the label sweep takes it).
+   * Stop it unless it said it is done (a launch that ends before the copy), and wait for its
+   * container to be gone, at most 10 s (after that the label sweep takes it).
    */
   cancel(): Promise<void>;
 }
@@ -94,35 +97,47 @@ export async function startSnapshot(opts: {
     { stdout: "null", stderr: "piped" },
   );
   const listeners: ((line: string) => void)[] = [];
-  let said: (code: number) => void = () => {};
-  const saidDone = new Promise<number>((resolve) => (said = resolve));
+  let said: number | null = null;
+  let saidDone: () => void = () => {};
+  const doneSaid = new Promise<void>((resolve) => (saidDone = resolve));
   // Its word counts once it streams (before that it has not made the copy; its own lines
   // escape control characters, and tar quotes the names it prints).
   let streaming = false;
   listeners.push((line) => {
     const done = DONE_LINE.exec(line);
     if (line === STREAMING_LINE) streaming = true;
-    else if (done && streaming) said(Number(done[1]));
+    else if (done && streaming && said === null) {
+      said = Number(done[1]);
+      saidDone();
+    }
   });
   const lines = linesOf(helper.stderr, (line) => listeners.forEach((l) => l(line)));
-  const done = Promise.race([saidDone, helper.status]);
+  lines.ended.catch(() => {}); // a read that failed: the exit code says the rest
   let exited = false;
   helper.status.then(() => (exited = true));
+  // Ended without saying: what it printed is all read first (its exit can come before that).
+  const ended = helper.status.then(async (code) => {
+    await lines.ended.catch(() => {});
+    return code;
+  });
   return {
     helper,
     fifoDir,
-    done,
+    done: Promise.race([doneSaid, ended]).then(async () =>
+      said !== null ? { code: said, streamed: true } : { code: await ended, streamed: streaming }
+    ),
+    streaming: () => streaming,
     // What it said up to "done" is all there is to say (the rest is its exit).
-    stderr: Promise.race([saidDone, lines.ended]).then(() => lines.text()),
+    stderr: Promise.race([doneSaid, lines.ended.catch(() => {})]).then(() => lines.text()),
     onLine: (listener) => void listeners.push(listener),
     async cancel() {
-      if (!exited) helper.kill("SIGTERM");
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        helper.status,
-        new Promise((r) => (timer = setTimeout(r, 30_000))),
-      ]);
-      clearTimeout(timer);
+      // Again every half second: a SIGTERM that came before the helper's handler was lost.
+      for (let i = 0; i < 20 && !exited; i++) {
+        if (said === null) helper.kill("SIGTERM");
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([helper.status, new Promise((r) => (timer = setTimeout(r, 500)))]);
+        clearTimeout(timer);
+      }
       await Deno.remove(fifoDir, { recursive: true }).catch(() => {});
     },
   };
@@ -165,22 +180,27 @@ export async function copyIn(opts: {
     tree: opts.source.tree,
     streamDir: opts.streamDir,
   });
-  const { helper, fifoDir } = started;
-  const [streamed, helperCode] = await Promise.all([
-    opts.backend.execStdinFromFd
-      ? fifoIntoGuest(opts, started)
-      : openFifo(`${fifoDir}/tar`, helper).then((source) =>
-        intoGuest(opts, source, GUEST_UNTAR, 0)
-      ),
-    started.done,
-  ]);
-  // A snapshot started here is waited for here; a started one by whoever started it.
-  if (opts.source.kind === "snapshot") await started.cancel();
-  else await Deno.remove(fifoDir, { recursive: true }).catch(() => {});
+  let streamed: Awaited<ReturnType<typeof fifoIntoGuest>>;
+  let done: Awaited<StartedSnapshot["done"]>;
+  try {
+    [streamed, done] = await Promise.all([
+      opts.backend.execStdinFromFd
+        ? fifoIntoGuest(opts, started)
+        : openFifo(`${started.fifoDir}/tar`, started).then((source) =>
+          intoGuest(opts, source, GUEST_UNTAR, 0)
+        ),
+      started.done,
+    ]);
+  } finally {
+    // A snapshot started here is waited for here; a started one by whoever started it.
+    if (opts.source.kind === "snapshot") await started.cancel();
+    else await Deno.remove(started.fifoDir, { recursive: true }).catch(() => {});
+  }
   const sourceErr = await started.stderr;
-  if (helperCode !== 0) {
+  if (done.code !== 0 || !done.streamed) {
+    const what = done.code !== 0 ? `exit ${done.code}` : "it ended without streaming";
     throw new UserError(
-      `copying the workspace failed on the host side (exit ${helperCode}): ${lastLines(sourceErr)}`,
+      `copying the workspace failed on the host side (${what}): ${lastLines(sourceErr)}`,
       { hint: "the plan's workspace line says what was to be copied; fix the path it names" },
     );
   }
@@ -205,6 +225,7 @@ async function fifoIntoGuest(
   let last = 0;
   let streaming: () => void = () => {};
   const writerReady = new Promise<void>((resolve) => (streaming = resolve));
+  if (started.streaming()) streaming();
   started.onLine((line) => {
     if (line === STREAMING_LINE) streaming();
     const copied = COPIED_LINE.exec(line);
@@ -216,15 +237,15 @@ async function fifoIntoGuest(
     }
   });
   const path = `${started.fifoDir}/tar`;
-  const none = { bytes: 0, sinkCode: 0, sinkErr: "" }; // the helper's exit code and stderr say why
+  // Never unpacked (the helper's exit code and stderr say why; this fails the copy regardless).
+  const none = { bytes: 0, sinkCode: null, sinkErr: "the snapshot never streamed" };
   if (!(await fifoMade(path, started.helper))) return none;
   let fd: number | null = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
-  let exited = false;
-  started.helper.status.then(() => (exited = true));
   try {
-    // The helper says so right after its open returns; or it died (then its exit says why).
-    await Promise.race([writerReady, started.helper.status]);
-    if (exited) return none;
+    // The helper says so right after its open returns; or it ended (and all it said is read:
+    // a small tar may be in the pipe whole, its writer gone).
+    await Promise.race([writerReady, started.done]);
+    if (!started.streaming()) return none;
     const sink = opts.runner.spawn(
       opts.backend.execArgv({ slug: opts.slug, secretNames: [] }, GUEST_UNTAR, {
         stdin: true,
@@ -287,11 +308,24 @@ function sinkCheck(r: { sinkCode: number | null; sinkErr: string }): void {
   }
 }
 
-/** Open the helper's FIFO once it exists (the helper may fail before it makes it). */
-async function openFifo(path: string, helper: Spawned): Promise<PipeSource> {
-  if (await fifoMade(path, helper)) return await Deno.open(path, { read: true });
-  // Nothing to read: the helper's exit code and stderr say why.
-  return new ReadableStream({ start: (c) => c.close() });
+/**
+ * Open the helper's FIFO once it exists (the helper may fail before it makes it, or before
+ * it opens it: nothing is read then, and its exit code and stderr say why).
+ */
+async function openFifo(path: string, started: StartedSnapshot): Promise<PipeSource> {
+  const nothing = () => new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+  if (!(await fifoMade(path, started.helper))) return nothing();
+  const opening = Deno.open(path, { read: true });
+  let opened = false;
+  opening.then(() => (opened = true), () => {});
+  await Promise.race([opening, started.helper.status]);
+  if (!opened) {
+    // It ended without opening its end: a writer of ours lets this open return, at the end.
+    try {
+      closeSync(openSync(path, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK));
+    } catch { /* the open returned meanwhile */ }
+  }
+  return await opening;
 }
 
 /**

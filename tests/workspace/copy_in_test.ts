@@ -22,8 +22,8 @@ function helperScript(fifoDir: string, data: string, rc: number): string {
     `printf '%s' '${data}' >&3`,
     "exec 3>&-",
     `echo 'bb-workspace: done ${rc}' >&2`,
-    // Held: a container whose removal takes its time.
-    "exec sleep 30",
+    // Held: a container whose removal takes its time (not stopped: it said it is done).
+    "exec sleep 2",
   ].join("; ");
 }
 
@@ -90,6 +90,7 @@ for (const fromFd of [true, false]) {
       assert(!helperGone, "the copy waited for the helper's exit");
       await snapshot.cancel();
       assert(helperGone, "cancel() returned with the helper still running");
+      assert.equal(await snapshot.helper.status, 0, "a helper that said done was stopped");
       assert.deepEqual(
         (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name),
         ["guest"],
@@ -154,6 +155,64 @@ Deno.test("copyIn: a done line before the helper streams is not its word", async
     }).then(() => null, (e: Error) => e);
     assert(error !== null, "a helper that failed before streaming was taken for a copy");
     assert.match(error.message, /host side \(exit 3\): bb-workspace: cannot read x$/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("copyIn: a helper that ends without streaming fails the copy, exit 0 or not", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const fromFd of [true, false]) {
+      // It made its FIFO and left without opening it (or saying done).
+      const runner = fakeRunner(
+        `${dir}/guest`,
+        "",
+        0,
+        (fifoDir) => `mkfifo '${fifoDir}/tar'; echo 'bb-workspace: base ${BASE}' >&2; exit 0`,
+      );
+      const helper = { runner, image: "img", uid: 0, gid: 0, labels: {} };
+      const error = await copyIn({
+        runner,
+        backend: backend(fromFd),
+        slug: "s",
+        helper,
+        source: { kind: "snapshot", root: "/src", tree: "git" },
+        expectBytes: 0,
+        onProgress: null,
+        streamDir: dir,
+      }).then(() => null, (e: Error) => e);
+      assert(error !== null, `fromFd ${fromFd}: a helper that never streamed was taken for a copy`);
+      assert.match(error.message, /host side \(it ended without streaming\)/);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cancel(): a stop the helper missed (before its handler) is sent again", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // Deaf to SIGTERM for its first second, as the helper is until its handler is installed.
+    const runner = fakeRunner(
+      `${dir}/guest`,
+      "",
+      0,
+      () => "trap '' TERM; sleep 1; trap - TERM; exec sleep 30",
+    );
+    const helper = { runner, image: "img", uid: 0, gid: 0, labels: {} };
+    const snapshot = await startSnapshot({
+      runner,
+      helper,
+      root: "/src",
+      tree: "git",
+      streamDir: dir,
+    });
+    let gone = false;
+    snapshot.helper.status.then(() => (gone = true));
+    await snapshot.cancel();
+    assert(gone, "cancel() returned with the helper still running");
+    assert.equal(await snapshot.helper.status, 143);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

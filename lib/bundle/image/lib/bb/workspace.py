@@ -27,7 +27,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -74,10 +73,16 @@ class Failure(Exception):
 
 
 def _one_line(text: str) -> str:
-    """`text` with control characters escaped: a file name in a message (a directory called
-    "x\\nbb-workspace: done 0") cannot make a line of the helper's protocol."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+    """`text` with control characters escaped, cut at MESSAGE_MAX: a file name in a message
+    (a directory called "x\\nbb-workspace: done 0") cannot make a line of the helper's
+    protocol."""
+    line = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
                    for c in text)
+    return line if len(line) <= MESSAGE_MAX else line[:MESSAGE_MAX] + "..."
+
+
+# What of a failure's message is said (git's whole stderr can be long).
+MESSAGE_MAX = 2000
 
 
 # Directories that could not be listed (the survey reports them; the launch is then refused).
@@ -244,7 +249,9 @@ def snapshot(kind: str, name: str = "", to: str = "") -> int:
     for rel in entries:
         tar.stdin.write(rel + b"\0")
     tar.stdin.close()
+    # A tar killed by a signal (its memory limit) exits as a shell says it: 128 + the signal.
     rc = tar.wait()
+    rc = rc if rc >= 0 else 128 - rc
     if out is not None:
         out.close()
         # The copy is over for bot-bottle once the guest's tar has read the end: it need not
@@ -549,9 +556,6 @@ def capture_delta(slug: str, base: str, kind: str, tip: str,
 
 
 def main(argv: List[str]) -> int:
-    # The helper is its container's PID 1, which ignores a SIGTERM it has no handler for: the
-    # one docker passes on when bot-bottle stops a helper (a launch that ends before its copy).
-    signal.signal(signal.SIGTERM, lambda signum, _frame: os._exit(128 + signum))
     try:
         if argv[:1] == ["survey"] and len(argv) == 2:
             print(json.dumps(survey(argv[1])))
