@@ -58,8 +58,11 @@ export interface StartedSnapshot {
    * code and whether it had begun to stream.
    */
   done: Promise<{ code: number; streamed: boolean }>;
-  /** Whether the helper has said it holds the FIFO's write end (it then writes the tar). */
-  streaming(): boolean;
+  /**
+   * True once the helper says it holds the FIFO's write end (it then writes the tar); false if
+   * it ended without saying so (all it printed read).
+   */
+  streams: Promise<boolean>;
   /** All the helper said (its protocol lines left out), once it said it is done or ended. */
   stderr: Promise<string>;
   /** Lines of the helper's stderr, as they come (each listener sees those after it was added). */
@@ -103,10 +106,14 @@ export async function startSnapshot(opts: {
   // Its word counts once it streams (before that it has not made the copy; its own lines
   // escape control characters, and tar quotes the names it prints).
   let streaming = false;
+  let streamsNow: () => void = () => {};
+  const streamsSaid = new Promise<void>((resolve) => (streamsNow = resolve));
   listeners.push((line) => {
     const done = DONE_LINE.exec(line);
-    if (line === STREAMING_LINE) streaming = true;
-    else if (done && streaming && said === null) {
+    if (line === STREAMING_LINE) {
+      streaming = true;
+      streamsNow();
+    } else if (done && streaming && said === null) {
       said = Number(done[1]);
       saidDone();
     }
@@ -126,7 +133,7 @@ export async function startSnapshot(opts: {
     done: Promise.race([doneSaid, ended]).then(async () =>
       said !== null ? { code: said, streamed: true } : { code: await ended, streamed: streaming }
     ),
-    streaming: () => streaming,
+    streams: Promise.race([streamsSaid.then(() => true), ended.then(() => streaming)]),
     // What it said up to "done" is all there is to say (the rest is its exit).
     stderr: Promise.race([doneSaid, lines.ended.catch(() => {})]).then(() => lines.text()),
     onLine: (listener) => void listeners.push(listener),
@@ -223,11 +230,7 @@ async function fifoIntoGuest(
 ): Promise<{ bytes: number; sinkCode: number | null; sinkErr: string }> {
   let bytes = 0;
   let last = 0;
-  let streaming: () => void = () => {};
-  const writerReady = new Promise<void>((resolve) => (streaming = resolve));
-  if (started.streaming()) streaming();
   started.onLine((line) => {
-    if (line === STREAMING_LINE) streaming();
     const copied = COPIED_LINE.exec(line);
     const total = TOTAL_LINE.exec(line);
     if (total) bytes = Number(total[1]);
@@ -244,8 +247,7 @@ async function fifoIntoGuest(
   try {
     // The helper says so right after its open returns; or it ended (and all it said is read:
     // a small tar may be in the pipe whole, its writer gone).
-    await Promise.race([writerReady, started.done]);
-    if (!started.streaming()) return none;
+    if (!(await started.streams)) return none;
     const sink = opts.runner.spawn(
       opts.backend.execArgv({ slug: opts.slug, secretNames: [] }, GUEST_UNTAR, {
         stdin: true,
